@@ -1,0 +1,61 @@
+//! `ccv-emu`: the command-line front door of the emulator.
+//!
+//! This crate only wires: it parses argv with clap, installs the `tracing` subscriber (filtered by
+//! `RUST_LOG`, written to stderr), and calls into the library crates. Protocol logic lives elsewhere.
+//!
+//! Layout: one module per command family (`opi_cmd`, `iot_cmd`, ...), each exposing a clap
+//! `Subcommand` enum and a `run` function.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod iot_cmd;
+mod opi_cmd;
+
+/// Emulator of a CCV payment terminal with Cloud Connect 1.0 (local kick) and 2.0 (cloud kick),
+/// plus the CCV-side parties it talks to (mock TAS, AWS IoT Core stand-in).
+///
+/// Logs go to stderr; set RUST_LOG (for example RUST_LOG=debug or RUST_LOG=ccv_tas=trace) to see more.
+#[derive(Debug, Parser)]
+#[command(name = "ccv-emu", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode and encode OPI_NL XML messages (a debugging tool for the wire format).
+    #[command(subcommand)]
+    Opi(opi_cmd::OpiCmd),
+    /// Create a test PKI (CA, IoT endpoint certificate, terminal and payment-API client certificates).
+    #[command(subcommand)]
+    Pki(iot_cmd::PkiCmd),
+    /// Run the AWS IoT Core stand-in: MQTT 3.1.1 over mutual TLS with ALPN and policies.
+    Iot(iot_cmd::IotArgs),
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second initialisation (never expected here) is harmless, so its error is ignored.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Opi(cmd) => opi_cmd::run(cmd),
+        Command::Pki(cmd) => iot_cmd::run_pki(cmd),
+        Command::Iot(args) => iot_cmd::run_iot(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
