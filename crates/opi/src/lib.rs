@@ -1,1 +1,5 @@
-//! (being written)
+//! OPI_NL message model, XML codec and length-prefixed framing (being written).
+
+pub mod model;
+
+pub use model::*;

@@ -1,0 +1,1262 @@
+//! The typed OPI_NL messages.
+//!
+//! One Rust type per message and per part; every field carries the OPI element or attribute name
+//! it comes from (the serde names are the OPI names, so the JSON that `ccv-emu opi decode` prints
+//! reads like the XML). Values that have a syntax of their own are validated newtypes:
+//! [`Amount`] (integer minor units, never a float), [`Currency`], [`TimeStamp`] and [`CardPan`]
+//! (always masked).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The XML namespace every OPI message is written in.
+pub const NAMESPACE: &str = "http://www.nrf-arts.org/IXRetail/namespace";
+
+/// Any OPI_NL message: the root element of one frame.
+///
+/// Serialised externally tagged, so JSON looks like `{"CardServiceRequest": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// POS (or TAS) → terminal: a payment, refund, reversal, ...
+    CardServiceRequest(CardServiceRequest),
+    /// Terminal → POS (or TAS): the result of a [`CardServiceRequest`].
+    CardServiceResponse(CardServiceResponse),
+    /// POS → terminal: login, logoff, reconciliation, diagnosis, ...
+    ServiceRequest(ServiceRequest),
+    /// Terminal → POS: the result of a [`ServiceRequest`].
+    ServiceResponse(ServiceResponse),
+    /// Terminal → POS: print a receipt, show a text, ask for input.
+    DeviceRequest(DeviceRequest),
+    /// POS → terminal: the result of a [`DeviceRequest`].
+    DeviceResponse(DeviceResponse),
+}
+
+/// Which of the six messages; the name of the root element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MessageKind {
+    /// `CardServiceRequest`
+    CardServiceRequest,
+    /// `CardServiceResponse`
+    CardServiceResponse,
+    /// `ServiceRequest`
+    ServiceRequest,
+    /// `ServiceResponse`
+    ServiceResponse,
+    /// `DeviceRequest`
+    DeviceRequest,
+    /// `DeviceResponse`
+    DeviceResponse,
+}
+
+impl MessageKind {
+    /// All six kinds.
+    pub const ALL: [MessageKind; 6] = [
+        MessageKind::CardServiceRequest,
+        MessageKind::CardServiceResponse,
+        MessageKind::ServiceRequest,
+        MessageKind::ServiceResponse,
+        MessageKind::DeviceRequest,
+        MessageKind::DeviceResponse,
+    ];
+
+    /// The root element name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::CardServiceRequest => "CardServiceRequest",
+            MessageKind::CardServiceResponse => "CardServiceResponse",
+            MessageKind::ServiceRequest => "ServiceRequest",
+            MessageKind::ServiceResponse => "ServiceResponse",
+            MessageKind::DeviceRequest => "DeviceRequest",
+            MessageKind::DeviceResponse => "DeviceResponse",
+        }
+    }
+
+    /// The kind for a root element's local name, if it is one of the six.
+    pub fn from_name(name: &str) -> Option<MessageKind> {
+        MessageKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// `true` for the three `*Request` kinds.
+    pub fn is_request(self) -> bool {
+        matches!(
+            self,
+            MessageKind::CardServiceRequest | MessageKind::ServiceRequest | MessageKind::DeviceRequest
+        )
+    }
+
+    /// The response kind that answers this request kind (a response kind maps to itself).
+    pub fn response_kind(self) -> MessageKind {
+        match self {
+            MessageKind::CardServiceRequest | MessageKind::CardServiceResponse => {
+                MessageKind::CardServiceResponse
+            }
+            MessageKind::ServiceRequest | MessageKind::ServiceResponse => MessageKind::ServiceResponse,
+            MessageKind::DeviceRequest | MessageKind::DeviceResponse => MessageKind::DeviceResponse,
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Message {
+    /// Which message this is.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::CardServiceRequest(_) => MessageKind::CardServiceRequest,
+            Message::CardServiceResponse(_) => MessageKind::CardServiceResponse,
+            Message::ServiceRequest(_) => MessageKind::ServiceRequest,
+            Message::ServiceResponse(_) => MessageKind::ServiceResponse,
+            Message::DeviceRequest(_) => MessageKind::DeviceRequest,
+            Message::DeviceResponse(_) => MessageKind::DeviceResponse,
+        }
+    }
+
+    /// The common header attributes.
+    pub fn header(&self) -> &Header {
+        match self {
+            Message::CardServiceRequest(m) => &m.header,
+            Message::CardServiceResponse(m) => &m.header,
+            Message::ServiceRequest(m) => &m.header,
+            Message::ServiceResponse(m) => &m.header,
+            Message::DeviceRequest(m) => &m.header,
+            Message::DeviceResponse(m) => &m.header,
+        }
+    }
+
+    /// The `RequestType` attribute as written on the wire.
+    pub fn request_type_str(&self) -> &'static str {
+        match self {
+            Message::CardServiceRequest(m) => m.request_type.as_str(),
+            Message::CardServiceResponse(m) => m.request_type.as_str(),
+            Message::ServiceRequest(m) => m.request_type.as_str(),
+            Message::ServiceResponse(m) => m.request_type.as_str(),
+            Message::DeviceRequest(m) => m.request_type.as_str(),
+            Message::DeviceResponse(m) => m.request_type.as_str(),
+        }
+    }
+
+    /// The `OverallResult` of a response; `None` for a request.
+    pub fn overall_result(&self) -> Option<&OverallResult> {
+        match self {
+            Message::CardServiceResponse(m) => Some(&m.overall_result),
+            Message::ServiceResponse(m) => Some(&m.overall_result),
+            Message::DeviceResponse(m) => Some(&m.overall_result),
+            _ => None,
+        }
+    }
+}
+
+/// The header attributes every OPI message carries on its root element.
+///
+/// `WorkstationID` and `RequestID` are mandatory; a response echoes the request's values.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Header {
+    /// `ApplicationSender`: free text naming the sending application.
+    #[serde(rename = "ApplicationSender", default, skip_serializing_if = "Option::is_none")]
+    pub application_sender: Option<String>,
+    /// `WorkstationID`: the POS workstation (mandatory).
+    #[serde(rename = "WorkstationID")]
+    pub workstation_id: String,
+    /// `POPID`: the point of payment (optional).
+    #[serde(rename = "POPID", default, skip_serializing_if = "Option::is_none")]
+    pub pop_id: Option<String>,
+    /// `RequestID`: correlates a response with its request (mandatory).
+    #[serde(rename = "RequestID")]
+    pub request_id: String,
+}
+
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $wire:literal, )+ }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $wire)] $variant, )+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value as written on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire,)+ }
+            }
+
+            /// Parses the wire form (exact, case-sensitive).
+            pub fn from_wire(s: &str) -> Option<$name> {
+                match s { $($wire => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// `RequestType` of a `CardServiceRequest` / `CardServiceResponse`.
+    pub enum CardRequestType {
+        /// A payment.
+        CardPayment = "CardPayment",
+        /// A refund to the card.
+        PaymentRefund = "PaymentRefund",
+        /// Reversal of an earlier payment.
+        PaymentReversal = "PaymentReversal",
+        /// A pre-authorisation (reservation) of an amount.
+        CardReservation = "CardReservation",
+        /// Print the last ticket again.
+        TicketReprint = "TicketReprint",
+        /// Abort the card service request in progress.
+        AbortRequest = "AbortRequest",
+    }
+}
+
+wire_enum! {
+    /// `RequestType` of a `ServiceRequest` / `ServiceResponse`.
+    pub enum ServiceRequestType {
+        /// Log the POS in to the terminal.
+        Login = "Login",
+        /// Log the POS off.
+        Logoff = "Logoff",
+        /// Totals since the last closure, without closing.
+        Reconciliation = "Reconciliation",
+        /// Totals and day close (the terminal's DAGAFSLUITING).
+        ReconciliationWithClosure = "ReconciliationWithClosure",
+        /// Check the terminal and its host connection.
+        Diagnosis = "Diagnosis",
+        /// Abort the service request in progress.
+        AbortRequest = "AbortRequest",
+        /// Ask for the result of the last card transaction (after a lost response).
+        GetLastTransactionStatus = "GetLastTransactionStatus",
+    }
+}
+
+wire_enum! {
+    /// `RequestType` of a `DeviceRequest` / `DeviceResponse`.
+    pub enum DeviceRequestType {
+        /// Ask for input (a confirmation, a key, a number).
+        Input = "Input",
+        /// Show or print text.
+        Output = "Output",
+        /// Input that must not be echoed (PIN-like).
+        SecureInput = "SecureInput",
+        /// A notification without content to act on.
+        Event = "Event",
+        /// Abort an input in progress.
+        AbortInput = "AbortInput",
+        /// Abort an output in progress.
+        AbortOutput = "AbortOutput",
+    }
+}
+
+wire_enum! {
+    /// `OutDeviceTarget` of an `Output`.
+    pub enum OutDevice {
+        /// The POS printer (generic).
+        Printer = "Printer",
+        /// The POS printer, printing a customer or merchant receipt.
+        PrinterReceipt = "PrinterReceipt",
+        /// The display the cashier reads.
+        CashierDisplay = "CashierDisplay",
+        /// The display the customer reads.
+        CustomerDisplay = "CustomerDisplay",
+        /// The POS electronic journal.
+        EJournal = "EJournal",
+        /// A journal printer.
+        JournalPrinter = "JournalPrinter",
+    }
+}
+
+wire_enum! {
+    /// `InDeviceTarget` of an `Input`.
+    pub enum InDevice {
+        /// The cashier's keyboard.
+        CashierKeyboard = "CashierKeyboard",
+        /// The customer's keyboard (the terminal's keys).
+        CustomerKeyboard = "CustomerKeyboard",
+        /// The cashier's display (touch).
+        CashierDisplay = "CashierDisplay",
+        /// The customer's display (touch).
+        CustomerDisplay = "CustomerDisplay",
+    }
+}
+
+/// `OverallResult` (and `OutResult` / `InResult`) of a response.
+///
+/// Unknown values are kept verbatim in [`OverallResult::Other`], so a newer peer's result
+/// survives a round trip.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum OverallResult {
+    /// The request was carried out.
+    Success,
+    /// Part of the request was carried out.
+    PartialFailure,
+    /// The request failed (declined, refused, ...).
+    Failure,
+    /// The device (printer, display, card reader) is not available.
+    DeviceUnavailable,
+    /// Another request is in progress.
+    Busy,
+    /// The POS is not logged in.
+    Loggedout,
+    /// The request was aborted (by the customer, the cashier or an `AbortRequest`).
+    Aborted,
+    /// The request timed out.
+    TimedOut,
+    /// The terminal could not reach its host.
+    CommunicationError,
+    /// The message was not an OPI message (wrong encoding, wrong root element).
+    FormatError,
+    /// The message was not well-formed XML.
+    ParsingError,
+    /// A value in the message is invalid.
+    ValidationError,
+    /// A mandatory element or attribute is missing.
+    MissingMandatoryData,
+    /// The terminal asks the POS to print the last ticket again.
+    PrintLastTicket,
+    /// Any other value, kept as written.
+    Other(String),
+}
+
+impl OverallResult {
+    /// The fourteen named values.
+    pub const KNOWN: [OverallResult; 14] = [
+        OverallResult::Success,
+        OverallResult::PartialFailure,
+        OverallResult::Failure,
+        OverallResult::DeviceUnavailable,
+        OverallResult::Busy,
+        OverallResult::Loggedout,
+        OverallResult::Aborted,
+        OverallResult::TimedOut,
+        OverallResult::CommunicationError,
+        OverallResult::FormatError,
+        OverallResult::ParsingError,
+        OverallResult::ValidationError,
+        OverallResult::MissingMandatoryData,
+        OverallResult::PrintLastTicket,
+    ];
+
+    /// The value as written on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            OverallResult::Success => "Success",
+            OverallResult::PartialFailure => "PartialFailure",
+            OverallResult::Failure => "Failure",
+            OverallResult::DeviceUnavailable => "DeviceUnavailable",
+            OverallResult::Busy => "Busy",
+            OverallResult::Loggedout => "Loggedout",
+            OverallResult::Aborted => "Aborted",
+            OverallResult::TimedOut => "TimedOut",
+            OverallResult::CommunicationError => "CommunicationError",
+            OverallResult::FormatError => "FormatError",
+            OverallResult::ParsingError => "ParsingError",
+            OverallResult::ValidationError => "ValidationError",
+            OverallResult::MissingMandatoryData => "MissingMandatoryData",
+            OverallResult::PrintLastTicket => "PrintLastTicket",
+            OverallResult::Other(s) => s,
+        }
+    }
+
+    /// Parses the wire form; unknown values become [`OverallResult::Other`].
+    pub fn from_wire(s: &str) -> OverallResult {
+        OverallResult::KNOWN
+            .iter()
+            .find(|k| k.as_str() == s)
+            .cloned()
+            .unwrap_or_else(|| OverallResult::Other(s.to_owned()))
+    }
+
+    /// `true` for `Success`.
+    pub fn is_success(&self) -> bool {
+        *self == OverallResult::Success
+    }
+}
+
+impl From<String> for OverallResult {
+    fn from(s: String) -> Self {
+        OverallResult::from_wire(&s)
+    }
+}
+
+impl From<OverallResult> for String {
+    fn from(r: OverallResult) -> Self {
+        r.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for OverallResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An ISO 4217 alphabetic currency code (three upper-case letters) and its number of decimals.
+///
+/// The number of decimals comes from a table of the codes whose minor unit is not 2 (JPY 0,
+/// KWD 3, ...); every other code has 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency {
+    code: [u8; 3],
+}
+
+/// ISO 4217 codes whose minor unit is not 2.
+const CURRENCY_DECIMALS: &[(&str, u8)] = &[
+    ("BHD", 3),
+    ("BIF", 0),
+    ("CLP", 0),
+    ("DJF", 0),
+    ("GNF", 0),
+    ("IQD", 3),
+    ("ISK", 0),
+    ("JOD", 3),
+    ("JPY", 0),
+    ("KMF", 0),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("LYD", 3),
+    ("OMR", 3),
+    ("PYG", 0),
+    ("RWF", 0),
+    ("TND", 3),
+    ("UGX", 0),
+    ("VND", 0),
+    ("VUV", 0),
+    ("XAF", 0),
+    ("XOF", 0),
+    ("XPF", 0),
+];
+
+impl Currency {
+    /// The euro.
+    pub const EUR: Currency = Currency { code: *b"EUR" };
+
+    /// Parses a code: exactly three ASCII upper-case letters.
+    pub fn new(code: &str) -> Result<Currency, String> {
+        match code.as_bytes() {
+            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => {
+                Ok(Currency { code: [*a, *b, *c] })
+            }
+            _ => Err(format!("currency {code:?} is not an ISO 4217 code (three upper-case letters)")),
+        }
+    }
+
+    /// The three-letter code.
+    pub fn code(&self) -> &str {
+        // Invariant: `code` holds three ASCII upper-case letters (checked in `new`).
+        std::str::from_utf8(&self.code).unwrap_or("XXX")
+    }
+
+    /// How many decimals the currency's minor unit has.
+    pub fn decimals(&self) -> u8 {
+        let code = self.code();
+        CURRENCY_DECIMALS.iter().find(|(c, _)| *c == code).map_or(2, |(_, d)| *d)
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Currency::new(&s)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> Self {
+        c.code().to_owned()
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A money amount: integer minor units of a [`Currency`]. Never a float.
+///
+/// The wire form is a decimal number: `39.5`, `39.50` and `39` all parse (as 3950 cents of EUR);
+/// output always has the currency's number of decimals (`39.50`). In JSON it is
+/// `{"Currency": "EUR", "Value": "39.50"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "AmountRepr", into = "AmountRepr")]
+pub struct Amount {
+    /// The amount in the currency's minor unit (cents for EUR).
+    pub minor_units: u64,
+    /// The currency.
+    pub currency: Currency,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AmountRepr {
+    #[serde(rename = "Currency")]
+    currency: String,
+    #[serde(rename = "Value")]
+    value: String,
+}
+
+impl TryFrom<AmountRepr> for Amount {
+    type Error = String;
+    fn try_from(r: AmountRepr) -> Result<Self, Self::Error> {
+        let currency = Currency::new(&r.currency)?;
+        Amount::parse(&r.value, currency).map_err(|e| e.to_string())
+    }
+}
+
+impl From<Amount> for AmountRepr {
+    fn from(a: Amount) -> Self {
+        AmountRepr { currency: a.currency.code().to_owned(), value: a.to_decimal_string() }
+    }
+}
+
+/// Why a decimal amount did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AmountError {
+    /// Not of the form `digits[.digits]`.
+    #[error("{0:?} is not a decimal amount (expected digits with an optional '.' and decimals, e.g. 39.50)")]
+    Syntax(String),
+    /// More significant decimals than the currency has.
+    #[error("{value:?} has more decimals than {currency} allows ({decimals})")]
+    TooManyDecimals {
+        /// The text.
+        value: String,
+        /// The currency.
+        currency: Currency,
+        /// The currency's number of decimals.
+        decimals: u8,
+    },
+    /// The amount does not fit in 64 bits of minor units.
+    #[error("{0:?} is too large")]
+    Overflow(String),
+}
+
+impl Amount {
+    /// An amount from minor units.
+    pub fn new(minor_units: u64, currency: Currency) -> Amount {
+        Amount { minor_units, currency }
+    }
+
+    /// Parses a decimal text (`39`, `39.5`, `39.50`; surrounding whitespace allowed).
+    ///
+    /// Decimals beyond the currency's are accepted only when they are zeros (`39.500` EUR).
+    pub fn parse(text: &str, currency: Currency) -> Result<Amount, AmountError> {
+        let t = text.trim();
+        let syntax = || AmountError::Syntax(truncate(t, 40));
+        let (int, frac) = match t.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (t, ""),
+        };
+        if int.is_empty()
+            || !int.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || (t.contains('.') && frac.is_empty())
+        {
+            return Err(syntax());
+        }
+        let decimals = currency.decimals();
+        let (kept, extra) = frac.split_at(frac.len().min(usize::from(decimals)));
+        if extra.bytes().any(|b| b != b'0') {
+            return Err(AmountError::TooManyDecimals { value: truncate(t, 40), currency, decimals });
+        }
+        let overflow = || AmountError::Overflow(truncate(t, 40));
+        let mut minor: u64 = 0;
+        for b in int.bytes().chain(kept.bytes()) {
+            minor = minor
+                .checked_mul(10)
+                .and_then(|m| m.checked_add(u64::from(b - b'0')))
+                .ok_or_else(overflow)?;
+        }
+        for _ in kept.len()..usize::from(decimals) {
+            minor = minor.checked_mul(10).ok_or_else(overflow)?;
+        }
+        Ok(Amount { minor_units: minor, currency })
+    }
+
+    /// The decimal text with exactly the currency's number of decimals (`39.50`).
+    pub fn to_decimal_string(&self) -> String {
+        let decimals = u32::from(self.currency.decimals());
+        if decimals == 0 {
+            return self.minor_units.to_string();
+        }
+        let scale = 10u64.pow(decimals);
+        format!(
+            "{}.{:0width$}",
+            self.minor_units / scale,
+            self.minor_units % scale,
+            width = decimals as usize
+        )
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.to_decimal_string(), self.currency)
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// An XML Schema `dateTime` as written by the sender: `YYYY-MM-DDThh:mm:ss`, optional fraction
+/// of a second, optional `Z` or `±hh:mm`. Checked for shape and ranges, kept as text; the
+/// crate never reads a clock, the caller supplies the value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TimeStamp(String);
+
+impl TimeStamp {
+    /// Validates a time stamp text.
+    pub fn new(text: &str) -> Result<TimeStamp, String> {
+        let t = text.trim();
+        let err = || format!("{:?} is not a date-time (expected YYYY-MM-DDThh:mm:ss)", truncate(t, 40));
+        let b = t.as_bytes();
+        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+            return Err(err());
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            let s = &b[r];
+            if s.iter().all(u8::is_ascii_digit) {
+                Some(s.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0')))
+            } else {
+                None
+            }
+        };
+        let (Some(_y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) =
+            (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19))
+        else {
+            return Err(err());
+        };
+        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+            return Err(err());
+        }
+        let mut rest = &b[19..];
+        if let [b'.', tail @ ..] = rest {
+            let n = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 {
+                return Err(err());
+            }
+            rest = &tail[n..];
+        }
+        let zone_ok = match rest {
+            [] | [b'Z'] => true,
+            [sign, h1, h2, b':', m1, m2] if (*sign == b'+' || *sign == b'-') => {
+                [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+            }
+            _ => false,
+        };
+        if !zone_ok {
+            return Err(err());
+        }
+        Ok(TimeStamp(t.to_owned()))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TimeStamp {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        TimeStamp::new(&s)
+    }
+}
+
+impl From<TimeStamp> for String {
+    fn from(t: TimeStamp) -> Self {
+        t.0
+    }
+}
+
+impl fmt::Display for TimeStamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A card number that is always masked: digits and mask characters (`*`, `X`, `x`), with at
+/// most ten digits in the clear (first six and last four). A full PAN is refused, so one can
+/// never travel through this crate.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CardPan(String);
+
+impl CardPan {
+    /// Accepts an already masked PAN.
+    pub fn new(text: &str) -> Result<CardPan, String> {
+        let t = text.trim();
+        if t.is_empty() || t.len() > 24 {
+            return Err(format!("CardPAN {:?} must have 1 to 24 characters", truncate(t, 30)));
+        }
+        if !t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'*' | b'X' | b'x')) {
+            return Err(format!(
+                "CardPAN {:?} may only hold digits and mask characters (*, X)",
+                truncate(t, 30)
+            ));
+        }
+        let digits = t.bytes().filter(u8::is_ascii_digit).count();
+        if digits > 10 {
+            return Err(format!(
+                "CardPAN shows {digits} digits in the clear; mask all but the first six and last four"
+            ));
+        }
+        Ok(CardPan(t.to_owned()))
+    }
+
+    /// Masks a full PAN: keeps the first six and last four digits, `*` in between.
+    pub fn mask(full: &str) -> Result<CardPan, String> {
+        let digits: Vec<u8> = full.bytes().filter(u8::is_ascii_digit).collect();
+        if digits.len() < 4 || digits.len() > 19 || digits.len() != full.trim().len() {
+            return Err("a PAN has 4 to 19 digits and nothing else".to_owned());
+        }
+        let keep_head = if digits.len() >= 13 { 6 } else { 0 };
+        let tail = digits.len() - 4;
+        let masked: String = digits
+            .iter()
+            .enumerate()
+            .map(|(i, d)| if i < keep_head || i >= tail { char::from(*d) } else { '*' })
+            .collect();
+        Ok(CardPan(masked))
+    }
+
+    /// The masked text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CardPan {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        CardPan::new(&s)
+    }
+}
+
+impl From<CardPan> for String {
+    fn from(p: CardPan) -> Self {
+        p.0
+    }
+}
+
+impl fmt::Display for CardPan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `POSdata`: when and where the POS made the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PosData {
+    /// `LanguageCode` attribute (e.g. `nl`).
+    #[serde(rename = "LanguageCode", default, skip_serializing_if = "Option::is_none")]
+    pub language_code: Option<String>,
+    /// `POSTimeStamp` element (mandatory inside `POSdata`).
+    #[serde(rename = "POSTimeStamp")]
+    pub pos_time_stamp: TimeStamp,
+    /// `ClerkID` element.
+    #[serde(rename = "ClerkID", default, skip_serializing_if = "Option::is_none")]
+    pub clerk_id: Option<String>,
+    /// `ShiftNumber` element.
+    #[serde(rename = "ShiftNumber", default, skip_serializing_if = "Option::is_none")]
+    pub shift_number: Option<String>,
+}
+
+/// `PrivateData`: vendor text, passed through untouched (its text content).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PrivateData(pub String);
+
+/// `OriginalTransaction`: the transaction a reversal or refund refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OriginalTransaction {
+    /// `TerminalID` attribute.
+    #[serde(rename = "TerminalID", default, skip_serializing_if = "Option::is_none")]
+    pub terminal_id: Option<String>,
+    /// `STAN` attribute.
+    #[serde(rename = "STAN", default, skip_serializing_if = "Option::is_none")]
+    pub stan: Option<String>,
+    /// `TimeStamp` attribute.
+    #[serde(rename = "TimeStamp", default, skip_serializing_if = "Option::is_none")]
+    pub time_stamp: Option<TimeStamp>,
+    /// `ApprovalCode` attribute.
+    #[serde(rename = "ApprovalCode", default, skip_serializing_if = "Option::is_none")]
+    pub approval_code: Option<String>,
+}
+
+/// `CardServiceRequest`.
+///
+/// Mandatory beyond the header: `RequestType`; `TotalAmount` for CardPayment, PaymentRefund and
+/// CardReservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardServiceRequest {
+    /// Header attributes.
+    #[serde(flatten)]
+    pub header: Header,
+    /// `RequestType` attribute.
+    #[serde(rename = "RequestType")]
+    pub request_type: CardRequestType,
+    /// `POSdata` element.
+    #[serde(rename = "POSdata", default, skip_serializing_if = "Option::is_none")]
+    pub pos_data: Option<PosData>,
+    /// `TotalAmount` element.
+    #[serde(rename = "TotalAmount", default, skip_serializing_if = "Option::is_none")]
+    pub total_amount: Option<Amount>,
+    /// `OriginalTransaction` element.
+    #[serde(rename = "OriginalTransaction", default, skip_serializing_if = "Option::is_none")]
+    pub original_transaction: Option<OriginalTransaction>,
+    /// `PrivateData` element.
+    #[serde(rename = "PrivateData", default, skip_serializing_if = "Option::is_none")]
+    pub private_data: Option<PrivateData>,
+}
+
+/// `Terminal`: which terminal answered, and its trace number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terminal {
+    /// `TerminalID` attribute (mandatory inside `Terminal`).
+    #[serde(rename = "TerminalID")]
+    pub terminal_id: String,
+    /// `TerminalBatch` attribute.
+    #[serde(rename = "TerminalBatch", default, skip_serializing_if = "Option::is_none")]
+    pub terminal_batch: Option<String>,
+    /// `STAN` attribute: system trace audit number.
+    #[serde(rename = "STAN", default, skip_serializing_if = "Option::is_none")]
+    pub stan: Option<String>,
+}
+
+/// `Authorisation`: what the acquirer said.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Authorisation {
+    /// `AcquirerID` attribute.
+    #[serde(rename = "AcquirerID", default, skip_serializing_if = "Option::is_none")]
+    pub acquirer_id: Option<String>,
+    /// `CardPAN` attribute (masked).
+    #[serde(rename = "CardPAN", default, skip_serializing_if = "Option::is_none")]
+    pub card_pan: Option<CardPan>,
+    /// `CardCircuit` attribute (e.g. `MAESTRO`, `VPAY`, `MASTERCARD`).
+    #[serde(rename = "CardCircuit", default, skip_serializing_if = "Option::is_none")]
+    pub card_circuit: Option<String>,
+    /// `AuthorisationType` attribute (e.g. `Online`, `Offline`).
+    #[serde(rename = "AuthorisationType", default, skip_serializing_if = "Option::is_none")]
+    pub authorisation_type: Option<String>,
+    /// `ApprovalCode` attribute.
+    #[serde(rename = "ApprovalCode", default, skip_serializing_if = "Option::is_none")]
+    pub approval_code: Option<String>,
+    /// `ReceiptNumber` attribute.
+    #[serde(rename = "ReceiptNumber", default, skip_serializing_if = "Option::is_none")]
+    pub receipt_number: Option<String>,
+    /// `TimeStamp` attribute.
+    #[serde(rename = "TimeStamp", default, skip_serializing_if = "Option::is_none")]
+    pub time_stamp: Option<TimeStamp>,
+    /// `ActionCode` attribute (the acquirer's response code).
+    #[serde(rename = "ActionCode", default, skip_serializing_if = "Option::is_none")]
+    pub action_code: Option<String>,
+}
+
+/// `Tender`: how the amount was paid.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Tender {
+    /// `TotalAmount` element.
+    #[serde(rename = "TotalAmount", default, skip_serializing_if = "Option::is_none")]
+    pub total_amount: Option<Amount>,
+    /// `Authorisation` element.
+    #[serde(rename = "Authorisation", default, skip_serializing_if = "Option::is_none")]
+    pub authorisation: Option<Authorisation>,
+}
+
+/// `CardValue`: the card that was read.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CardValue {
+    /// `CardCircuit` attribute.
+    #[serde(rename = "CardCircuit", default, skip_serializing_if = "Option::is_none")]
+    pub card_circuit: Option<String>,
+    /// `CardPAN` attribute (masked).
+    #[serde(rename = "CardPAN", default, skip_serializing_if = "Option::is_none")]
+    pub card_pan: Option<CardPan>,
+    /// `ExpiryDate` attribute (as written, e.g. `2812`).
+    #[serde(rename = "ExpiryDate", default, skip_serializing_if = "Option::is_none")]
+    pub expiry_date: Option<String>,
+}
+
+/// `CardServiceResponse`.
+///
+/// Mandatory beyond the header: `RequestType`, `OverallResult`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardServiceResponse {
+    /// Header attributes (echoed from the request).
+    #[serde(flatten)]
+    pub header: Header,
+    /// `RequestType` attribute (echoed).
+    #[serde(rename = "RequestType")]
+    pub request_type: CardRequestType,
+    /// `OverallResult` attribute.
+    #[serde(rename = "OverallResult")]
+    pub overall_result: OverallResult,
+    /// `Terminal` element.
+    #[serde(rename = "Terminal", default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<Terminal>,
+    /// `Tender` element.
+    #[serde(rename = "Tender", default, skip_serializing_if = "Option::is_none")]
+    pub tender: Option<Tender>,
+    /// `CardValue` element.
+    #[serde(rename = "CardValue", default, skip_serializing_if = "Option::is_none")]
+    pub card_value: Option<CardValue>,
+    /// `PrivateData` element.
+    #[serde(rename = "PrivateData", default, skip_serializing_if = "Option::is_none")]
+    pub private_data: Option<PrivateData>,
+}
+
+/// `ServiceRequest`.
+///
+/// Mandatory beyond the header: `RequestType`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceRequest {
+    /// Header attributes.
+    #[serde(flatten)]
+    pub header: Header,
+    /// `RequestType` attribute.
+    #[serde(rename = "RequestType")]
+    pub request_type: ServiceRequestType,
+    /// `POSdata` element.
+    #[serde(rename = "POSdata", default, skip_serializing_if = "Option::is_none")]
+    pub pos_data: Option<PosData>,
+    /// `PrivateData` element.
+    #[serde(rename = "PrivateData", default, skip_serializing_if = "Option::is_none")]
+    pub private_data: Option<PrivateData>,
+}
+
+/// One line of `Reconciliation` totals: `<TotalAmount NumberPayments=".." CardCircuit=".."
+/// PaymentType=".." Currency="EUR">120.00</TotalAmount>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconciliationTotal {
+    /// `CardCircuit` attribute.
+    #[serde(rename = "CardCircuit", default, skip_serializing_if = "Option::is_none")]
+    pub card_circuit: Option<String>,
+    /// `PaymentType` attribute (e.g. `Debit`, `Credit`).
+    #[serde(rename = "PaymentType", default, skip_serializing_if = "Option::is_none")]
+    pub payment_type: Option<String>,
+    /// `NumberPayments` attribute.
+    #[serde(rename = "NumberPayments", default, skip_serializing_if = "Option::is_none")]
+    pub number_payments: Option<u32>,
+    /// The amount (text and `Currency` attribute).
+    #[serde(rename = "Amount")]
+    pub amount: Amount,
+}
+
+/// `Reconciliation`: the totals of a (closed) day.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Reconciliation {
+    /// `LanguageCode` attribute.
+    #[serde(rename = "LanguageCode", default, skip_serializing_if = "Option::is_none")]
+    pub language_code: Option<String>,
+    /// The `TotalAmount` children.
+    #[serde(rename = "TotalAmount", default, skip_serializing_if = "Vec::is_empty")]
+    pub totals: Vec<ReconciliationTotal>,
+}
+
+/// `ServiceResponse`.
+///
+/// Mandatory beyond the header: `RequestType`, `OverallResult`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceResponse {
+    /// Header attributes (echoed from the request).
+    #[serde(flatten)]
+    pub header: Header,
+    /// `RequestType` attribute (echoed).
+    #[serde(rename = "RequestType")]
+    pub request_type: ServiceRequestType,
+    /// `OverallResult` attribute.
+    #[serde(rename = "OverallResult")]
+    pub overall_result: OverallResult,
+    /// `Terminal` element.
+    #[serde(rename = "Terminal", default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<Terminal>,
+    /// `Reconciliation` element.
+    #[serde(rename = "Reconciliation", default, skip_serializing_if = "Option::is_none")]
+    pub reconciliation: Option<Reconciliation>,
+    /// `PrivateData` element.
+    #[serde(rename = "PrivateData", default, skip_serializing_if = "Option::is_none")]
+    pub private_data: Option<PrivateData>,
+}
+
+/// `TextLine`: one line of text with its layout attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TextLine {
+    /// The text, kept exactly (leading spaces matter on receipts).
+    #[serde(rename = "Text")]
+    pub text: String,
+    /// `Row` attribute.
+    #[serde(rename = "Row", default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<u32>,
+    /// `Column` attribute.
+    #[serde(rename = "Column", default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    /// `Erase` attribute: clear the display first.
+    #[serde(rename = "Erase", default, skip_serializing_if = "Option::is_none")]
+    pub erase: Option<bool>,
+    /// `Echo` attribute.
+    #[serde(rename = "Echo", default, skip_serializing_if = "Option::is_none")]
+    pub echo: Option<bool>,
+    /// `Cursor` attribute.
+    #[serde(rename = "Cursor", default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<bool>,
+    /// `TimeOut` attribute, in seconds.
+    #[serde(rename = "TimeOut", default, skip_serializing_if = "Option::is_none")]
+    pub time_out: Option<u32>,
+    /// `Color` attribute.
+    #[serde(rename = "Color", default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// `CharSet` attribute.
+    #[serde(rename = "CharSet", default, skip_serializing_if = "Option::is_none")]
+    pub char_set: Option<u32>,
+    /// `Alignment` attribute (`Left`, `Right`, `Centred`, `Justified`).
+    #[serde(rename = "Alignment", default, skip_serializing_if = "Option::is_none")]
+    pub alignment: Option<String>,
+    /// `Height` attribute (`Single`, `Double`, ...).
+    #[serde(rename = "Height", default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<String>,
+    /// `Width` attribute (`Single`, `Double`, ...).
+    #[serde(rename = "Width", default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<String>,
+    /// `CharStyle1` attribute (`Normal`, `Bold`, `Italic`, `Underline`).
+    #[serde(rename = "CharStyle1", default, skip_serializing_if = "Option::is_none")]
+    pub char_style: Option<String>,
+}
+
+impl TextLine {
+    /// A line with text only.
+    pub fn new(text: impl Into<String>) -> TextLine {
+        TextLine { text: text.into(), ..TextLine::default() }
+    }
+}
+
+/// `Output`: text for one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// `OutDeviceTarget` attribute (mandatory).
+    #[serde(rename = "OutDeviceTarget")]
+    pub out_device_target: OutDevice,
+    /// `TextLine` children.
+    #[serde(rename = "TextLine", default, skip_serializing_if = "Vec::is_empty")]
+    pub text_lines: Vec<TextLine>,
+}
+
+/// `Command` of an `Input`: what to ask for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputCommand {
+    /// The command text (e.g. `GetConfirmation`, `GetAnyKey`, `GetDecimals`).
+    #[serde(rename = "Command")]
+    pub command: String,
+    /// `TimeOut` attribute, in seconds.
+    #[serde(rename = "TimeOut", default, skip_serializing_if = "Option::is_none")]
+    pub time_out: Option<u32>,
+    /// `MinLength` attribute.
+    #[serde(rename = "MinLength", default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u32>,
+    /// `MaxLength` attribute.
+    #[serde(rename = "MaxLength", default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+}
+
+/// `Input`: a question to the cashier or customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    /// `InDeviceTarget` attribute (mandatory).
+    #[serde(rename = "InDeviceTarget")]
+    pub in_device_target: InDevice,
+    /// `Command` element.
+    #[serde(rename = "Command", default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<InputCommand>,
+}
+
+/// `DeviceRequest`.
+///
+/// Mandatory beyond the header: `RequestType`; at least one `Output` for Output; an `Input`
+/// for Input and SecureInput.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRequest {
+    /// Header attributes.
+    #[serde(flatten)]
+    pub header: Header,
+    /// `RequestType` attribute.
+    #[serde(rename = "RequestType")]
+    pub request_type: DeviceRequestType,
+    /// `Output` elements, in order.
+    #[serde(rename = "Output", default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<Output>,
+    /// `Input` element.
+    #[serde(rename = "Input", default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Input>,
+    /// `PrivateData` element.
+    #[serde(rename = "PrivateData", default, skip_serializing_if = "Option::is_none")]
+    pub private_data: Option<PrivateData>,
+}
+
+/// `Output` in a `DeviceResponse`: how one output went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputResult {
+    /// `OutDeviceTarget` attribute (mandatory).
+    #[serde(rename = "OutDeviceTarget")]
+    pub out_device_target: OutDevice,
+    /// `OutResult` attribute (mandatory).
+    #[serde(rename = "OutResult")]
+    pub out_result: OverallResult,
+}
+
+/// `Input` in a `DeviceResponse`: the answer to a question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputResult {
+    /// `InDeviceTarget` attribute (mandatory).
+    #[serde(rename = "InDeviceTarget")]
+    pub in_device_target: InDevice,
+    /// `InResult` attribute (mandatory).
+    #[serde(rename = "InResult")]
+    pub in_result: OverallResult,
+    /// `InputValue` element: the text of its child (`InString`, `InNumber`, `InBoolean`, ...),
+    /// written back as `InString`.
+    #[serde(rename = "InputValue", default, skip_serializing_if = "Option::is_none")]
+    pub input_value: Option<String>,
+}
+
+/// `DeviceResponse`.
+///
+/// Mandatory beyond the header: `RequestType`, `OverallResult`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceResponse {
+    /// Header attributes (echoed from the request).
+    #[serde(flatten)]
+    pub header: Header,
+    /// `RequestType` attribute (echoed).
+    #[serde(rename = "RequestType")]
+    pub request_type: DeviceRequestType,
+    /// `OverallResult` attribute.
+    #[serde(rename = "OverallResult")]
+    pub overall_result: OverallResult,
+    /// `Output` elements.
+    #[serde(rename = "Output", default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputResult>,
+    /// `Input` element.
+    #[serde(rename = "Input", default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<InputResult>,
+    /// `PrivateData` element.
+    #[serde(rename = "PrivateData", default, skip_serializing_if = "Option::is_none")]
+    pub private_data: Option<PrivateData>,
+}
+
+/// The character encoding the encoder writes (the decoder follows the XML declaration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Encoding {
+    /// UTF-8 (the default).
+    #[default]
+    Utf8,
+    /// ISO-8859-1 (Latin-1); characters beyond U+00FF are written as character references.
+    Iso8859_1,
+}
+
+impl Encoding {
+    /// The name written in the XML declaration.
+    pub fn xml_name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "UTF-8",
+            Encoding::Iso8859_1 => "ISO-8859-1",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_with_or_without_decimals() {
+        for (text, minor) in [("39.5", 3950), ("39.50", 3950), ("39", 3900), (" 0.01 ", 1), ("39.500", 3950)]
+        {
+            assert_eq!(Amount::parse(text, Currency::EUR).unwrap().minor_units, minor, "{text}");
+        }
+        assert_eq!(Amount::new(3950, Currency::EUR).to_decimal_string(), "39.50");
+        assert_eq!(Amount::new(5, Currency::EUR).to_decimal_string(), "0.05");
+        let jpy = Currency::new("JPY").unwrap();
+        assert_eq!(Amount::parse("1200", jpy).unwrap().to_decimal_string(), "1200");
+        let kwd = Currency::new("KWD").unwrap();
+        assert_eq!(Amount::parse("1.5", kwd).unwrap().to_decimal_string(), "1.500");
+    }
+
+    #[test]
+    fn bad_amounts_are_refused() {
+        for text in ["", "-1", "1.", ".5", "1,50", "1e3", "39.505", "18446744073709551616", "abc"] {
+            assert!(Amount::parse(text, Currency::EUR).is_err(), "{text:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn currency_codes_are_three_capitals() {
+        assert!(Currency::new("EUR").is_ok());
+        assert!(Currency::new("eur").is_err());
+        assert!(Currency::new("EURO").is_err());
+        assert!(Currency::new("€").is_err());
+    }
+
+    #[test]
+    fn time_stamps_are_checked() {
+        for ok in [
+            "2026-11-28T10:15:00",
+            "2026-11-28T10:15:00.123",
+            "2026-11-28T10:15:00Z",
+            "2026-11-28T10:15:00+01:00",
+        ] {
+            assert!(TimeStamp::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "2026-13-01T00:00:00",
+            "2026-11-28 10:15:00",
+            "yesterday",
+            "2026-11-28T10:15:00+0100",
+            "2026-11-28T10:15:00.",
+        ] {
+            assert!(TimeStamp::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn card_pans_are_always_masked() {
+        assert!(CardPan::new("6703********1234").is_ok());
+        assert!(CardPan::new("670312345678901234").is_err());
+        assert_eq!(CardPan::mask("6703123456781234").unwrap().as_str(), "670312******1234");
+        assert!(CardPan::mask("6703-1234").is_err());
+    }
+
+    #[test]
+    fn overall_result_keeps_unknown_values() {
+        assert_eq!(OverallResult::from_wire("Success"), OverallResult::Success);
+        assert_eq!(OverallResult::from_wire("Declined"), OverallResult::Other("Declined".into()));
+        let json = serde_json::to_string(&OverallResult::MissingMandatoryData).unwrap();
+        assert_eq!(json, "\"MissingMandatoryData\"");
+    }
+
+    #[test]
+    fn amount_json_is_decimal_text() {
+        let a = Amount::new(3950, Currency::EUR);
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, r#"{"Currency":"EUR","Value":"39.50"}"#);
+        assert_eq!(serde_json::from_str::<Amount>(&json).unwrap(), a);
+    }
+}
