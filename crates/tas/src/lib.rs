@@ -1,1 +1,233 @@
-//! (being written)
+//! `ccv-tas`: a mock of CCV's terminal access server (TAS).
+//!
+//! What it does: accepts terminals that dial out ("TCP FLAT-OUTGOING", port 5555 by default), reads their
+//! hand-shake (`docs/TAS_HANDSHAKE.md`), keeps a registry of connected terminals, and runs OPI_NL conversations on
+//! each connection as the POS side: payment, refund, reversal, abort, login, logoff, reconciliation. It answers the
+//! terminal's `DeviceRequest`s (collecting display texts and receipts; the printer can be told to fail), applies
+//! time-outs, and reports the outcome as `unknown` when the terminal disconnects or goes silent mid-transaction.
+//! Every frame in both directions goes to a JSON-lines transcript with card numbers masked.
+//!
+//! What it does not do: no TLS, no real acquiring, no persistence beyond the transcript file; it never dials a
+//! terminal (terminals always connect to it).
+//!
+//! HTTP API (axum), all JSON:
+//! - `GET /terminals`, `GET /terminals/{tmsId}`, `GET /terminals/{tmsId}/wait?timeoutSecs=10`
+//! - `POST /terminals/{tmsId}/payments` `{"amount": "12.34" | 12.34, "currency": "EUR", "timeoutSecs": 60}`,
+//!   likewise `/refunds` and `/reversals` (`"originalStan"` optional) → a [`TransactionResult`]
+//! - `POST /terminals/{tmsId}/abort`, `/login`, `/logoff`, `/reconciliation` (body optional)
+//! - `PUT /terminals/{tmsId}/printer` `{"fail": true}` (`*` as TMS ID means every terminal)
+//! - `GET /transcript?tmsId=..&since=N`
+//!
+//! Layout:
+//! - [`server`](crate::Tas) accept loop, hand-shake, registry, one task per terminal connection
+//! - `conversation` the OPI side of each conversation (built and parsed with `ccv-opi`)
+//! - [`handshake`] the hand-shake message, shared with tests and benches
+//! - `api` the HTTP routes; [`client`] a small HTTP client for them (used by `ccv-emu pay`)
+//! - [`transcript`] the JSON-lines transcript and PAN masking; [`amount`] amount parsing; [`model`] API types
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub mod amount;
+mod api;
+pub mod client;
+mod conversation;
+pub mod handshake;
+pub mod model;
+mod server;
+pub mod transcript;
+
+pub use model::{DisplayText, JobKind, Outcome, Receipt, TerminalInfo, TransactionResult};
+pub use transcript::{Direction, Transcript, TranscriptEntry};
+
+/// Settings of a mock TAS.
+#[derive(Debug, Clone)]
+pub struct TasConfig {
+    /// Largest OPI frame accepted from a terminal; a larger length prefix closes the connection.
+    pub max_frame: usize,
+    /// Time a terminal has to send its hand-shake after connecting.
+    pub handshake_timeout: Duration,
+    /// Default time a conversation may take before its outcome is reported unknown.
+    pub transaction_timeout: Duration,
+    /// Time allowed for writing one frame.
+    pub write_timeout: Duration,
+    /// `WorkstationID` the TAS puts in its requests.
+    pub workstation_id: String,
+    /// Append the transcript to this file as JSON lines.
+    pub transcript_path: Option<PathBuf>,
+    /// Transcript entries kept in memory for `GET /transcript`.
+    pub transcript_memory: usize,
+}
+
+impl Default for TasConfig {
+    fn default() -> Self {
+        Self {
+            max_frame: 64 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            transaction_timeout: Duration::from_secs(120),
+            write_timeout: Duration::from_secs(10),
+            workstation_id: "TAS".to_owned(),
+            transcript_path: None,
+            transcript_memory: 10_000,
+        }
+    }
+}
+
+/// Errors of the mock TAS.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TasError {
+    /// Binding a listener failed.
+    #[error("cannot listen on {addr}: {source} (is the port in use? pick another with --listen/--api)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The transcript file could not be opened.
+    #[error("cannot open the transcript file {path}: {source}")]
+    Transcript {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No terminal with this TMS ID is connected.
+    #[error("terminal {tms_id} is not connected to this TAS (kick it first; GET /terminals lists who is)")]
+    NotConnected {
+        /// The TMS ID.
+        tms_id: String,
+    },
+    /// A conversation is already running on this terminal.
+    #[error("terminal {tms_id} is busy with another request; wait for it or abort it")]
+    Busy {
+        /// The TMS ID.
+        tms_id: String,
+    },
+    /// An abort was asked while nothing runs.
+    #[error("terminal {tms_id} has no request in progress to abort")]
+    NothingToAbort {
+        /// The TMS ID.
+        tms_id: String,
+    },
+    /// The request to the API was not valid.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// An OPI message could not be encoded.
+    #[error("could not encode the OPI request: {0}")]
+    Encode(String),
+}
+
+/// A running mock TAS; clone-free handle for in-process use (tests, sandbox, benches).
+#[derive(Debug)]
+pub struct Tas {
+    shared: Arc<server::Shared>,
+    terminal_addr: SocketAddr,
+    api_addr: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Tas {
+    /// Starts the TAS: terminals connect to `listen`; the HTTP API is served on `api` when given.
+    pub async fn start(
+        listen: SocketAddr,
+        api: Option<SocketAddr>,
+        config: TasConfig,
+    ) -> Result<Tas, TasError> {
+        let transcript = match &config.transcript_path {
+            Some(path) => Transcript::with_file(config.transcript_memory, path)
+                .map_err(|source| TasError::Transcript { path: path.clone(), source })?,
+            None => Transcript::in_memory(config.transcript_memory),
+        };
+        let listener =
+            TcpListener::bind(listen).await.map_err(|source| TasError::Bind { addr: listen, source })?;
+        let terminal_addr =
+            listener.local_addr().map_err(|source| TasError::Bind { addr: listen, source })?;
+        let shared = Arc::new(server::Shared::new(config, transcript));
+        let shutdown = CancellationToken::new();
+        let mut tasks = vec![tokio::spawn(server::accept_loop(listener, shared.clone(), shutdown.clone()))];
+        let mut api_addr = None;
+        if let Some(api) = api {
+            let listener =
+                TcpListener::bind(api).await.map_err(|source| TasError::Bind { addr: api, source })?;
+            api_addr = Some(listener.local_addr().map_err(|source| TasError::Bind { addr: api, source })?);
+            let app = api::router(shared.clone());
+            let token = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
+                if let Err(err) = serve.await {
+                    tracing::warn!(error = %err, "TAS API stopped");
+                }
+            }));
+        }
+        tracing::info!(%terminal_addr, ?api_addr, "mock TAS listening");
+        Ok(Tas { shared, terminal_addr, api_addr, shutdown, tasks })
+    }
+
+    /// Where terminals connect.
+    pub fn terminal_addr(&self) -> SocketAddr {
+        self.terminal_addr
+    }
+
+    /// Where the HTTP API listens, if started.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
+    }
+
+    /// The connected terminals.
+    pub fn terminals(&self) -> Vec<TerminalInfo> {
+        self.shared.terminals()
+    }
+
+    /// Waits until `tms_id` is connected (hand-shake done), at most `timeout`.
+    pub async fn wait_connected(&self, tms_id: &str, timeout: Duration) -> Result<TerminalInfo, TasError> {
+        self.shared.wait_connected(tms_id, timeout).await
+    }
+
+    /// Runs one conversation on a connected terminal (`timeout` defaults to the configured one).
+    pub async fn run(
+        &self,
+        tms_id: &str,
+        kind: JobKind,
+        timeout: Option<Duration>,
+    ) -> Result<TransactionResult, TasError> {
+        self.shared.run(tms_id, kind, timeout).await
+    }
+
+    /// A payment in minor units of EUR.
+    pub async fn pay(&self, tms_id: &str, amount_minor: u64) -> Result<TransactionResult, TasError> {
+        self.run(tms_id, JobKind::Payment { amount_minor, currency: "EUR".into() }, None).await
+    }
+
+    /// Tells the TAS to fail printer outputs of `tms_id` (`*` for all terminals).
+    pub fn set_fail_printer(&self, tms_id: &str, fail: bool) {
+        self.shared.set_fail_printer(tms_id, fail);
+    }
+
+    /// Transcript entries in memory, optionally of one terminal, after sequence number `since`.
+    pub fn transcript(&self, tms_id: Option<&str>, since: u64) -> Vec<TranscriptEntry> {
+        self.shared.transcript.entries(tms_id, since)
+    }
+
+    /// Stops listening and closes every terminal connection.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+impl Drop for Tas {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,203 @@
+//! The TAS transcript: every frame in both directions as one JSON line, card numbers masked.
+//!
+//! Entries are kept in a bounded in-memory ring (served by `GET /transcript`) and, when a path is
+//! configured, appended to a file as JSON lines. A line looks like
+//! `{"seq":3,"atMs":1764343380123,"tmsId":"12345678","peer":"127.0.0.1:40022","dir":"from_terminal","bytes":412,"xml":"<?xml ..."}`.
+//!
+//! Masking: any run of 13 to 19 digits that passes the Luhn check keeps its first six and last four digits;
+//! the rest become `*`. That covers a PAN wherever it appears (attribute, element, receipt text).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{LineWriter, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Which way a frame went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Sent by the terminal, received by the TAS.
+    FromTerminal,
+    /// Sent by the TAS to the terminal.
+    ToTerminal,
+    /// Not a frame: a connection event (connected, closed, refused) described in `note`.
+    Event,
+}
+
+/// One transcript line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptEntry {
+    /// Position in the transcript, from 1.
+    pub seq: u64,
+    /// Wall-clock time in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The terminal, once it has identified itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tms_id: Option<String>,
+    /// The terminal's socket address.
+    pub peer: String,
+    /// Direction of the frame.
+    pub dir: Direction,
+    /// Payload length in bytes (without the 4-byte length prefix).
+    pub bytes: usize,
+    /// The payload as text (lossy UTF-8), card numbers masked.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub xml: String,
+    /// What happened, for events and frames the TAS could not decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A thread-safe transcript sink.
+#[derive(Debug)]
+pub struct Transcript {
+    seq: AtomicU64,
+    ring: Mutex<VecDeque<TranscriptEntry>>,
+    capacity: usize,
+    file: Option<Mutex<LineWriter<File>>>,
+}
+
+impl Transcript {
+    /// An in-memory transcript keeping the last `capacity` entries.
+    pub fn in_memory(capacity: usize) -> Self {
+        Self { seq: AtomicU64::new(0), ring: Mutex::new(VecDeque::new()), capacity, file: None }
+    }
+
+    /// A transcript that also appends JSON lines to `path` (created or appended to).
+    pub fn with_file(capacity: usize, path: &Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let mut t = Self::in_memory(capacity);
+        t.file = Some(Mutex::new(LineWriter::new(file)));
+        Ok(t)
+    }
+
+    /// Records one frame or event.
+    pub fn record(
+        &self,
+        tms_id: Option<&str>,
+        peer: &str,
+        dir: Direction,
+        payload: &[u8],
+        note: Option<String>,
+    ) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let entry = TranscriptEntry {
+            seq,
+            at_ms,
+            tms_id: tms_id.map(str::to_owned),
+            peer: peer.to_owned(),
+            dir,
+            bytes: payload.len(),
+            xml: mask_pans(&String::from_utf8_lossy(payload)),
+            note,
+        };
+        if let Some(file) = &self.file {
+            // A poisoned lock only means another writer panicked mid-line; keep writing.
+            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+            if let Ok(line) = serde_json::to_string(&entry) {
+                if let Err(err) = writeln!(file, "{line}") {
+                    tracing::warn!(error = %err, "transcript: could not write to the file");
+                }
+            }
+        }
+        if self.capacity > 0 {
+            let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+            if ring.len() >= self.capacity {
+                ring.pop_front();
+            }
+            ring.push_back(entry);
+        }
+    }
+
+    /// The entries still in memory, oldest first, optionally only those of one terminal and after `since`.
+    pub fn entries(&self, tms_id: Option<&str>, since: u64) -> Vec<TranscriptEntry> {
+        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        ring.iter()
+            .filter(|e| e.seq > since && tms_id.is_none_or(|id| e.tms_id.as_deref() == Some(id)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Masks every Luhn-valid run of 13..=19 digits: first six and last four digits stay, the rest become `*`.
+pub fn mask_pans(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let run = &text[start..i];
+            if (13..=19).contains(&run.len()) && luhn_ok(run) {
+                out.push_str(&text[copied..start]);
+                out.push_str(&run[..6]);
+                out.extend(std::iter::repeat_n('*', run.len() - 10));
+                out.push_str(&run[run.len() - 4..]);
+                copied = i;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+fn luhn_ok(digits: &str) -> bool {
+    let mut sum = 0u32;
+    for (k, b) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(b - b'0');
+        if k % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_a_luhn_valid_pan_and_keeps_other_numbers() {
+        let xml = r#"<Card PAN="4111111111111111"/><Amount>1234567890123</Amount> 6703444444444449"#;
+        let masked = mask_pans(xml);
+        assert_eq!(
+            masked,
+            r#"<Card PAN="411111******1111"/><Amount>1234567890123</Amount> 670344******4449"#
+        );
+    }
+
+    #[test]
+    fn short_runs_and_text_are_untouched() {
+        assert_eq!(mask_pans("abc 12345 é 999"), "abc 12345 é 999");
+    }
+
+    #[test]
+    fn ring_is_bounded_and_filterable() {
+        let t = Transcript::in_memory(3);
+        for i in 0..5 {
+            let id = if i % 2 == 0 { "A" } else { "B" };
+            t.record(Some(id), "p", Direction::FromTerminal, b"<x/>", None);
+        }
+        let all = t.entries(None, 0);
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert_eq!(t.entries(Some("A"), 0).len(), 2);
+        assert_eq!(t.entries(None, 4).len(), 1);
+    }
+}

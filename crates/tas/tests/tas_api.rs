@@ -1,0 +1,349 @@
+//! The mock TAS against a scripted fake terminal on loopback: hand-shake, registry, conversations through the
+//! HTTP API, device requests, printer failure, unknown outcome on disconnect, bad frames, transcript masking.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use ccv_opi::{
+    Amount, Authorisation, CardServiceResponse, Currency, DeviceRequest, DeviceRequestType, Header, Message,
+    OutDevice, Output, OverallResult, ServiceResponse, Tender, Terminal, TextLine,
+};
+use ccv_tas::client::{Method, StatusCode, call_json};
+use ccv_tas::{Tas, TasConfig, handshake};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+const T: Duration = Duration::from_secs(10);
+
+type Conn = Framed<TcpStream, LengthDelimitedCodec>;
+
+async fn start() -> (Tas, String) {
+    let tas = Tas::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Some("127.0.0.1:0".parse().unwrap()),
+        TasConfig::default(),
+    )
+    .await
+    .unwrap();
+    let api = format!("http://{}", tas.api_addr().unwrap());
+    (tas, api)
+}
+
+fn enc(m: &Message) -> Bytes {
+    Bytes::from(ccv_opi::encode(m, ccv_opi::Encoding::Utf8))
+}
+
+async fn connect(tas: &Tas, tms_id: &str) -> Conn {
+    let stream = TcpStream::connect(tas.terminal_addr()).await.unwrap();
+    let mut conn = Framed::new(stream, LengthDelimitedCodec::builder().length_field_length(4).new_codec());
+    conn.send(enc(&handshake::hello_message(tms_id, Some("ref-1"), Some("14.0.11.01")))).await.unwrap();
+    let answer = recv(&mut conn).await;
+    match answer {
+        Message::ServiceResponse(r) => assert_eq!(r.overall_result, OverallResult::Success),
+        other => panic!("unexpected hand-shake answer {other:?}"),
+    }
+    tas.wait_connected(tms_id, T).await.unwrap();
+    conn
+}
+
+async fn recv(conn: &mut Conn) -> Message {
+    let frame = timeout(T, conn.next()).await.expect("frame in time").expect("open").expect("frame");
+    ccv_opi::decode(&frame).expect("decodable")
+}
+
+fn header(h: &Header) -> Header {
+    h.clone()
+}
+
+/// Plays a terminal for one card payment: display, receipt, then the response.
+async fn serve_payment(conn: &mut Conn, pan: &str) -> (Header, OverallResult) {
+    let req = match recv(conn).await {
+        Message::CardServiceRequest(r) => r,
+        other => panic!("expected a CardServiceRequest, got {other:?}"),
+    };
+    let amount = req.total_amount.expect("amount");
+    let mk = |id: &str, target, text: &str| {
+        Message::DeviceRequest(DeviceRequest {
+            header: Header {
+                workstation_id: req.header.workstation_id.clone(),
+                request_id: id.into(),
+                ..Header::default()
+            },
+            request_type: DeviceRequestType::Output,
+            outputs: vec![Output { out_device_target: target, text_lines: vec![TextLine::new(text)] }],
+            input: None,
+            private_data: None,
+        })
+    };
+    conn.send(enc(&mk("d1", OutDevice::CashierDisplay, "PIN INVOEREN"))).await.unwrap();
+    let d1 = recv(conn).await;
+    assert!(matches!(d1, Message::DeviceResponse(ref r) if r.overall_result == OverallResult::Success));
+    conn.send(enc(&mk("d2", OutDevice::Printer, &format!("BETAALD {amount}\nKAART {pan}")))).await.unwrap();
+    let printed = match recv(conn).await {
+        Message::DeviceResponse(r) => r.overall_result,
+        other => panic!("expected a DeviceResponse, got {other:?}"),
+    };
+    let resp = Message::CardServiceResponse(CardServiceResponse {
+        header: header(&req.header),
+        request_type: req.request_type,
+        overall_result: OverallResult::Success,
+        terminal: Some(Terminal {
+            terminal_id: "T1".into(),
+            terminal_batch: None,
+            stan: Some("000042".into()),
+        }),
+        tender: Some(Tender {
+            total_amount: Some(amount),
+            authorisation: Some(Authorisation {
+                approval_code: Some("A1B2C3".into()),
+                ..Authorisation::default()
+            }),
+        }),
+        card_value: None,
+        private_data: None,
+    });
+    conn.send(enc(&resp)).await.unwrap();
+    (req.header, printed)
+}
+
+async fn post(api: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    call_json(api, Method::POST, path, Some(&body), T).await.unwrap()
+}
+
+#[tokio::test]
+async fn payment_through_the_api_collects_receipts_and_masks_the_transcript() {
+    let (tas, api) = start().await;
+    let mut term = connect(&tas, "12345678").await;
+    let (_, list) = call_json(&api, Method::GET, "/terminals", None, T).await.unwrap();
+    assert_eq!(list[0]["tmsId"], "12345678");
+    assert_eq!(list[0]["reference"], "ref-1");
+    assert_eq!(list[0]["busy"], false);
+
+    let api2 = api.clone();
+    let call =
+        tokio::spawn(
+            async move { post(&api2, "/terminals/12345678/payments", json!({"amount": "12.34"})).await },
+        );
+    let (_, printed) = serve_payment(&mut term, "4111111111111111").await;
+    assert_eq!(printed, OverallResult::Success);
+    let (status, result) = call.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["outcome"], "completed");
+    assert_eq!(result["overallResult"], "Success");
+    assert_eq!(result["amount"], "12.34");
+    assert_eq!(result["authorisation"]["approvalCode"], "A1B2C3");
+    assert_eq!(result["authorisation"]["stan"], "000042");
+    assert_eq!(result["displayTexts"][0]["text"], "PIN INVOEREN");
+    let receipt = result["receipts"][0]["text"].as_str().unwrap();
+    assert!(receipt.contains("BETAALD 12.34 EUR"), "{receipt}");
+    assert!(receipt.contains("411111******1111"), "the PAN is masked in results too: {receipt}");
+
+    let transcript = tas.transcript(Some("12345678"), 0);
+    assert!(transcript.iter().all(|e| !e.xml.contains("4111111111111111")));
+    assert!(transcript.iter().any(|e| e.xml.contains("411111******1111")));
+    let frames = transcript.iter().filter(|e| e.dir != ccv_tas::Direction::Event).count();
+    assert_eq!(frames, 2 + 6, "hand-shake pair + request, 2 device pairs, response");
+    tas.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_printer_is_reported_and_numbers_are_accepted_as_amounts() {
+    let (tas, api) = start().await;
+    let mut term = connect(&tas, "22222222").await;
+    let (s, _) = call_json(&api, Method::PUT, "/terminals/22222222/printer", Some(&json!({"fail": true})), T)
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK);
+    let api2 = api.clone();
+    let call =
+        tokio::spawn(
+            async move { post(&api2, "/terminals/22222222/payments", json!({"amount": 7.5})).await },
+        );
+    let (_, printed) = serve_payment(&mut term, "0000").await;
+    assert_eq!(printed, OverallResult::DeviceUnavailable);
+    let (_, result) = call.await.unwrap();
+    assert_eq!(result["amount"], "7.50");
+    assert_eq!(result["receipts"][0]["printed"], false);
+    tas.shutdown().await;
+}
+
+#[tokio::test]
+async fn disconnect_mid_payment_gives_an_unknown_outcome_and_unregisters() {
+    let (tas, api) = start().await;
+    let mut term = connect(&tas, "33333333").await;
+    let api2 = api.clone();
+    let call =
+        tokio::spawn(
+            async move { post(&api2, "/terminals/33333333/payments", json!({"amount": "1.00"})).await },
+        );
+    let _ = recv(&mut term).await;
+    // Busy while the payment runs: a second one is refused.
+    let (s, body) = post(&api, "/terminals/33333333/payments", json!({"amount": "1.00"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(tas.terminals()[0].busy);
+    drop(term);
+    let (status, result) = call.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result["outcome"], "unknown");
+    assert_eq!(result["reason"], "terminal_disconnected");
+    assert!(result.get("overallResult").is_none());
+    for _ in 0..100 {
+        if tas.terminals().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(tas.terminals().is_empty());
+    tas.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_silent_terminal_times_out_with_unknown_outcome() {
+    let (tas, api) = start().await;
+    let mut term = connect(&tas, "44444444").await;
+    let api2 = api.clone();
+    let call = tokio::spawn(async move {
+        post(&api2, "/terminals/44444444/payments", json!({"amount": "1.00", "timeoutSecs": 1})).await
+    });
+    let _ = recv(&mut term).await;
+    let (_, result) = call.await.unwrap();
+    assert_eq!(result["outcome"], "unknown");
+    assert_eq!(result["reason"], "timed_out");
+    tas.shutdown().await;
+}
+
+#[tokio::test]
+async fn abort_and_service_requests() {
+    let (tas, api) = start().await;
+    let mut term = connect(&tas, "55555555").await;
+    let (s, _) = post(&api, "/terminals/55555555/abort", json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "nothing to abort");
+
+    let api2 = api.clone();
+    let pay =
+        tokio::spawn(
+            async move { post(&api2, "/terminals/55555555/payments", json!({"amount": "3"})).await },
+        );
+    let req = match recv(&mut term).await {
+        Message::CardServiceRequest(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let api3 = api.clone();
+    let abort = tokio::spawn(async move { post(&api3, "/terminals/55555555/abort", json!({})).await });
+    let ab = match recv(&mut term).await {
+        Message::ServiceRequest(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(ab.request_type, ccv_opi::ServiceRequestType::AbortRequest);
+    let svc = |h: &Header, t, r| {
+        Message::ServiceResponse(ServiceResponse {
+            header: h.clone(),
+            request_type: t,
+            overall_result: r,
+            terminal: None,
+            reconciliation: None,
+            private_data: None,
+        })
+    };
+    term.send(enc(&svc(&ab.header, ab.request_type, OverallResult::Success))).await.unwrap();
+    let aborted = Message::CardServiceResponse(CardServiceResponse {
+        header: req.header.clone(),
+        request_type: req.request_type,
+        overall_result: OverallResult::Aborted,
+        terminal: None,
+        tender: None,
+        card_value: None,
+        private_data: None,
+    });
+    term.send(enc(&aborted)).await.unwrap();
+    assert_eq!(abort.await.unwrap().1["overallResult"], "Success");
+    assert_eq!(pay.await.unwrap().1["overallResult"], "Aborted");
+
+    for (route, rt) in [
+        ("login", ccv_opi::ServiceRequestType::Login),
+        ("logoff", ccv_opi::ServiceRequestType::Logoff),
+        ("reconciliation", ccv_opi::ServiceRequestType::Reconciliation),
+    ] {
+        let api2 = api.clone();
+        let call =
+            tokio::spawn(
+                async move { post(&api2, &format!("/terminals/55555555/{route}"), json!({})).await },
+            );
+        let r = match recv(&mut term).await {
+            Message::ServiceRequest(r) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(r.request_type, rt);
+        term.send(enc(&svc(&r.header, rt, OverallResult::Success))).await.unwrap();
+        let (_, result) = call.await.unwrap();
+        assert_eq!(result["requestType"], rt.as_str());
+        assert_eq!(result["overallResult"], "Success");
+    }
+    tas.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_refuses_bad_requests_with_clear_errors() {
+    let (tas, api) = start().await;
+    let (s, body) = post(&api, "/terminals/99999999/payments", json!({"amount": "1.00"})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(body["message"].as_str().unwrap().contains("not connected"));
+    let _term = connect(&tas, "66666666").await;
+    for bad in [
+        json!({"amount": "1.234"}),
+        json!({"amount": true}),
+        json!({}),
+        json!({"amount": "1", "currency": "eur"}),
+    ] {
+        let (s, body) = post(&api, "/terminals/66666666/payments", bad.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad} -> {body}");
+        assert!(body["message"].is_string());
+    }
+    let (s, _) = call_json(&api, Method::GET, "/nope", None, T).await.unwrap();
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    tas.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_first_frames_and_oversize_frames_close_the_connection() {
+    let (tas, _api) = start().await;
+    // Not XML at all.
+    let stream = TcpStream::connect(tas.terminal_addr()).await.unwrap();
+    let mut c = Framed::new(stream, LengthDelimitedCodec::builder().length_field_length(4).new_codec());
+    c.send(Bytes::from_static(b"hello there")).await.unwrap();
+    assert!(timeout(T, c.next()).await.unwrap().is_none(), "closed without an answer");
+
+    // An OPI request that is not the hand-shake: answered FormatError, then closed.
+    let stream = TcpStream::connect(tas.terminal_addr()).await.unwrap();
+    let mut c = Framed::new(stream, LengthDelimitedCodec::builder().length_field_length(4).new_codec());
+    let wrong = Message::DeviceRequest(DeviceRequest {
+        header: Header { workstation_id: "X".into(), request_id: "1".into(), ..Header::default() },
+        request_type: DeviceRequestType::Output,
+        outputs: vec![Output { out_device_target: OutDevice::Printer, text_lines: vec![TextLine::new("x")] }],
+        input: None,
+        private_data: None,
+    });
+    c.send(enc(&wrong)).await.unwrap();
+    let answer = recv(&mut c).await;
+    assert_eq!(answer.overall_result(), Some(&OverallResult::FormatError));
+    assert!(timeout(T, c.next()).await.unwrap().is_none());
+
+    // A length prefix above the limit.
+    let mut term = connect(&tas, "77777777").await;
+    use tokio::io::AsyncWriteExt;
+    term.get_mut().write_all(&(10_000_000u32).to_be_bytes()).await.unwrap();
+    assert!(matches!(timeout(T, term.next()).await.unwrap(), None | Some(Err(_))));
+    let notes: Vec<String> = tas.transcript(Some("77777777"), 0).into_iter().filter_map(|e| e.note).collect();
+    assert!(notes.iter().any(|n| n.contains("framing error")), "{notes:?}");
+    assert!(
+        tas.terminals().iter().all(|t| t.tms_id != "77777777") || {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            tas.terminals().iter().all(|t| t.tms_id != "77777777")
+        }
+    );
+    let _ = Amount::new(1, Currency::EUR);
+    tas.shutdown().await;
+}
