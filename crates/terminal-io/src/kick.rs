@@ -278,11 +278,18 @@ async fn kick_post(state: &KickState, peer: SocketAddr, req: Request) -> Respons
         match declared {
             Some(n) if n > limit as u64 => return too_large(n, limit),
             Some(_) => {}
-            None => return http_error(StatusCode::BAD_REQUEST, "bad_content_length", "Content-Length is not a number"),
+            None => {
+                return http_error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_content_length",
+                    "Content-Length is not a number",
+                );
+            }
         }
     }
     let body: Body = req.into_body();
-    let collected = tokio::time::timeout(state.settings.body_timeout, Limited::new(body, limit).collect()).await;
+    let collected =
+        tokio::time::timeout(state.settings.body_timeout, Limited::new(body, limit).collect()).await;
     let bytes = match collected {
         Err(_) => {
             return http_error(
@@ -291,9 +298,15 @@ async fn kick_post(state: &KickState, peer: SocketAddr, req: Request) -> Respons
                 format!("the request body did not arrive within {:?}", state.settings.body_timeout),
             );
         }
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => return too_large(limit as u64 + 1, limit),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            return too_large(limit as u64 + 1, limit);
+        }
         Ok(Err(err)) => {
-            return http_error(StatusCode::BAD_REQUEST, "body_error", format!("could not read the body: {err}"));
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                "body_error",
+                format!("could not read the body: {err}"),
+            );
         }
         Ok(Ok(collected)) => collected.to_bytes(),
     };
@@ -324,7 +337,11 @@ async fn kick_post(state: &KickState, peer: SocketAddr, req: Request) -> Respons
     }
     if let Some(tas) = &body.tas {
         if tas.host.is_empty() || tas.host.len() > 253 || tas.port == 0 {
-            return http_error(StatusCode::BAD_REQUEST, "bad_tas", "tas.host must be 1..=253 bytes and tas.port 1..=65535");
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                "bad_tas",
+                "tas.host must be 1..=253 bytes and tas.port 1..=65535",
+            );
         }
     }
     let (reply, answer) = oneshot::channel();
@@ -333,9 +350,19 @@ async fn kick_post(state: &KickState, peer: SocketAddr, req: Request) -> Respons
     match tokio::time::timeout(decide, state.calls.send(call)).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => {
-            return http_error(StatusCode::SERVICE_UNAVAILABLE, "terminal_stopped", "the terminal is shutting down");
+            return http_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "terminal_stopped",
+                "the terminal is shutting down",
+            );
         }
-        Err(_) => return http_error(StatusCode::SERVICE_UNAVAILABLE, "terminal_busy", "the terminal did not take the kick in time"),
+        Err(_) => {
+            return http_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "terminal_busy",
+                "the terminal did not take the kick in time",
+            );
+        }
     }
     match tokio::time::timeout(decide, answer).await {
         Ok(Ok(answer)) => {
@@ -345,7 +372,11 @@ async fn kick_post(state: &KickState, peer: SocketAddr, req: Request) -> Respons
             };
             (code, axum::Json(answer)).into_response()
         }
-        Ok(Err(_)) => http_error(StatusCode::SERVICE_UNAVAILABLE, "terminal_stopped", "the terminal stopped before deciding"),
+        Ok(Err(_)) => http_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "terminal_stopped",
+            "the terminal stopped before deciding",
+        ),
         Err(_) => http_error(
             StatusCode::GATEWAY_TIMEOUT,
             "decide_timeout",

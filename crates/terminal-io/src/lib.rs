@@ -1,2 +1,3 @@
 //! (being written)
 pub mod kick;
+pub mod kick_client;
