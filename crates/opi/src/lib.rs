@@ -1,5 +1,45 @@
-//! OPI_NL message model, XML codec and length-prefixed framing (being written).
+//! OPI_NL for the CCV terminal emulator: the message model, the XML codec and the
+//! length-prefixed framing, with no IO.
+//!
+//! **What it does.** Turns the bytes of one OPI message into a typed [`Message`] ([`decode`])
+//! and back ([`encode`]); finds frames (4-byte big-endian length, then the XML) in a byte
+//! buffer ([`FrameDecoder`]); maps every decode failure to the OPI `OverallResult` a terminal
+//! answers with and builds that answer ([`error_response`]). The wire is described in
+//! `docs/OPI.md`.
+//!
+//! **What it does not do.** No sockets, no async runtime, no clock, no files, no logging: the
+//! caller owns the connection and the time stamps. The `codec` feature adds
+//! `tokio_util::codec` adapters (`codec::OpiCodec`) and still performs no IO itself.
+//!
+//! ```
+//! use ccv_opi::{decode, encode, Encoding, Message};
+//! let xml = br#"<ServiceRequest xmlns="http://www.nrf-arts.org/IXRetail/namespace"
+//!     RequestType="Login" WorkstationID="POS1" RequestID="1"/>"#;
+//! let msg = decode(xml).unwrap();
+//! assert!(matches!(msg, Message::ServiceRequest(_)));
+//! assert_eq!(decode(&encode(&msg, Encoding::Utf8)).unwrap(), msg);
+//! ```
+//!
+//! Layout:
+//! - [`model`]: the typed messages and value types (amounts, currencies, time stamps, PANs)
+//! - `decode` / `encode`: the XML codec (quick-xml), over a small borrowed element tree (`tree`)
+//! - [`error`]: [`DecodeError`], its `OverallResult`, [`error_response`]
+//! - [`frame`]: [`FrameDecoder`], [`FrameBuffer`], [`encode_frame`]
+//! - `codec` (feature `codec`): tokio-util `Decoder`/`Encoder`
+//! - [`fuzz`]: fuzz target bodies, also run as tests over the fixtures
 
+#[cfg(feature = "codec")]
+pub mod codec;
+mod decode;
+mod encode;
+pub mod error;
+pub mod frame;
+pub mod fuzz;
 pub mod model;
+mod tree;
 
+pub use decode::decode;
+pub use encode::{EncodeOptions, encode, encode_with};
+pub use error::{DecodeError, DecodeErrorKind, PartialHeader, error_response};
+pub use frame::{DEFAULT_MAX_FRAME_LEN, FrameBuffer, FrameDecoder, FrameError, encode_frame};
 pub use model::*;

@@ -201,7 +201,31 @@ macro_rules! wire_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        impl WireEnum for $name {
+            const ALL: &'static [Self] = $name::ALL;
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+            fn from_wire(s: &str) -> Option<Self> {
+                $name::from_wire(s)
+            }
+        }
     };
+}
+
+/// An enumeration with a fixed set of wire values (the request types, devices).
+pub trait WireEnum: Copy + 'static {
+    /// Every value.
+    const ALL: &'static [Self];
+    /// The value as written on the wire.
+    fn as_str(self) -> &'static str;
+    /// Parses the wire form (exact, case-sensitive).
+    fn from_wire(s: &str) -> Option<Self>;
+    /// The wire values, comma-separated (for error messages).
+    fn expected() -> String {
+        Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+    }
 }
 
 wire_enum! {
