@@ -1,1 +1,39 @@
-//! (being written)
+//! `ccv-iot`: a stand-in for AWS IoT Core as a CCV terminal meets it for Cloud Connect 2.0, and
+//! the test PKI it runs on.
+//!
+//! What it does: MQTT 3.1.1 over TLS 1.2/1.3 (tokio-rustls, ring), a client certificate chained
+//! to the test CA required, SNI required, ALPN `x-amzn-mqtt-ca` required on the 443-style
+//! listener, QoS 0 and 1 (QoS 2 and retained messages refused), the IoT Core limits (client id
+//! 128 bytes, topic 256 bytes and 7 slashes, payload 128 KiB), one connection per client id,
+//! keep-alive enforced at 1.5 times the interval, persistent sessions, and IoT-policy-like rules
+//! per certificate identity. Refused actions are logged with their reason and disconnect the
+//! client. It also defines the cloud-kick topics and JSON payloads both sides use.
+//!
+//! What it does not do: MQTT 5, WebSockets, custom authorisers, device shadows, rules, retained
+//! messages, or any AWS API. MQTT packets are framed and parsed by rumqttc's codec, never here.
+//! It opens no socket except the listeners the caller asks for, and reads no file except in
+//! [`pki::Pki::load_dir`] / [`pki::Pki::write_dir`].
+//!
+//! Layout:
+//! - [`pki`]: rcgen CA, server, payment-API and terminal certificates; on-disk layout.
+//! - [`tls`]: rustls server and client configs (SHA-256-only option for R6).
+//! - [`identity`], [`policy`]: who a certificate is and what it may do.
+//! - [`topics`], [`kick`]: the cloud-kick topics and payloads (serde), and the kick ledger.
+//! - [`endpoint`]: listeners, limits, events; `connection` (private): one client's task;
+//!   `broker` (private): sessions, subscriptions, routing.
+//! - [`probe`]: a small step-by-step MQTT client for tests, benchmarks and diagnostics.
+
+mod broker;
+mod connection;
+pub mod endpoint;
+pub mod identity;
+pub mod kick;
+pub mod pki;
+pub mod policy;
+pub mod probe;
+pub mod tls;
+pub mod topics;
+
+pub use endpoint::{Endpoint, EndpointConfig, EndpointError, EndpointEvent, EndpointTls, Limits, Reason};
+pub use identity::Identity;
+pub use pki::{KeyAlgorithm, Pki, PkiOptions};

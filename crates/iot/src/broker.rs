@@ -1,0 +1,301 @@
+//! The shared broker state: sessions keyed by client id, the subscription index, and routing of
+//! PUBLISH packets to connected sessions (or to the queue of a persistent session that is offline).
+//!
+//! One `std::sync::Mutex` guards it; no `.await` happens while it is held, and every send to a
+//! connection is a non-blocking `try_send`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rumqttc::mqttbytes::QoS;
+use rumqttc::mqttbytes::v4::Publish;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::endpoint::{EndpointEvent, Limits, Reason};
+use crate::topics;
+
+/// Lets the broker close a connection from outside and say why.
+#[derive(Debug, Default)]
+pub(crate) struct Kicker {
+    pub(crate) token: CancellationToken,
+    reason: Mutex<Option<Reason>>,
+}
+
+impl Kicker {
+    pub(crate) fn kick(&self, reason: Reason) {
+        let mut slot = lock(&self.reason);
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.token.cancel();
+    }
+
+    pub(crate) fn reason(&self) -> Option<Reason> {
+        lock(&self.reason).clone()
+    }
+}
+
+/// A poisoned lock only means another task panicked mid-update; the maps stay structurally valid,
+/// so the broker keeps serving rather than failing every connection.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug)]
+struct Link {
+    conn_id: u64,
+    tx: mpsc::Sender<Publish>,
+    kicker: Arc<Kicker>,
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    link: Option<Link>,
+    subs: HashMap<String, QoS>,
+    persistent: bool,
+    queued: VecDeque<Publish>,
+    expires: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    sessions: HashMap<Arc<str>, Session>,
+    exact: HashMap<String, HashMap<Arc<str>, QoS>>,
+    wild: HashMap<String, HashMap<Arc<str>, QoS>>,
+}
+
+impl State {
+    fn index(&mut self, filter: &str) -> &mut HashMap<String, HashMap<Arc<str>, QoS>> {
+        if topics::has_wildcard(filter) { &mut self.wild } else { &mut self.exact }
+    }
+
+    fn unindex(&mut self, client: &str, filter: &str) {
+        let index = self.index(filter);
+        if let Some(set) = index.get_mut(filter) {
+            set.remove(client);
+            if set.is_empty() {
+                index.remove(filter);
+            }
+        }
+    }
+
+    fn remove_session(&mut self, client: &str) {
+        if let Some(session) = self.sessions.remove(client) {
+            for filter in session.subs.keys() {
+                self.unindex(client, filter);
+            }
+        }
+    }
+}
+
+/// The broker shared by all connections of one endpoint.
+#[derive(Debug)]
+pub(crate) struct Broker {
+    state: Mutex<State>,
+    pub(crate) events: broadcast::Sender<EndpointEvent>,
+    pub(crate) limits: Limits,
+    pub(crate) session_expiry: Duration,
+    next_conn_id: AtomicU64,
+    pub(crate) connected: AtomicUsize,
+}
+
+/// What a (re)connecting client gets back.
+pub(crate) struct Attached {
+    pub(crate) conn_id: u64,
+    pub(crate) session_present: bool,
+    pub(crate) resend: Vec<Publish>,
+}
+
+impl Broker {
+    pub(crate) fn new(limits: Limits, session_expiry: Duration) -> Self {
+        Broker {
+            state: Mutex::new(State::default()),
+            events: broadcast::channel(1024).0,
+            limits,
+            session_expiry,
+            next_conn_id: AtomicU64::new(1),
+            connected: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn emit(&self, event: EndpointEvent) {
+        // No receiver is fine: events are for observers (tests, tools).
+        let _ = self.events.send(event);
+    }
+
+    /// Attaches a new connection to the session of `client_id`, disconnecting any connection that
+    /// holds it (one connection per client id).
+    pub(crate) fn attach(
+        &self,
+        client_id: &Arc<str>,
+        clean: bool,
+        tx: mpsc::Sender<Publish>,
+        kicker: Arc<Kicker>,
+    ) -> Attached {
+        let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        let mut st = lock(&self.state);
+        let now = Instant::now();
+        if let Some(old) = st.sessions.get_mut(client_id) {
+            if let Some(link) = old.link.take() {
+                link.kicker.kick(Reason::TakenOver);
+            }
+        }
+        let expired = st.sessions.get(client_id).is_some_and(|s| s.expires.is_some_and(|e| e <= now));
+        if clean || expired || st.sessions.get(client_id).is_some_and(|s| !s.persistent) {
+            st.remove_session(client_id);
+        }
+        let session_present = st.sessions.contains_key(client_id);
+        let session = st.sessions.entry(client_id.clone()).or_default();
+        session.persistent = !clean;
+        session.expires = None;
+        session.link = Some(Link { conn_id, tx, kicker });
+        let resend = session.queued.drain(..).collect();
+        Attached { conn_id, session_present, resend }
+    }
+
+    /// Detaches connection `conn_id`. A persistent session keeps `leftovers` (unacknowledged QoS 1
+    /// messages) for the next connection; a clean one is dropped with its subscriptions.
+    pub(crate) fn detach(&self, client_id: &Arc<str>, conn_id: u64, leftovers: Vec<Publish>) {
+        let mut st = lock(&self.state);
+        let max_queued = self.limits.max_queued;
+        let Some(session) = st.sessions.get_mut(client_id) else { return };
+        match &session.link {
+            Some(link) if link.conn_id == conn_id => {}
+            Some(link) => {
+                // Taken over: hand what the old connection still owed to the new one.
+                if session.persistent {
+                    for p in leftovers {
+                        if link.tx.try_send(p).is_err() {
+                            break;
+                        }
+                    }
+                }
+                return;
+            }
+            None => return,
+        }
+        session.link = None;
+        if !session.persistent {
+            st.remove_session(client_id);
+            return;
+        }
+        for p in leftovers.into_iter().rev() {
+            session.queued.push_front(p);
+        }
+        session.queued.truncate(max_queued);
+        session.expires = Some(Instant::now() + self.session_expiry);
+    }
+
+    pub(crate) fn subscribe(&self, client_id: &Arc<str>, filter: &str, qos: QoS) -> usize {
+        let mut st = lock(&self.state);
+        let Some(session) = st.sessions.get_mut(client_id) else { return 0 };
+        session.subs.insert(filter.to_owned(), qos);
+        let count = session.subs.len();
+        st.index(filter).entry(filter.to_owned()).or_default().insert(client_id.clone(), qos);
+        count
+    }
+
+    pub(crate) fn subscription_count(&self, client_id: &Arc<str>) -> usize {
+        lock(&self.state).sessions.get(client_id).map_or(0, |s| s.subs.len())
+    }
+
+    pub(crate) fn unsubscribe(&self, client_id: &Arc<str>, filter: &str) {
+        let mut st = lock(&self.state);
+        if let Some(session) = st.sessions.get_mut(client_id) {
+            session.subs.remove(filter);
+        }
+        st.unindex(client_id, filter);
+    }
+
+    /// Routes one PUBLISH to every matching subscription; returns how many sessions got it.
+    pub(crate) fn route(&self, publish: &Publish) -> usize {
+        let mut st = lock(&self.state);
+        let mut targets: HashMap<Arc<str>, QoS> = HashMap::new();
+        let mut add = |set: &HashMap<Arc<str>, QoS>| {
+            for (client, qos) in set {
+                let entry = targets.entry(client.clone()).or_insert(*qos);
+                if *qos > *entry {
+                    *entry = *qos;
+                }
+            }
+        };
+        if let Some(set) = st.exact.get(&publish.topic) {
+            add(set);
+        }
+        for (filter, set) in &st.wild {
+            if topics::matches(filter, &publish.topic) {
+                add(set);
+            }
+        }
+        let now = Instant::now();
+        let mut delivered = 0;
+        let mut expired = Vec::new();
+        for (client, sub_qos) in targets {
+            let Some(session) = st.sessions.get_mut(&client) else { continue };
+            let qos = if publish.qos == QoS::AtLeastOnce && sub_qos == QoS::AtLeastOnce {
+                QoS::AtLeastOnce
+            } else {
+                QoS::AtMostOnce
+            };
+            let mut out = Publish::from_bytes(publish.topic.clone(), qos, publish.payload.clone());
+            out.pkid = 0;
+            match &session.link {
+                Some(link) => match link.tx.try_send(out) {
+                    Ok(()) => delivered += 1,
+                    Err(mpsc::error::TrySendError::Full(p)) => {
+                        if p.qos == QoS::AtLeastOnce {
+                            link.kicker.kick(Reason::SlowConsumer);
+                            if session.persistent && session.queued.len() < self.limits.max_queued {
+                                session.queued.push_back(p);
+                            }
+                        } else {
+                            tracing::debug!(client = %client, "QoS 0 message dropped: client is not reading");
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Closed(p)) => {
+                        if session.persistent && p.qos == QoS::AtLeastOnce {
+                            session.queued.push_back(p);
+                        }
+                    }
+                },
+                None if session.expires.is_some_and(|e| e <= now) => expired.push(client),
+                None if qos == QoS::AtLeastOnce => {
+                    if session.queued.len() >= self.limits.max_queued {
+                        session.queued.pop_front();
+                        tracing::warn!(client = %client, "offline queue full; oldest message dropped");
+                    }
+                    session.queued.push_back(out);
+                    delivered += 1;
+                }
+                None => {}
+            }
+        }
+        for client in expired {
+            st.remove_session(&client);
+        }
+        delivered
+    }
+
+    /// Drops persistent sessions whose expiry has passed.
+    pub(crate) fn sweep(&self) -> usize {
+        let mut st = lock(&self.state);
+        let now = Instant::now();
+        let dead: Vec<Arc<str>> = st
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.link.is_none() && s.expires.is_some_and(|e| e <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for client in &dead {
+            st.remove_session(client);
+        }
+        dead.len()
+    }
+
+    pub(crate) fn session_count(&self) -> usize {
+        lock(&self.state).sessions.len()
+    }
+}

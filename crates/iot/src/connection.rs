@@ -1,0 +1,471 @@
+//! One client connection: TLS accept (SNI, ALPN, client certificate), CONNECT, then the packet
+//! loop (publish, subscribe, keep-alive, QoS 1 delivery). Packets are framed and parsed only by
+//! rumqttc's MQTT 3.1.1 codec (`Packet::read` / `Packet::write`).
+//!
+//! Memory per idle client is kept small: the read and write buffers start empty, grow only as a
+//! packet needs, and are released again once drained.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rumqttc::mqttbytes::v4::{
+    ConnAck, Connect, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck,
+};
+use rumqttc::mqttbytes::{Error as MqttError, QoS};
+use rustls::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{Broker, Kicker};
+use crate::endpoint::{EndpointConfig, EndpointEvent, Reason};
+use crate::identity::Identity;
+use crate::tls::ALPN_MQTT_CA;
+use crate::{policy, topics};
+
+/// Bytes of MQTT framing allowed on top of the payload limit (fixed header, topic, packet id).
+const PACKET_OVERHEAD: usize = 2 + topics::MAX_TOPIC_BYTES + 2 + 16;
+/// Buffers bigger than this are released once empty.
+const KEEP_BUFFER: usize = 4096;
+/// Smallest read.
+const READ_CHUNK: usize = 1024;
+/// Capacity of the channel from the broker to this connection (slots are allocated lazily).
+const CHANNEL: usize = 1024;
+
+type Stream = TlsStream<TcpStream>;
+
+pub(crate) struct Conn {
+    pub(crate) broker: Arc<Broker>,
+    pub(crate) config: Arc<EndpointConfig>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) peer: SocketAddr,
+}
+
+/// How the packet loop ended.
+enum End {
+    Clean,
+    Eof,
+    Refused(Reason),
+}
+
+struct Session {
+    client_id: Arc<str>,
+    identity: Identity,
+    will: Option<Publish>,
+    inflight: Vec<Publish>,
+    backlog: VecDeque<Publish>,
+    next_pkid: u16,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+}
+
+impl Conn {
+    fn refuse(&self, client_id: Option<&str>, reason: Reason) {
+        tracing::warn!(peer = %self.peer, client_id = client_id.unwrap_or("-"), %reason, "client refused");
+        self.broker.emit(EndpointEvent::Refused {
+            peer: self.peer,
+            client_id: client_id.map(str::to_owned),
+            reason,
+        });
+    }
+
+    pub(crate) async fn run(self, tcp: TcpStream, tls: Arc<ServerConfig>, require_alpn: bool) {
+        let hs = self.config.handshake_timeout;
+        let stream = tokio::select! {
+            _ = self.shutdown.cancelled() => return,
+            s = timeout(hs, self.handshake(tcp, tls, require_alpn)) => s,
+        };
+        let mut stream = match stream {
+            Ok(Ok(s)) => s,
+            Ok(Err(reason)) => return self.refuse(None, reason),
+            Err(_) => return self.refuse(None, Reason::Timeout("TLS hand-shake")),
+        };
+        let identity = match stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+            Some(cert) => match Identity::from_cert_der(cert) {
+                Ok(id) => id,
+                Err(e) => return self.refuse(None, Reason::NoIdentity(e)),
+            },
+            None => return self.refuse(None, Reason::Tls("no client certificate".into())),
+        };
+        let mut rbuf = BytesMut::new();
+        let first = tokio::select! {
+            _ = self.shutdown.cancelled() => return,
+            r = timeout(self.config.connect_timeout, read_packet(&mut stream, &mut rbuf, self.max_packet())) => r,
+        };
+        let connect = match first {
+            Ok(Ok(Some(Packet::Connect(c)))) => c,
+            Ok(Ok(Some(other))) => {
+                return self
+                    .refuse(None, Reason::Protocol(format!("first packet must be CONNECT, got {other:?}")));
+            }
+            Ok(Ok(None)) => return,
+            Ok(Err(reason)) => return self.refuse(None, reason),
+            Err(_) => return self.refuse(None, Reason::Timeout("waiting for CONNECT")),
+        };
+        self.serve(stream, rbuf, identity, connect).await;
+    }
+
+    async fn handshake(
+        &self,
+        tcp: TcpStream,
+        tls: Arc<ServerConfig>,
+        require_alpn: bool,
+    ) -> Result<Stream, Reason> {
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
+            .await
+            .map_err(|e| Reason::Tls(e.to_string()))?;
+        let hello = start.client_hello();
+        if hello.server_name().is_none() {
+            return Err(Reason::NoSni);
+        }
+        if require_alpn {
+            let offered: Vec<Vec<u8>> =
+                hello.alpn().map(|a| a.map(<[u8]>::to_vec).collect()).unwrap_or_default();
+            if offered.is_empty() {
+                return Err(Reason::AlpnMissing);
+            }
+            if !offered.iter().any(|p| p == ALPN_MQTT_CA) {
+                let offered = offered.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+                return Err(Reason::AlpnWrong { offered });
+            }
+        }
+        start.into_stream(tls).await.map_err(|e| Reason::Tls(e.to_string()))
+    }
+
+    fn max_packet(&self) -> usize {
+        self.config.limits.max_payload + PACKET_OVERHEAD
+    }
+
+    fn keep_alive(&self, asked: u16) -> Duration {
+        let asked = Duration::from_secs(u64::from(asked));
+        let granted = if asked.is_zero() {
+            self.config.keep_alive_max
+        } else {
+            asked.clamp(self.config.keep_alive_min, self.config.keep_alive_max)
+        };
+        granted * 3 / 2
+    }
+
+    async fn serve(&self, mut stream: Stream, rbuf: BytesMut, identity: Identity, connect: Connect) {
+        let limits = &self.config.limits;
+        let len = connect.client_id.len();
+        let mut wbuf = BytesMut::new();
+        let client_id = connect.client_id.clone();
+        let mut deny = async |code: ConnectReturnCode, reason: Reason| {
+            let _ = Packet::ConnAck(ConnAck::new(code, false)).write(&mut wbuf, usize::MAX);
+            let _ = timeout(self.config.write_timeout, stream.write_all(&wbuf)).await;
+            let _ = timeout(self.config.write_timeout, stream.shutdown()).await;
+            self.refuse(Some(&client_id), reason);
+        };
+        if len == 0 || len > limits.max_client_id {
+            return deny(ConnectReturnCode::BadClientId, Reason::ClientId { len, max: limits.max_client_id })
+                .await;
+        }
+        if let Err(refusal) = policy::may_connect(&identity, &connect.client_id) {
+            return deny(ConnectReturnCode::NotAuthorized, Reason::Policy(refusal)).await;
+        }
+        let will = match &connect.last_will {
+            None => None,
+            Some(w) => {
+                if let Err(e) = topics::validate_name(&w.topic) {
+                    return deny(ConnectReturnCode::NotAuthorized, Reason::Topic(e)).await;
+                }
+                if let Err(refusal) = policy::may_publish(&identity, &w.topic) {
+                    return deny(ConnectReturnCode::NotAuthorized, Reason::Policy(refusal)).await;
+                }
+                if w.qos == QoS::ExactlyOnce {
+                    return deny(ConnectReturnCode::NotAuthorized, Reason::QoS2 { topic: w.topic.clone() })
+                        .await;
+                }
+                Some(Publish::from_bytes(w.topic.clone(), w.qos, w.message.clone()))
+            }
+        };
+        let client_id: Arc<str> = Arc::from(connect.client_id.as_str());
+        let (tx, mut rx) = mpsc::channel(CHANNEL);
+        let kicker = Arc::new(Kicker::default());
+        let attached = self.broker.attach(&client_id, connect.clean_session, tx, kicker.clone());
+        self.broker.connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let keep_alive = self.keep_alive(connect.keep_alive);
+        tracing::info!(peer = %self.peer, %client_id, %identity, session_present = attached.session_present,
+            keep_alive_ms = keep_alive.as_millis() as u64, "client connected");
+        self.broker.emit(EndpointEvent::Connected {
+            peer: self.peer,
+            client_id: client_id.to_string(),
+            identity: identity.clone(),
+            session_present: attached.session_present,
+        });
+        let mut s = Session {
+            client_id: client_id.clone(),
+            identity,
+            will,
+            inflight: Vec::new(),
+            backlog: VecDeque::new(),
+            next_pkid: 1,
+            rbuf,
+            wbuf: BytesMut::new(),
+        };
+        let _ = Packet::ConnAck(ConnAck::new(ConnectReturnCode::Success, attached.session_present))
+            .write(&mut s.wbuf, usize::MAX);
+        for mut p in attached.resend {
+            p.dup = p.pkid != 0;
+            self.deliver(&mut s, p);
+        }
+        let end = self.packet_loop(&mut stream, &mut s, &mut rx, &kicker, keep_alive).await;
+        let _ = timeout(Duration::from_secs(1), stream.shutdown()).await;
+        self.broker.connected.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        match &end {
+            End::Refused(reason) => self.refuse(Some(&client_id), reason.clone()),
+            End::Clean | End::Eof => {
+                tracing::info!(%client_id, clean = matches!(end, End::Clean), "client disconnected");
+                self.broker.emit(EndpointEvent::Closed {
+                    client_id: client_id.to_string(),
+                    clean: matches!(end, End::Clean),
+                });
+            }
+        }
+        if !matches!(end, End::Clean | End::Refused(Reason::TakenOver)) {
+            if let Some(will) = s.will.take() {
+                self.broker.route(&will);
+            }
+        }
+        rx.close();
+        let mut leftovers: Vec<Publish> = s.inflight.drain(..).collect();
+        leftovers.extend(s.backlog.drain(..));
+        while let Ok(p) = rx.try_recv() {
+            if p.qos == QoS::AtLeastOnce {
+                leftovers.push(p);
+            }
+        }
+        self.broker.detach(&client_id, attached.conn_id, leftovers);
+    }
+
+    async fn packet_loop(
+        &self,
+        stream: &mut Stream,
+        s: &mut Session,
+        rx: &mut mpsc::Receiver<Publish>,
+        kicker: &Kicker,
+        keep_alive: Duration,
+    ) -> End {
+        let max_packet = self.max_packet();
+        let mut deadline = Instant::now() + keep_alive;
+        loop {
+            // Handle every complete packet already buffered.
+            let need = loop {
+                match Packet::read(&mut s.rbuf, max_packet) {
+                    Ok(packet) => match self.handle(s, packet) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let _ = self.flush(stream, s).await;
+                            return End::Clean;
+                        }
+                        Err(reason) => return End::Refused(reason),
+                    },
+                    Err(MqttError::InsufficientBytes(n)) => break n,
+                    Err(e) => return End::Refused(codec_reason(e, max_packet)),
+                }
+            };
+            if let Err(reason) = self.flush(stream, s).await {
+                return End::Refused(reason);
+            }
+            if s.rbuf.is_empty() && s.rbuf.capacity() > KEEP_BUFFER {
+                s.rbuf = BytesMut::new();
+            }
+            s.rbuf.reserve(need.clamp(READ_CHUNK, max_packet));
+            tokio::select! {
+                biased;
+                _ = kicker.token.cancelled() => return End::Refused(kicker.reason().unwrap_or(Reason::Shutdown)),
+                _ = self.shutdown.cancelled() => return End::Refused(Reason::Shutdown),
+                read = stream.read_buf(&mut s.rbuf) => match read {
+                    Ok(0) => return End::Eof,
+                    Ok(_) => deadline = Instant::now() + keep_alive,
+                    Err(e) => {
+                        tracing::debug!(client_id = %s.client_id, error = %e, "read failed");
+                        return End::Eof;
+                    }
+                },
+                Some(p) = rx.recv() => {
+                    self.deliver(s, p);
+                    // Take whatever else is already waiting, so one flush covers a burst.
+                    for _ in 0..64 {
+                        match rx.try_recv() {
+                            Ok(p) => self.deliver(s, p),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return End::Refused(Reason::KeepAlive { millis: keep_alive.as_millis() });
+                }
+            }
+        }
+    }
+
+    async fn flush(&self, stream: &mut Stream, s: &mut Session) -> Result<(), Reason> {
+        if s.wbuf.is_empty() {
+            return Ok(());
+        }
+        let write = async {
+            stream.write_all(&s.wbuf).await?;
+            stream.flush().await
+        };
+        match timeout(self.config.write_timeout, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Reason::Protocol(format!("write failed: {e}"))),
+            Err(_) => return Err(Reason::SlowConsumer),
+        }
+        s.wbuf.clear();
+        if s.wbuf.capacity() > KEEP_BUFFER {
+            s.wbuf = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    fn write(&self, s: &mut Session, packet: &Packet) {
+        // The broker only writes packets it built within the limits; usize::MAX disables the
+        // codec's outgoing size check, which the payload limit on incoming PUBLISH already covers.
+        if let Err(e) = packet.write(&mut s.wbuf, usize::MAX) {
+            tracing::error!(client_id = %s.client_id, error = %e, "cannot encode packet; dropped");
+        }
+    }
+
+    fn deliver(&self, s: &mut Session, mut p: Publish) {
+        if p.qos == QoS::AtMostOnce {
+            return self.write(s, &Packet::Publish(p));
+        }
+        if s.inflight.len() >= self.config.limits.max_inflight {
+            if s.backlog.len() >= self.config.limits.max_queued {
+                tracing::warn!(client_id = %s.client_id, "delivery backlog full; message dropped");
+                return;
+            }
+            s.backlog.push_back(p);
+            return;
+        }
+        if p.pkid == 0 || s.inflight.iter().any(|q| q.pkid == p.pkid) {
+            p.pkid = next_pkid(s);
+        }
+        self.write(s, &Packet::Publish(p.clone()));
+        s.inflight.push(p);
+    }
+
+    /// Returns `Ok(false)` on DISCONNECT.
+    fn handle(&self, s: &mut Session, packet: Packet) -> Result<bool, Reason> {
+        let limits = &self.config.limits;
+        match packet {
+            Packet::Publish(p) => {
+                if p.qos == QoS::ExactlyOnce {
+                    return Err(Reason::QoS2 { topic: p.topic });
+                }
+                if p.retain {
+                    return Err(Reason::Retain { topic: p.topic });
+                }
+                topics::validate_name(&p.topic).map_err(Reason::Topic)?;
+                if p.payload.len() > limits.max_payload {
+                    return Err(Reason::PayloadTooLarge { len: p.payload.len(), max: limits.max_payload });
+                }
+                policy::may_publish(&s.identity, &p.topic).map_err(Reason::Policy)?;
+                let delivered = self.broker.route(&p);
+                tracing::debug!(client_id = %s.client_id, topic = %p.topic, bytes = p.payload.len(), delivered, "publish");
+                if p.qos == QoS::AtLeastOnce {
+                    self.write(s, &Packet::PubAck(PubAck::new(p.pkid)));
+                }
+            }
+            Packet::PubAck(ack) => {
+                s.inflight.retain(|p| p.pkid != ack.pkid);
+                while s.inflight.len() < limits.max_inflight {
+                    let Some(p) = s.backlog.pop_front() else { break };
+                    self.deliver(s, p);
+                }
+            }
+            Packet::Subscribe(sub) => {
+                if sub.filters.len() > limits.max_filters_per_subscribe {
+                    return Err(Reason::TooManySubscriptions(format!(
+                        "{} filters in one SUBSCRIBE; at most {}",
+                        sub.filters.len(),
+                        limits.max_filters_per_subscribe
+                    )));
+                }
+                let mut codes = Vec::with_capacity(sub.filters.len());
+                for f in &sub.filters {
+                    topics::validate_filter(&f.path).map_err(Reason::Topic)?;
+                    if f.qos == QoS::ExactlyOnce {
+                        return Err(Reason::QoS2 { topic: f.path.clone() });
+                    }
+                    policy::may_subscribe(&s.identity, &f.path).map_err(Reason::Policy)?;
+                }
+                for f in &sub.filters {
+                    if self.broker.subscription_count(&s.client_id) >= limits.max_subscriptions {
+                        return Err(Reason::TooManySubscriptions(format!(
+                            "more than {} subscriptions on one connection",
+                            limits.max_subscriptions
+                        )));
+                    }
+                    self.broker.subscribe(&s.client_id, &f.path, f.qos);
+                    tracing::debug!(client_id = %s.client_id, filter = %f.path, qos = ?f.qos, "subscribed");
+                    codes.push(SubscribeReasonCode::Success(f.qos));
+                }
+                self.write(s, &Packet::SubAck(SubAck::new(sub.pkid, codes)));
+            }
+            Packet::Unsubscribe(u) => {
+                for t in &u.topics {
+                    self.broker.unsubscribe(&s.client_id, t);
+                }
+                self.write(s, &Packet::UnsubAck(UnsubAck::new(u.pkid)));
+            }
+            Packet::PingReq => self.write(s, &Packet::PingResp),
+            Packet::Disconnect => {
+                s.will = None;
+                return Ok(false);
+            }
+            Packet::Connect(_) => return Err(Reason::Protocol("second CONNECT on one connection".into())),
+            Packet::PubRec(_) | Packet::PubRel(_) | Packet::PubComp(_) => {
+                return Err(Reason::QoS2 { topic: String::new() });
+            }
+            other => return Err(Reason::Protocol(format!("unexpected packet from a client: {other:?}"))),
+        }
+        Ok(true)
+    }
+}
+
+fn next_pkid(s: &mut Session) -> u16 {
+    // At most max_inflight (far below 65,535) ids are in use, so a free one is always found.
+    loop {
+        let id = s.next_pkid;
+        s.next_pkid = s.next_pkid.checked_add(1).unwrap_or(1);
+        if !s.inflight.iter().any(|p| p.pkid == id) {
+            return id;
+        }
+    }
+}
+
+fn codec_reason(e: MqttError, max: usize) -> Reason {
+    match e {
+        MqttError::PayloadSizeLimitExceeded(len) => Reason::PacketTooLarge { len, max },
+        other => Reason::Protocol(other.to_string()),
+    }
+}
+
+/// Reads one packet (used before CONNECT). `Ok(None)` is a clean end of stream.
+async fn read_packet(stream: &mut Stream, buf: &mut BytesMut, max: usize) -> Result<Option<Packet>, Reason> {
+    loop {
+        match Packet::read(buf, max) {
+            Ok(p) => return Ok(Some(p)),
+            Err(MqttError::InsufficientBytes(n)) => {
+                buf.reserve(n.clamp(READ_CHUNK, max));
+                match stream.read_buf(buf).await {
+                    Ok(0) => return Ok(None),
+                    Ok(_) => {}
+                    Err(e) => return Err(Reason::Protocol(format!("read failed: {e}"))),
+                }
+            }
+            Err(e) => return Err(codec_reason(e, max)),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! rustls configurations (ring provider only) for both ends of the IoT link: the endpoint's server
+//! config (client certificate required, optional ALPN) and the terminal's client config (SNI comes
+//! from the host name the caller dials, ALPN `x-amzn-mqtt-ca` on 443, and optionally only SHA-256
+//! signatures accepted, R6).
+
+use std::sync::{Arc, LazyLock};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, alg_id};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SignatureScheme};
+
+/// The ALPN protocol AWS IoT Core requires for MQTT with client certificates on port 443.
+pub const ALPN_MQTT_CA: &[u8] = b"x-amzn-mqtt-ca";
+
+/// Errors building a TLS configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A PEM input holds nothing usable.
+    #[error("{what}: {detail}")]
+    Pem {
+        /// Which input ("CA certificate", "client key", ...).
+        what: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS configuration rejected: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The client-certificate verifier could not be built.
+    #[error("client certificate verifier: {0}")]
+    Verifier(String),
+}
+
+/// The ring crypto provider, the only one used in this workspace.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+static SHA256_ONLY: LazyLock<WebPkiSupportedAlgorithms> = LazyLock::new(|| {
+    let all = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    let sha256 = [alg_id::ECDSA_SHA256, alg_id::RSA_PKCS1_SHA256, alg_id::RSA_PSS_SHA256];
+    let keep: Vec<_> = all.all.iter().copied().filter(|a| sha256.contains(&a.signature_alg_id())).collect();
+    let schemes = [
+        SignatureScheme::ECDSA_NISTP256_SHA256,
+        SignatureScheme::RSA_PKCS1_SHA256,
+        SignatureScheme::RSA_PSS_SHA256,
+    ];
+    let mapping: Vec<_> = all
+        .mapping
+        .iter()
+        .filter(|(scheme, _)| schemes.contains(scheme))
+        .map(|(scheme, algs)| {
+            let algs: Vec<_> =
+                algs.iter().copied().filter(|a| sha256.contains(&a.signature_alg_id())).collect();
+            (*scheme, &*algs.leak())
+        })
+        .collect();
+    // Built once per process (a LazyLock), so leaking these two small tables is bounded.
+    WebPkiSupportedAlgorithms { all: keep.leak(), mapping: mapping.leak() }
+});
+
+/// The ring provider restricted to SHA-256 signatures, for certificate chains and hand-shake
+/// signatures alike: a server chain signed with SHA-384 fails verification.
+pub fn sha256_only_provider() -> Arc<CryptoProvider> {
+    let mut p = rustls::crypto::ring::default_provider();
+    p.signature_verification_algorithms = *SHA256_ONLY;
+    Arc::new(p)
+}
+
+/// Parses every certificate in a PEM text.
+pub fn certs_from_pem(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = rustls_pemfile::certs(&mut pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem { what, detail: e.to_string() })?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem { what, detail: "no CERTIFICATE item in the PEM text".into() });
+    }
+    Ok(certs)
+}
+
+/// Parses the first private key in a PEM text.
+pub fn key_from_pem(pem: &str, what: &'static str) -> Result<PrivateKeyDer<'static>, TlsError> {
+    rustls_pemfile::private_key(&mut pem.as_bytes())
+        .map_err(|e| TlsError::Pem { what, detail: e.to_string() })?
+        .ok_or_else(|| TlsError::Pem { what, detail: "no PRIVATE KEY item in the PEM text".into() })
+}
+
+fn roots(ca_pem: &str) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs_from_pem(ca_pem, "CA certificate")? {
+        roots.add(cert).map_err(|e| TlsError::Pem { what: "CA certificate", detail: e.to_string() })?;
+    }
+    Ok(roots)
+}
+
+/// The client side: trust `ca_pem`, present `cert_pem`/`key_pem`, offer `alpn` if given (use
+/// [`ALPN_MQTT_CA`] for port 443), and with `sha256_only` accept only SHA-256 signatures.
+///
+/// SNI is sent from the server name the caller connects with (rustls sends none for IP addresses,
+/// which AWS IoT Core and this stand-in refuse).
+pub fn client_config(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    alpn: Option<&[u8]>,
+    sha256_only: bool,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = if sha256_only { sha256_only_provider() } else { provider() };
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider.clone())
+        .build()
+        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_webpki_verifier(verifier)
+        .with_client_auth_cert(
+            certs_from_pem(cert_pem, "client certificate")?,
+            key_from_pem(key_pem, "client key")?,
+        )?;
+    config.alpn_protocols = alpn.map(|a| vec![a.to_vec()]).unwrap_or_default();
+    Ok(Arc::new(config))
+}
+
+/// The endpoint side: TLS 1.2 and 1.3, a client certificate chained to `ca_pem` required,
+/// `alpn` advertised if given.
+pub fn server_config(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    alpn: Option<&[u8]>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider.clone())
+        .build()
+        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            certs_from_pem(cert_pem, "server certificate")?,
+            key_from_pem(key_pem, "server key")?,
+        )?;
+    config.alpn_protocols = alpn.map(|a| vec![a.to_vec()]).unwrap_or_default();
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_only_drops_sha384() {
+        let p = sha256_only_provider();
+        assert!(!p.signature_verification_algorithms.all.is_empty());
+        assert!(
+            p.signature_verification_algorithms
+                .all
+                .iter()
+                .all(|a| a.signature_alg_id() != alg_id::ECDSA_SHA384)
+        );
+        let schemes = p.signature_verification_algorithms.supported_schemes();
+        assert!(schemes.contains(&SignatureScheme::ECDSA_NISTP256_SHA256));
+        assert!(!schemes.contains(&SignatureScheme::ECDSA_NISTP384_SHA384));
+    }
+
+    #[test]
+    fn bad_pem_is_typed() {
+        let err = client_config("nope", "", "", None, false).expect_err("no CA");
+        assert!(err.to_string().contains("CA certificate"), "{err}");
+    }
+}
