@@ -1,0 +1,93 @@
+//! Shared set-up for the endpoint tests: a fresh PKI, an endpoint on 127.0.0.1:0, client configs.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccv_iot::probe::{Probe, ProbeError};
+use ccv_iot::tls::{ALPN_MQTT_CA, client_config};
+use ccv_iot::{Endpoint, EndpointConfig, EndpointEvent, EndpointTls, Pki, PkiOptions, Reason};
+use rustls::ClientConfig;
+use tokio::sync::broadcast;
+
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct Setup {
+    pub pki: Pki,
+    pub endpoint: Endpoint,
+    pub events: broadcast::Receiver<EndpointEvent>,
+}
+
+pub fn pki() -> Pki {
+    let opts = PkiOptions { terminals: vec!["T1".into(), "T2".into()], ..PkiOptions::default() };
+    Pki::generate(&opts).expect("test PKI generates")
+}
+
+pub async fn start() -> Setup {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tweak: impl FnOnce(&mut EndpointConfig)) -> Setup {
+    let pki = pki();
+    let mut config = EndpointConfig {
+        listen_8883: Some("127.0.0.1:0".parse().expect("valid address")),
+        keep_alive_min: Duration::from_secs(1),
+        ..EndpointConfig::default()
+    };
+    tweak(&mut config);
+    let endpoint = Endpoint::start(config, EndpointTls::from_pki(&pki).expect("server TLS builds"))
+        .await
+        .expect("endpoint starts on loopback");
+    let events = endpoint.events();
+    Setup { pki, endpoint, events }
+}
+
+impl Setup {
+    pub fn client(&self, who: &str, alpn: Option<&[u8]>) -> Arc<ClientConfig> {
+        let pair = match who {
+            "vpos" => &self.pki.vpos,
+            t => self.pki.terminal(t).expect("terminal in test PKI"),
+        };
+        client_config(&self.pki.ca.cert_pem, &pair.cert_pem, &pair.key_pem, alpn, true)
+            .expect("client TLS builds")
+    }
+
+    /// TLS with ALPN on the 443-style listener, then CONNECT; panics unless accepted.
+    pub async fn connect(&self, who: &str, client_id: &str, clean: bool) -> Probe {
+        let mut p = Probe::connect(
+            self.endpoint.local_addr(),
+            Some("localhost"),
+            self.client(who, Some(ALPN_MQTT_CA)),
+            WAIT,
+        )
+        .await
+        .expect("TLS hand-shake succeeds");
+        let ack = p.mqtt_connect(client_id, clean, 30).await.expect("CONNACK arrives");
+        assert_eq!(ack.code, rumqttc::mqttbytes::v4::ConnectReturnCode::Success, "{ack:?}");
+        p
+    }
+
+    /// Waits for a `Refused` event matching `pred` (other events are skipped; bounded).
+    pub async fn refused(&mut self, pred: impl Fn(&Reason) -> bool) -> Reason {
+        for _ in 0..200 {
+            let ev = tokio::time::timeout(WAIT, self.events.recv())
+                .await
+                .expect("an endpoint event arrives in time")
+                .expect("event channel open");
+            if let EndpointEvent::Refused { reason, .. } = ev {
+                if pred(&reason) {
+                    return reason;
+                }
+            }
+        }
+        panic!("no matching refusal among 200 events");
+    }
+}
+
+/// True when a connection attempt failed at TLS or was closed before/at CONNECT.
+pub async fn refused_somewhere(attempt: Result<Probe, ProbeError>, client_id: &str) -> bool {
+    match attempt {
+        Err(_) => true,
+        Ok(mut p) => p.mqtt_connect(client_id, true, 30).await.is_err(),
+    }
+}

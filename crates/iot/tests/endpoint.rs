@@ -1,0 +1,346 @@
+//! The IoT Core stand-in on loopback, driven by the step-by-step probe client: TLS refusals
+//! (ALPN, SNI, certificates), policies, one connection per client id, keep-alive, QoS 2, limits,
+//! persistent sessions and malformed input.
+
+mod common;
+
+use std::time::Duration;
+
+use ccv_iot::kick::{Command, ConnectTas, Event, parse_command};
+use ccv_iot::probe::Probe;
+use ccv_iot::tls::{ALPN_MQTT_CA, client_config};
+use ccv_iot::topics::{cmd_topic, evt_topic};
+use ccv_iot::{Pki, PkiOptions, Reason};
+use common::{WAIT, refused_somewhere, start, start_with};
+use rumqttc::mqttbytes::QoS;
+use rumqttc::mqttbytes::v4::{ConnectReturnCode, Packet, Subscribe, SubscribeReasonCode};
+
+fn kick(id: &str) -> Vec<u8> {
+    Command::ConnectTas(ConnectTas {
+        kick_id: id.into(),
+        reference: "tr-1".into(),
+        host: Some("127.0.0.1".into()),
+        port: Some(5555),
+        expires_at: 4_000_000_000_000,
+    })
+    .to_json()
+}
+
+#[tokio::test]
+async fn a_kick_from_the_payment_api_reaches_the_terminal_and_its_event_comes_back() {
+    let s = start().await;
+    let mut t1 = s.connect("T1", "T1", true).await;
+    assert_eq!(t1.alpn().as_deref(), Some(ALPN_MQTT_CA));
+    let ack = t1.subscribe(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce).await.expect("SUBACK");
+    assert_eq!(ack.return_codes, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
+    let mut vpos = s.connect("vpos", "vpos-1", true).await;
+    vpos.subscribe("ccv/+/+/evt", QoS::AtLeastOnce).await.expect("SUBACK");
+    vpos.publish(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce, &kick("k-1")).await.expect("PUBACK");
+
+    let got = t1.next_publish().await.expect("kick delivered");
+    assert_eq!(got.topic, "ccv/NL-CAT/T1/cmd");
+    assert_eq!(got.qos, QoS::AtLeastOnce);
+    let Command::ConnectTas(k) = parse_command(&got.payload).expect("kick parses") else {
+        panic!("not a kick")
+    };
+    assert_eq!(k.kick_id, "k-1");
+
+    let answer = Event::KickAccepted { kick_id: k.kick_id, reference: k.reference, duplicate: false };
+    t1.publish(&evt_topic("NL-CAT", "T1"), QoS::AtLeastOnce, &answer.to_json()).await.expect("PUBACK");
+    let evt = vpos.next_publish().await.expect("event delivered");
+    assert_eq!(Event::from_json(&evt.payload).expect("event parses"), answer);
+    s.endpoint.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_8883_listener_needs_no_alpn_but_443_does() {
+    let mut s = start().await;
+    let addr = s.endpoint.local_addr_8883().expect("8883 listener configured");
+    let mut p = Probe::connect(addr, Some("localhost"), s.client("T1", None), WAIT).await.expect("TLS ok");
+    assert_eq!(p.mqtt_connect("T1", true, 30).await.expect("CONNACK").code, ConnectReturnCode::Success);
+
+    let no_alpn =
+        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T2", None), WAIT).await;
+    assert!(refused_somewhere(no_alpn, "T2").await, "443 without ALPN must be refused");
+    s.refused(|r| *r == Reason::AlpnMissing).await;
+
+    let wrong =
+        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T2", Some(b"mqtt")), WAIT).await;
+    assert!(refused_somewhere(wrong, "T2").await, "443 with the wrong ALPN must be refused");
+    let r = s.refused(|r| matches!(r, Reason::AlpnWrong { .. })).await;
+    assert_eq!(r, Reason::AlpnWrong { offered: vec!["mqtt".into()] });
+}
+
+#[tokio::test]
+async fn no_sni_is_refused() {
+    let mut s = start().await;
+    let attempt =
+        Probe::connect(s.endpoint.local_addr(), None, s.client("T1", Some(ALPN_MQTT_CA)), WAIT).await;
+    assert!(refused_somewhere(attempt, "T1").await);
+    s.refused(|r| *r == Reason::NoSni).await;
+}
+
+#[tokio::test]
+async fn no_client_certificate_or_one_from_another_ca_is_refused() {
+    let mut s = start().await;
+    // No certificate at all.
+    let roots = {
+        let mut r = rustls::RootCertStore::empty();
+        for c in ccv_iot::tls::certs_from_pem(&s.pki.ca.cert_pem, "CA").expect("CA parses") {
+            r.add(c).expect("CA added");
+        }
+        r
+    };
+    let mut anon = rustls::ClientConfig::builder_with_provider(ccv_iot::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    anon.alpn_protocols = vec![ALPN_MQTT_CA.to_vec()];
+    let attempt =
+        Probe::connect(s.endpoint.local_addr(), Some("localhost"), std::sync::Arc::new(anon), WAIT).await;
+    assert!(refused_somewhere(attempt, "T1").await);
+    s.refused(|r| matches!(r, Reason::Tls(_))).await;
+
+    // A certificate for the same CN from a different CA.
+    let other = Pki::generate(&PkiOptions { terminals: vec!["T1".into()], ..PkiOptions::default() })
+        .expect("other PKI");
+    let t1 = other.terminal("T1").expect("T1 in other PKI");
+    let cfg = client_config(&s.pki.ca.cert_pem, &t1.cert_pem, &t1.key_pem, Some(ALPN_MQTT_CA), true)
+        .expect("client config");
+    let attempt = Probe::connect(s.endpoint.local_addr(), Some("localhost"), cfg, WAIT).await;
+    assert!(refused_somewhere(attempt, "T1").await);
+    let r = s.refused(|r| matches!(r, Reason::Tls(_))).await;
+    assert!(r.to_string().to_lowercase().contains("certificate"), "{r}");
+
+    // A certificate from our CA but with no role: no policy attached.
+    let odd = s.pki.issue_client("guest", "guest").expect("issues");
+    let cfg = client_config(&s.pki.ca.cert_pem, &odd.cert_pem, &odd.key_pem, Some(ALPN_MQTT_CA), true)
+        .expect("client config");
+    let attempt = Probe::connect(s.endpoint.local_addr(), Some("localhost"), cfg, WAIT).await;
+    assert!(refused_somewhere(attempt, "guest").await);
+    s.refused(|r| matches!(r, Reason::NoIdentity(_))).await;
+}
+
+#[tokio::test]
+async fn a_terminal_cannot_read_another_terminals_commands() {
+    let mut s = start().await;
+    let mut t1 = s.connect("T1", "T1", true).await;
+    let mut sub = Subscribe::new(cmd_topic("NL-CAT", "T2"), QoS::AtLeastOnce);
+    sub.pkid = 1;
+    t1.send(&Packet::Subscribe(sub)).await.expect("sent");
+    t1.expect_closed().await.expect("disconnected without SUBACK");
+    let r = s.refused(|r| matches!(r, Reason::Policy(_))).await;
+    assert!(r.to_string().contains("not allowed to subscribe"), "{r}");
+
+    let mut t1 = s.connect("T1", "T1", true).await;
+    t1.send(&Packet::Subscribe(Subscribe::new("ccv/#", QoS::AtMostOnce))).await.expect("sent");
+    t1.expect_closed().await.expect("wildcard over all terminals refused");
+}
+
+#[tokio::test]
+async fn a_terminal_cannot_publish_a_kick_nor_use_another_client_id() {
+    let mut s = start().await;
+    let mut t1 = s.connect("T1", "T1", true).await;
+    let mut p = rumqttc::mqttbytes::v4::Publish::new(cmd_topic("NL-CAT", "T2"), QoS::AtLeastOnce, kick("x"));
+    p.pkid = 7;
+    t1.send(&Packet::Publish(p)).await.expect("sent");
+    t1.expect_closed().await.expect("disconnected without PUBACK");
+    let r = s.refused(|r| matches!(r, Reason::Policy(_))).await;
+    assert!(r.to_string().contains("not allowed to publish"), "{r}");
+
+    let mut p =
+        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
+            .await
+            .expect("TLS ok");
+    let ack = p.mqtt_connect("T2", true, 30).await.expect("CONNACK");
+    assert_eq!(ack.code, ConnectReturnCode::NotAuthorized);
+    p.expect_closed().await.expect("closed after refusal");
+}
+
+#[tokio::test]
+async fn a_second_connection_with_the_same_client_id_drops_the_first() {
+    let mut s = start().await;
+    let mut first = s.connect("T1", "T1", true).await;
+    let mut second = s.connect("T1", "T1", true).await;
+    first.expect_closed().await.expect("first connection dropped");
+    s.refused(|r| *r == Reason::TakenOver).await;
+    second.send(&Packet::PingReq).await.expect("ping sent");
+    assert_eq!(second.recv().await.expect("PINGRESP"), Packet::PingResp);
+}
+
+#[tokio::test]
+async fn keep_alive_is_enforced_at_one_and_a_half_times() {
+    let mut s = start().await;
+    let mut p =
+        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
+            .await
+            .expect("TLS ok");
+    p.mqtt_connect("T1", true, 1).await.expect("CONNACK");
+    // Pinging keeps it alive past 1.5 s.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        p.send(&Packet::PingReq).await.expect("ping");
+        assert_eq!(p.recv().await.expect("PINGRESP"), Packet::PingResp);
+    }
+    // Silence: dropped after 1.5 s, well before 3 s.
+    let closed = p.recv_within(Duration::from_secs(3)).await;
+    assert!(matches!(closed, Err(ccv_iot::probe::ProbeError::Closed)), "{closed:?}");
+    let r = s.refused(|r| matches!(r, Reason::KeepAlive { .. })).await;
+    assert_eq!(r, Reason::KeepAlive { millis: 1500 });
+}
+
+#[tokio::test]
+async fn qos2_subscription_and_publish_are_refused_without_ack() {
+    let mut s = start().await;
+    let mut t1 = s.connect("T1", "T1", true).await;
+    let mut sub = Subscribe::new(cmd_topic("NL-CAT", "T1"), QoS::ExactlyOnce);
+    sub.pkid = 3;
+    t1.send(&Packet::Subscribe(sub)).await.expect("sent");
+    t1.expect_closed().await.expect("no SUBACK, disconnected");
+    s.refused(|r| matches!(r, Reason::QoS2 { .. })).await;
+
+    let mut vpos = s.connect("vpos", "vpos-1", true).await;
+    let mut p = rumqttc::mqttbytes::v4::Publish::new(cmd_topic("NL-CAT", "T1"), QoS::ExactlyOnce, kick("q2"));
+    p.pkid = 4;
+    vpos.send(&Packet::Publish(p)).await.expect("sent");
+    vpos.expect_closed().await.expect("no PUBREC, disconnected");
+    s.refused(|r| matches!(r, Reason::QoS2 { .. })).await;
+}
+
+#[tokio::test]
+async fn limits_client_id_topic_and_payload() {
+    let mut s = start().await;
+    // Client id over 128 bytes (payment API, which may use any id).
+    let mut p = Probe::connect(
+        s.endpoint.local_addr(),
+        Some("localhost"),
+        s.client("vpos", Some(ALPN_MQTT_CA)),
+        WAIT,
+    )
+    .await
+    .expect("TLS ok");
+    let ack = p.mqtt_connect(&"v".repeat(129), true, 30).await.expect("CONNACK");
+    assert_eq!(ack.code, ConnectReturnCode::BadClientId);
+    s.refused(|r| *r == Reason::ClientId { len: 129, max: 128 }).await;
+    // 128 bytes is fine.
+    let _ok = s.connect("vpos", &"v".repeat(128), true).await;
+
+    // Topic with 8 slashes.
+    let mut v = s.connect("vpos", "vpos-2", true).await;
+    v.send(&Packet::Publish(rumqttc::mqttbytes::v4::Publish::new(
+        "ccv/a/b/c/d/e/f/g/h",
+        QoS::AtMostOnce,
+        "x",
+    )))
+    .await
+    .expect("sent");
+    v.expect_closed().await.expect("closed");
+    s.refused(|r| matches!(r, Reason::Topic(_))).await;
+
+    // Payload one byte over 128 KiB.
+    let mut v = s.connect("vpos", "vpos-3", true).await;
+    let big = vec![b'x'; 128 * 1024 + 1];
+    v.send(&Packet::Publish(rumqttc::mqttbytes::v4::Publish::new(
+        cmd_topic("NL-CAT", "T1"),
+        QoS::AtMostOnce,
+        big,
+    )))
+    .await
+    .expect("sent");
+    v.expect_closed().await.expect("closed");
+    s.refused(|r| matches!(r, Reason::PayloadTooLarge { len: 131_073, .. })).await;
+
+    // Exactly 128 KiB passes.
+    let mut v = s.connect("vpos", "vpos-4", true).await;
+    v.publish(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce, &vec![b'x'; 128 * 1024]).await.expect("PUBACK");
+
+    // A packet announcing 200 MB is refused from its header alone.
+    let mut v = s.connect("vpos", "vpos-5", true).await;
+    v.send_raw(&[0x30, 0xff, 0xff, 0xff, 0x7f]).await.expect("sent");
+    v.expect_closed().await.expect("closed");
+    s.refused(|r| matches!(r, Reason::PacketTooLarge { .. })).await;
+}
+
+#[tokio::test]
+async fn a_persistent_session_keeps_qos1_commands_while_offline() {
+    let s = start().await;
+    let mut t1 = s.connect("T1", "T1", false).await;
+    t1.subscribe(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce).await.expect("SUBACK");
+    t1.send(&Packet::Disconnect).await.expect("sent");
+    t1.expect_closed().await.expect("closed");
+
+    let mut vpos = s.connect("vpos", "vpos-1", true).await;
+    vpos.publish(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce, &kick("offline")).await.expect("PUBACK");
+
+    let mut p =
+        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
+            .await
+            .expect("TLS ok");
+    let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
+    assert!(ack.session_present, "persistent session resumed");
+    let got = p.next_publish().await.expect("queued kick delivered");
+    let Command::ConnectTas(k) = parse_command(&got.payload).expect("kick parses") else {
+        panic!("not a kick")
+    };
+    assert_eq!(k.kick_id, "offline");
+
+    // A clean session discards it all.
+    let mut p2 = s.connect("T1", "T1", true).await;
+    p2.send(&Packet::PingReq).await.expect("ping");
+    assert_eq!(p2.recv().await.expect("PINGRESP"), Packet::PingResp);
+}
+
+#[tokio::test]
+async fn garbage_after_tls_is_refused_and_the_endpoint_keeps_serving() {
+    let mut s = start().await;
+    let mut p =
+        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
+            .await
+            .expect("TLS ok");
+    p.send_raw(&[0xf0, 0x00, 0x01, 0x02]).await.expect("sent");
+    p.expect_closed().await.expect("closed");
+    s.refused(|r| matches!(r, Reason::Protocol(_))).await;
+    // CONNECT must come first.
+    let mut p =
+        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
+            .await
+            .expect("TLS ok");
+    p.send(&Packet::PingReq).await.expect("sent");
+    p.expect_closed().await.expect("closed");
+    let _still_fine = s.connect("T1", "T1", true).await;
+    assert_eq!(s.endpoint.connected_clients(), 1);
+}
+
+#[tokio::test]
+async fn a_silent_tcp_client_is_dropped_after_the_handshake_timeout() {
+    let mut s = start_with(|c| c.handshake_timeout = Duration::from_millis(300)).await;
+    let _tcp = tokio::net::TcpStream::connect(s.endpoint.local_addr()).await.expect("TCP connects");
+    s.refused(|r| *r == Reason::Timeout("TLS hand-shake")).await;
+}
+
+#[tokio::test]
+async fn a_sha384_server_chain_is_refused_by_a_sha256_only_client() {
+    let strong = Pki::generate(&PkiOptions {
+        terminals: vec!["T1".into()],
+        algorithm: ccv_iot::KeyAlgorithm::EcdsaP384Sha384,
+        ..PkiOptions::default()
+    })
+    .expect("SHA-384 PKI");
+    let endpoint = ccv_iot::Endpoint::start(
+        ccv_iot::EndpointConfig::default(),
+        ccv_iot::EndpointTls::from_pki(&strong).expect("server TLS"),
+    )
+    .await
+    .expect("starts");
+    let t1 = strong.terminal("T1").expect("T1");
+    let strict = client_config(&strong.ca.cert_pem, &t1.cert_pem, &t1.key_pem, Some(ALPN_MQTT_CA), true)
+        .expect("client config");
+    let err = Probe::connect(endpoint.local_addr(), Some("localhost"), strict, WAIT).await;
+    assert!(err.is_err(), "SHA-256-only client must refuse a SHA-384 chain");
+    let lax = client_config(&strong.ca.cert_pem, &t1.cert_pem, &t1.key_pem, Some(ALPN_MQTT_CA), false)
+        .expect("client config");
+    let mut p = Probe::connect(endpoint.local_addr(), Some("localhost"), lax, WAIT).await.expect("TLS ok");
+    assert_eq!(p.mqtt_connect("T1", true, 30).await.expect("CONNACK").code, ConnectReturnCode::Success);
+    endpoint.shutdown().await;
+}
