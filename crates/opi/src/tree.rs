@@ -31,7 +31,8 @@ pub(crate) struct Node<'a> {
 
 pub(crate) struct Doc<'a> {
     nodes: Vec<Node<'a>>,
-    attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// (qualified name, length of its prefix including the colon, value).
+    attrs: Vec<(Cow<'a, str>, u32, Cow<'a, str>)>,
 }
 
 /// Re-borrows a slice of `input` (when `part` points into it) with the input's lifetime.
@@ -115,6 +116,9 @@ impl<'a> Doc<'a> {
                 Event::Text(t) => {
                     let raw: &[u8] = &t;
                     match stack.last() {
+                        // Only leaf elements carry text in OPI; white space between children is
+                        // layout, so an element's text is dropped once it has a child.
+                        Some(&top) if self.nodes[top as usize].first_child != NONE => {}
                         Some(&top) => append(&mut self.nodes[top as usize].text, cow_in(input, raw)),
                         None if raw.iter().all(u8::is_ascii_whitespace) => {}
                         None => return Err(xml_err(before, "text outside the root element")),
@@ -176,7 +180,9 @@ impl<'a> Doc<'a> {
     ) -> Result<NodeId, DecodeErrorKind> {
         let name = cow_in(input, local(e.name().as_ref()));
         let attrs_start = self.attrs.len() as u32;
-        for (i, attr) in e.attributes().with_checks(true).enumerate() {
+        // Duplicate attributes are found here, on the qualified name as XML defines them
+        // (`attrs` keeps qualified names), rather than by quick-xml's check, which allocates.
+        for (i, attr) in e.attributes().with_checks(false).enumerate() {
             if i >= MAX_ATTRIBUTES {
                 return Err(DecodeErrorKind::LimitExceeded {
                     what: "attributes on one element",
@@ -185,17 +191,33 @@ impl<'a> Doc<'a> {
                 });
             }
             let attr = attr.map_err(|err| xml_err(offset, &err.to_string()))?;
-            let key = attr.key.as_ref();
+            let key = attr.key.into_inner();
+            if self.attrs[attrs_start as usize..].iter().any(|(k, _, _)| k.as_bytes() == key) {
+                let key = String::from_utf8_lossy(key);
+                return Err(xml_err(offset, &format!("attribute {key} appears twice on one element")));
+            }
             if key == b"xmlns" || key.starts_with(b"xmlns:") {
                 continue;
             }
-            let value =
-                attr.decode_and_unescape_value(decoder).map_err(|err| xml_err(offset, &err.to_string()))?;
-            let value = match value {
-                Cow::Borrowed(v) => cow_in(input, v.as_bytes()),
-                Cow::Owned(v) => Cow::Owned(v),
+            let value = match reborrow(input, &attr.value) {
+                Some(raw) if !raw.contains('&') => Cow::Borrowed(raw),
+                Some(raw) => match quick_xml::escape::unescape(raw) {
+                    Ok(v) => Cow::Owned(v.into_owned()),
+                    Err(err) => {
+                        return Err(xml_err(
+                            offset,
+                            &format!("attribute {}: {err}", String::from_utf8_lossy(key)),
+                        ));
+                    }
+                },
+                None => Cow::Owned(
+                    attr.decode_and_unescape_value(decoder)
+                        .map_err(|err| xml_err(offset, &err.to_string()))?
+                        .into_owned(),
+                ),
             };
-            self.attrs.push((cow_in(input, local(key)), value));
+            let prefix = (key.len() - local(key).len()) as u32;
+            self.attrs.push((cow_in(input, key), prefix, value));
         }
         let id = self.nodes.len() as NodeId;
         let parent = stack.last().copied().unwrap_or(NONE);
@@ -210,6 +232,7 @@ impl<'a> Doc<'a> {
         });
         if parent != NONE {
             let p = &mut self.nodes[parent as usize];
+            p.text = Cow::Borrowed("");
             let prev = p.last_child;
             p.last_child = id;
             if prev == NONE {
@@ -233,7 +256,10 @@ impl<'a> Doc<'a> {
     /// The value of an attribute (by local name).
     pub(crate) fn attr(&self, id: NodeId, name: &str) -> Option<&str> {
         let (a, b) = self.nodes[id as usize].attrs;
-        self.attrs[a as usize..b as usize].iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
+        self.attrs[a as usize..b as usize]
+            .iter()
+            .find(|(k, p, _)| k.get(*p as usize..) == Some(name))
+            .map(|(_, _, v)| v.as_ref())
     }
 
     /// The children of an element, in document order.
