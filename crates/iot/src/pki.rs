@@ -191,7 +191,9 @@ impl Pki {
     pub fn add_terminal(&mut self, tms_id: &str) -> Result<&CertifiedKeyPem, PkiError> {
         validate_tms_id(tms_id)?;
         let issued = self.issue(tms_id, OU_TERMINAL, &[], ExtendedKeyUsagePurpose::ClientAuth)?;
-        Ok(self.terminals.entry(tms_id.to_owned()).insert_entry(issued).into_mut())
+        let slot = self.terminals.entry(tms_id.to_owned()).or_insert_with(|| issued.clone());
+        *slot = issued;
+        Ok(slot)
     }
 
     /// The certificate of terminal `tms_id`.
