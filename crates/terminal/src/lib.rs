@@ -1,1 +1,74 @@
-//! (being written)
+//! The CCV terminal core: a deterministic, sans-IO state machine of a CCV payment terminal with
+//! Cloud Connect 1.0 (local kick) and 2.0 (cloud kick over MQTT).
+//!
+//! **What it does.** It holds the terminal's state (identity, software version, the TMS parameters
+//! as TMS holds them and as installed, POS OPI mode, trigger port, network settings, day state,
+//! activation, the MQTT and TAS links), decides kicks (rules R1–R21 of the mission), runs the
+//! installer menus and dialogues on the keypad (R15–R20, with the computed service password),
+//! diagnoses the R23 checklist, and plays the terminal's OPI role: card payments, refunds,
+//! reversals, aborts, login/logoff, reconciliation and diagnosis, with device requests, receipts
+//! and a journal. Outcomes are deterministic: test cards and a table of magic amounts.
+//!
+//! **What it does not do.** No sockets, no DNS, no TLS, no files, no clock, no threads, no
+//! logging: time and every outside event come in as an [`Input`] with a [`Timestamp`]; everything
+//! the terminal wants done comes out as an [`Output`] for an IO shell (`ccv-terminal-io`) to
+//! execute. It does not encode OPI XML (that is `ccv-opi`).
+//!
+//! The drive loop:
+//!
+//! ```
+//! use ccv_terminal::{Input, LocalKick, Output, Terminal, TerminalConfig, Timestamp};
+//!
+//! let mut t = Terminal::new(TerminalConfig::default(), 7);
+//! let now = Timestamp::from_secs(1_795_879_800);
+//! t.handle_input(now, Input::LocalKick(LocalKick { source: "pos".into(), port: 4105, reference: None, tas: None }));
+//! let mut dialled = false;
+//! while let Some(out) = t.poll_output() {
+//!     if let Output::DialTas(d) = out {
+//!         assert_eq!(d.tas.to_string(), "TAS.JFORCE.BE:5555");
+//!         dialled = true;
+//!     }
+//! }
+//! assert!(dialled);
+//! let _next_timer = t.poll_timeout();
+//! ```
+//!
+//! Layout:
+//! - [`terminal`]: [`Terminal`], the drive loop, kicks, links, TMS sync, power, diagnosis
+//! - [`input`] / [`output`]: the closed input and output enums
+//! - [`config`]: [`TerminalConfig`] and its parts (serde, loadable from TOML)
+//! - [`menu`]: the installer menu tree and dialogues (private; see the tree in its docs)
+//! - [`payment`]: the payment engine; [`cards`]: test cards and magic amounts
+//! - [`journal`]: journal entries and day totals
+//! - [`reason`]: kick refusals, link-down reasons, diagnosis reasons
+//! - [`password`]: the computed service password; [`version`]: software versions;
+//!   [`time`]: [`Timestamp`] and civil dates
+//! - [`fuzz`]: the body of the `terminal_inputs` fuzz target
+
+pub mod cards;
+pub mod config;
+pub mod fuzz;
+pub mod input;
+pub mod journal;
+mod menu;
+pub mod output;
+pub mod password;
+pub mod payment;
+pub mod reason;
+pub mod terminal;
+pub mod time;
+pub mod version;
+
+pub use cards::{MagicOutcome, TEST_PIN, TestCard};
+pub use config::{
+    DayState, HostPort, Identity, ManagingTms, NetworkSettings, Parameters, PosOpiMode, Profile,
+    SignatureAlgorithm, TerminalConfig,
+};
+pub use input::{CardEvent, Channel, CloudKick, Input, Key, LocalKick, MqttEvent, TasEvent, TmsChange};
+pub use journal::{DayTotals, JournalEntry, JournalOutcome, TransactionKind};
+pub use output::{DialTas, Event, KickKind, KickReply, MqttSettings, Output, Screen};
+pub use password::{service_password, service_password_at};
+pub use reason::{DiagnosisReason, KickRefusal, MqttDownReason, TasDialFailure};
+pub use terminal::{MqttLink, TasLink, Terminal};
+pub use time::{CivilDate, Timestamp};
+pub use version::SoftwareVersion;

@@ -1,0 +1,384 @@
+//! The terminal's configuration: identity, software version, TMS parameters (as TMS holds them and
+//! as installed on the terminal), POS OPI mode, trigger port, network settings, day state, activation
+//! and the behaviour profile. All of it is `serde`, so an IO shell can load it from TOML.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::version::SoftwareVersion;
+
+/// The default TAS: `TAS.JFORCE.BE` (R1).
+pub const DEFAULT_TAS_HOST: &str = "TAS.JFORCE.BE";
+/// The default TAS port (R1).
+pub const DEFAULT_TAS_PORT: u16 = 5555;
+/// The MQT service address (R6).
+pub const DEFAULT_MQT_HOST: &str = "a15qvcxk7p3bae-ats.iot.eu-central-1.amazonaws.com";
+/// The MQT service port (R6).
+pub const DEFAULT_MQT_PORT: u16 = 443;
+/// The default OPI trigger port for the local kick (R1).
+pub const DEFAULT_TRIGGER_PORT: u16 = 4105;
+/// The `MgtSubscription` value (R6).
+pub const DEFAULT_MGT_SUBSCRIPTION: &str = "NL-CAT";
+/// The manager password (R15).
+pub const MANAGER_PASSWORD: &str = "99999";
+
+/// A host name or literal IP address and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HostPort {
+    /// Host name or literal IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl HostPort {
+    /// A host and port.
+    pub fn new(host: impl Into<String>, port: u16) -> HostPort {
+        HostPort { host: host.into(), port }
+    }
+
+    /// `true` when the host is a literal IPv4 or IPv6 address (no DNS needed to dial it).
+    pub fn is_literal_ip(&self) -> bool {
+        let h = self.host.trim_start_matches('[').trim_end_matches(']');
+        h.parse::<core::net::IpAddr>().is_ok()
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The TMS that manages the terminal (R8, R24); the POS names it in its 2.0 configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum ManagingTms {
+    /// `GrundmasterNL`.
+    #[default]
+    GrundmasterNL,
+    /// `GrundmasterBE`.
+    GrundmasterBE,
+}
+
+impl ManagingTms {
+    /// The TMS system name as the POS writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagingTms::GrundmasterNL => "GrundmasterNL",
+            ManagingTms::GrundmasterBE => "GrundmasterBE",
+        }
+    }
+}
+
+/// The `SSL/TLS Signature Algorithm` parameter (R6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureAlgorithm {
+    /// SHA-256 (required for Cloud Connect 2.0).
+    #[default]
+    Sha256,
+    /// SHA-1 (old terminals).
+    Sha1,
+}
+
+impl SignatureAlgorithm {
+    /// The name as TMS shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::Sha256 => "SHA-256",
+            SignatureAlgorithm::Sha1 => "SHA-1",
+        }
+    }
+}
+
+/// The POS OPI mode (R3, R14, R20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PosOpiMode {
+    /// `Default ITS`: the POS connects to the terminal on the LAN (channels 0 and 1).
+    DefaultIts,
+    /// `TCP FLAT-OUTGOING`: the terminal dials out to the TAS after a kick.
+    #[default]
+    TcpFlatOutgoing,
+}
+
+impl PosOpiMode {
+    /// The name as the terminal menu shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PosOpiMode::DefaultIts => "DEFAULT ITS",
+            PosOpiMode::TcpFlatOutgoing => "TCP FLAT-OUTGOING",
+        }
+    }
+}
+
+/// The TMS parameter set. The same type holds the values **as TMS holds them** and the values
+/// **installed on the terminal**; they differ until a hardware installation loads them (R7, R24).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Parameters {
+    /// General parameter `CCV Cloud Connection` (R3, R6).
+    pub cloud_connection: bool,
+    /// MQT parameter `MQT` (R6).
+    pub mqt: bool,
+    /// MQT parameter `MqtServiceEnable` (shown only when MQT is on).
+    pub mqt_service_enable: bool,
+    /// MQT parameter `MqtServiceUseSsl` (shown only when MQT is on).
+    pub mqt_service_use_ssl: bool,
+    /// MQT parameter `MgtSubscription` (`NL-CAT`); the topic prefix of the MQTT session.
+    pub mgt_subscription: String,
+    /// General parameter `SSL/TLS Signature Algorithm`.
+    pub signature_algorithm: SignatureAlgorithm,
+    /// MQT service address and port.
+    pub mqt_service: HostPort,
+    /// The TAS the terminal dials after a kick.
+    pub tas: HostPort,
+    /// The software version TMS wants the terminal to run; loaded at hardware installation (R18).
+    pub software_target: Option<SoftwareVersion>,
+}
+
+impl Default for Parameters {
+    /// A fully migrated terminal's parameters (R6).
+    fn default() -> Self {
+        Parameters {
+            cloud_connection: true,
+            mqt: true,
+            mqt_service_enable: true,
+            mqt_service_use_ssl: true,
+            mgt_subscription: DEFAULT_MGT_SUBSCRIPTION.to_owned(),
+            signature_algorithm: SignatureAlgorithm::Sha256,
+            mqt_service: HostPort::new(DEFAULT_MQT_HOST, DEFAULT_MQT_PORT),
+            tas: HostPort::new(DEFAULT_TAS_HOST, DEFAULT_TAS_PORT),
+            software_target: None,
+        }
+    }
+}
+
+impl Parameters {
+    /// The parameters of a terminal that only knows Cloud Connect 1.0: Cloud Connection on, MQT off.
+    pub fn cloud_connect_1() -> Parameters {
+        Parameters { mqt: false, mqt_service_enable: false, mqt_service_use_ssl: false, ..Parameters::default() }
+    }
+
+    /// The parameters of a terminal with neither Cloud Connection nor MQT.
+    pub fn legacy() -> Parameters {
+        Parameters { cloud_connection: false, ..Parameters::cloud_connect_1() }
+    }
+}
+
+/// The terminal's network settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSettings {
+    /// The terminal's IP address on the shop LAN (what a 1.0 POS configures, R2).
+    pub ip: String,
+    /// Whether DNS servers are configured. Without DNS, dialling a host name fails with `dns` (R23).
+    pub dns_configured: bool,
+    /// Whether the shop firewall lets outgoing TCP 443 through (R11, R23).
+    pub outgoing_443_allowed: bool,
+    /// The TMS address the hardware installation uses when the installer presses OK (R17).
+    pub tms_address: String,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        NetworkSettings {
+            ip: "192.168.1.50".to_owned(),
+            dns_configured: true,
+            outgoing_443_allowed: true,
+            tms_address: "10.10.10.10".to_owned(),
+        }
+    }
+}
+
+/// Who the terminal is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Identity {
+    /// The TMS ID (digits; also the OPI `TerminalID` and the MQTT client ID).
+    pub tms_id: String,
+    /// Merchant name shown in the installation pop-up and on receipts.
+    pub merchant_name: String,
+    /// Merchant number shown in the installation pop-up.
+    pub merchant_number: String,
+    /// The merchant's town, printed on receipts.
+    pub merchant_city: String,
+    /// The TMS that manages this terminal.
+    pub managing_tms: ManagingTms,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            tms_id: "12345678".to_owned(),
+            merchant_name: "DEMO WINKEL".to_owned(),
+            merchant_number: "000123456".to_owned(),
+            merchant_city: "ARNHEM".to_owned(),
+            managing_tms: ManagingTms::GrundmasterNL,
+        }
+    }
+}
+
+/// The day (business period) state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayState {
+    /// The day is open: transactions allowed.
+    #[default]
+    Open,
+    /// Closed by a POS `ReconciliationWithClosure`; the next transaction reopens it.
+    ClosedByPos,
+    /// Closed by hand in the manager menu (R15); only reopened by hand (R19).
+    ClosedByHand,
+}
+
+impl DayState {
+    /// `true` when the day is open.
+    pub fn is_open(self) -> bool {
+        self == DayState::Open
+    }
+}
+
+/// Behaviour knobs: time-outs and the payment simulation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Profile {
+    /// Offset of the terminal's local time from UTC, in minutes (receipts, service password).
+    pub utc_offset_minutes: i32,
+    /// A menu with no key press for this long goes back to the idle screen, nothing saved.
+    pub menu_timeout_ms: u64,
+    /// How long a payment waits for a card.
+    pub card_timeout_ms: u64,
+    /// How long a payment waits for the PIN.
+    pub pin_timeout_ms: u64,
+    /// When no card event arrives within this time, the terminal simulates a card and the magic
+    /// amounts table decides (`None`: wait for a card event until the card time-out).
+    pub auto_card_after_ms: Option<u64>,
+    /// How long the terminal waits for a `DeviceResponse`.
+    pub device_timeout_ms: u64,
+    /// How long a TAS dial may take before the core gives up.
+    pub dial_timeout_ms: u64,
+    /// Whether the magic amounts table is applied.
+    pub magic_amounts: bool,
+    /// Whether the POS must `Login` before card requests.
+    pub require_login: bool,
+    /// The currency the terminal accepts.
+    pub currency: String,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            utc_offset_minutes: 0,
+            menu_timeout_ms: 60_000,
+            card_timeout_ms: 30_000,
+            pin_timeout_ms: 30_000,
+            auto_card_after_ms: Some(200),
+            device_timeout_ms: 10_000,
+            dial_timeout_ms: 10_000,
+            magic_amounts: true,
+            require_login: false,
+            currency: "EUR".to_owned(),
+        }
+    }
+}
+
+/// Everything that configures one terminal.
+///
+/// `Default` is a fully migrated terminal: software 14.0.11.01, Cloud Connection on, MQT installed,
+/// `TCP FLAT-OUTGOING`, trigger port 4105, day open, activated, TAS `TAS.JFORCE.BE:5555`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TerminalConfig {
+    /// Who the terminal is.
+    pub identity: Identity,
+    /// The software version running on the terminal.
+    pub software: SoftwareVersion,
+    /// The parameters as TMS holds them.
+    pub tms: Parameters,
+    /// The parameters installed on the terminal (loaded by the last hardware installation).
+    pub installed: Parameters,
+    /// The POS OPI mode set on the terminal.
+    pub pos_opi_mode: PosOpiMode,
+    /// The OPI trigger port for the local kick; 0 = off (R21).
+    pub trigger_port: u16,
+    /// Network settings.
+    pub network: NetworkSettings,
+    /// The day state.
+    pub day: DayState,
+    /// Whether the terminal is activated (R19).
+    pub activated: bool,
+    /// Behaviour knobs.
+    pub profile: Profile,
+}
+
+impl Default for TerminalConfig {
+    fn default() -> Self {
+        TerminalConfig {
+            identity: Identity::default(),
+            software: SoftwareVersion::min_cloud_kick(),
+            tms: Parameters::default(),
+            installed: Parameters::default(),
+            pos_opi_mode: PosOpiMode::TcpFlatOutgoing,
+            trigger_port: DEFAULT_TRIGGER_PORT,
+            network: NetworkSettings::default(),
+            day: DayState::Open,
+            activated: true,
+            profile: Profile::default(),
+        }
+    }
+}
+
+impl TerminalConfig {
+    /// A terminal migrated for Cloud Connect 1.0 only (software 11.3.02, MQT off).
+    pub fn cloud_connect_1() -> TerminalConfig {
+        TerminalConfig {
+            software: SoftwareVersion::min_local_kick(),
+            tms: Parameters::cloud_connect_1(),
+            installed: Parameters::cloud_connect_1(),
+            ..TerminalConfig::default()
+        }
+    }
+
+    /// A terminal not migrated at all: software 11.2, `Default ITS`, no Cloud Connection.
+    pub fn legacy() -> TerminalConfig {
+        TerminalConfig {
+            // Invariant: a constant, valid version text.
+            software: SoftwareVersion::parse("11.2.05").expect("constant version is valid"),
+            tms: Parameters::legacy(),
+            installed: Parameters::legacy(),
+            pos_opi_mode: PosOpiMode::DefaultIts,
+            ..TerminalConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_ips_need_no_dns() {
+        assert!(HostPort::new("127.0.0.1", 5555).is_literal_ip());
+        assert!(HostPort::new("::1", 5555).is_literal_ip());
+        assert!(HostPort::new("[::1]", 5555).is_literal_ip());
+        assert!(!HostPort::new("TAS.JFORCE.BE", 5555).is_literal_ip());
+        assert_eq!(HostPort::new("::1", 5555).to_string(), "[::1]:5555");
+    }
+
+    #[test]
+    fn config_round_trips_through_json() {
+        let c = TerminalConfig::default();
+        let json = serde_json::to_string(&c).unwrap();
+        let back: TerminalConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        let partial: TerminalConfig = serde_json::from_str(r#"{"trigger_port": 0}"#).unwrap();
+        assert_eq!(partial.trigger_port, 0);
+        assert!(serde_json::from_str::<TerminalConfig>(r#"{"trigger_prot": 0}"#).is_err());
+    }
+}

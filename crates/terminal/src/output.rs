@@ -1,0 +1,189 @@
+//! Everything a terminal wants done: the [`Output`] enum and its parts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::HostPort;
+use crate::input::Channel;
+use crate::journal::JournalEntry;
+use crate::reason::{KickRefusal, MqttDownReason, TasDialFailure};
+
+/// ALPN protocol AWS IoT Core requires for MQTT with client certificates on port 443.
+pub const AWS_IOT_ALPN: &str = "x-amzn-mqtt-ca";
+
+/// One action for the IO shell, drained with [`Terminal::poll_output`](crate::Terminal::poll_output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// Dial the TAS (FLAT-OUTGOING), do the hand-shake, then report [`TasEvent`](crate::TasEvent)s.
+    DialTas(DialTas),
+    /// Close the TAS link (or give up dialling).
+    CloseTas,
+    /// Open (and keep open, reconnecting with backoff) the MQTT session with these settings.
+    OpenMqtt(MqttSettings),
+    /// Close the MQTT session and stop reconnecting.
+    CloseMqtt,
+    /// Send an OPI message on a channel.
+    SendOpi {
+        /// Where to send it.
+        channel: Channel,
+        /// The message.
+        message: ccv_opi::Message,
+    },
+    /// The terminal's screen changed.
+    Screen(Screen),
+    /// Publish an event (on the MQTT event topic when the link is up; to logs otherwise).
+    Publish(Event),
+    /// A journal entry was written (always before the response that reports it).
+    Journal(JournalEntry),
+    /// The answer to the [`LocalKick`](crate::LocalKick) just handled.
+    KickReply(KickReply),
+}
+
+/// Where and why to dial the TAS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialTas {
+    /// The TAS.
+    pub tas: HostPort,
+    /// The terminal's TMS ID (for the hand-shake).
+    pub tms_id: String,
+    /// The payment reference from the kick, if any (for the hand-shake).
+    pub reference: Option<String>,
+    /// Which kick caused the dial.
+    pub kick: KickKind,
+}
+
+/// The two kinds of kick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KickKind {
+    /// Cloud Connect 1.0.
+    Local,
+    /// Cloud Connect 2.0.
+    Cloud,
+}
+
+/// The MQTT session the terminal wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MqttSettings {
+    /// MQT service host (also the TLS SNI).
+    pub host: String,
+    /// MQT service port (443).
+    pub port: u16,
+    /// MQTT client ID (the TMS ID).
+    pub client_id: String,
+    /// `MgtSubscription` (e.g. `NL-CAT`).
+    pub subscription: String,
+    /// Topic the terminal subscribes to for commands: `ccv/{MgtSubscription}/{tmsId}/cmd`.
+    pub command_topic: String,
+    /// Topic the terminal publishes events on: `ccv/{MgtSubscription}/{tmsId}/evt`.
+    pub event_topic: String,
+    /// Use TLS (`MqtServiceUseSsl`).
+    pub tls: bool,
+    /// ALPN to offer (`x-amzn-mqtt-ca` on port 443).
+    pub alpn: Option<String>,
+    /// Accept only SHA-256 signature schemes from the server (`SSL/TLS Signature Algorithm`).
+    pub require_sha256: bool,
+}
+
+/// What the terminal shows: Dutch lines as on the device, and an English gloss.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Screen {
+    /// The lines, top to bottom.
+    pub lines: Vec<String>,
+    /// What the screen means, in English.
+    pub gloss: String,
+}
+
+impl Screen {
+    /// A screen from lines and a gloss.
+    pub fn new<I, S>(lines: I, gloss: impl Into<String>) -> Screen
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Screen { lines: lines.into_iter().map(Into::into).collect(), gloss: gloss.into() }
+    }
+}
+
+/// The answer to a local kick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum KickReply {
+    /// Accepted: the terminal dials (or is already connected to) this TAS.
+    Accepted {
+        /// The TAS.
+        tas: HostPort,
+        /// The reference from the kick.
+        reference: Option<String>,
+    },
+    /// Refused, with a typed reason.
+    Refused {
+        /// Why.
+        reason: KickRefusal,
+    },
+}
+
+/// An event the terminal publishes (on its MQTT event topic).
+///
+/// JSON: `{"type": "kick-refused", "kickId": "...", "reason": "busy", "message": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "camelCase")]
+pub enum Event {
+    /// A kick was accepted; the terminal dials the TAS.
+    KickAccepted {
+        /// Local or cloud.
+        kick: KickKind,
+        /// The cloud kick id.
+        kick_id: Option<String>,
+        /// The payment reference.
+        reference: Option<String>,
+        /// The TAS dialled, `host:port`.
+        tas: String,
+    },
+    /// A kick was refused.
+    KickRefused {
+        /// Local or cloud.
+        kick: KickKind,
+        /// The cloud kick id.
+        kick_id: Option<String>,
+        /// Why.
+        reason: KickRefusal,
+        /// What it means and what to do.
+        message: String,
+    },
+    /// The TAS link is up.
+    TasConnected {
+        /// The payment reference of the kick.
+        reference: Option<String>,
+        /// The TAS, `host:port`.
+        tas: String,
+    },
+    /// Dialling the TAS failed.
+    TasDialFailed {
+        /// Why.
+        reason: TasDialFailure,
+        /// What it means and what to do.
+        message: String,
+    },
+    /// The TAS link closed.
+    TasDisconnected,
+    /// The MQTT link is down (or not wanted) for this reason.
+    MqttDown {
+        /// Why.
+        reason: MqttDownReason,
+    },
+    /// A hardware installation finished.
+    InstallationComplete {
+        /// The TMS ID installed.
+        tms_id: String,
+        /// The software version now running.
+        software: String,
+    },
+    /// The terminal contacted TMS.
+    TmsContacted,
+    /// The day was closed.
+    DayClosed {
+        /// `true` when closed by hand in the manager menu.
+        by_hand: bool,
+    },
+}

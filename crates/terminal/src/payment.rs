@@ -1,0 +1,785 @@
+//! The payment engine: the terminal's OPI role.
+//!
+//! A card request runs as a [`Session`]: display device requests, a card (an explicit
+//! [`CardEvent`] or, after `auto_card_after_ms`, the magic amounts table), optionally a PIN, the
+//! decision, the journal entry, receipts, and last the `CardServiceResponse`. Device requests go
+//! out one at a time; the next waits for the `DeviceResponse` (or its time-out). A failed printer
+//! does not lose the transaction: it is reported in the response's `PrivateData`.
+
+use std::collections::VecDeque;
+
+use ccv_opi::{
+    Amount, Authorisation, CardRequestType, CardServiceRequest, CardServiceResponse, CardValue, Currency,
+    DeviceRequest, DeviceRequestType, DeviceResponse, Header, Message, OutDevice, Output as OpiOutput,
+    OverallResult, PrivateData, Reconciliation, ReconciliationTotal, ServiceRequest, ServiceRequestType,
+    ServiceResponse, Tender, TextLine,
+};
+
+use crate::cards::{CardBehaviour, MagicOutcome, TEST_PIN, TestCard};
+use crate::config::DayState;
+use crate::input::{CardEvent, Channel};
+use crate::journal::{JournalEntry, JournalOutcome, TransactionKind};
+use crate::menu::money;
+use crate::output::{Event, Output, Screen};
+use crate::terminal::{LastApproved, Terminal};
+use crate::time::Timestamp;
+
+/// The largest amount the terminal accepts, in minor units (999 999.99).
+pub const MAX_AMOUNT_MINOR: u64 = 99_999_999;
+/// Wrong PIN entries before the card is refused.
+pub const PIN_TRIES: u8 = 3;
+/// The `ApplicationSender` the terminal writes.
+pub const APPLICATION_SENDER: &str = "ccv-emu-terminal";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    WaitingCard { deadline: Timestamp, auto_at: Option<Timestamp> },
+    WaitingPin { card: TestCard, tries: u8, deadline: Timestamp },
+    Finishing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Awaiting {
+    request_id: String,
+    deadline: Timestamp,
+    printer: bool,
+}
+
+/// A card transaction in progress.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) channel: Channel,
+    header: Header,
+    request_type: CardRequestType,
+    kind: TransactionKind,
+    amount: Amount,
+    allow_partial: bool,
+    stan: u32,
+    phase: Phase,
+    queue: VecDeque<DeviceRequest>,
+    awaiting: Option<Awaiting>,
+    printer_failed: Option<String>,
+    response: Option<CardServiceResponse>,
+    screen: Screen,
+}
+
+impl Session {
+    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
+        let phase = match &self.phase {
+            Phase::WaitingCard { deadline, auto_at } => Some(auto_at.map_or(*deadline, |a| a.min(*deadline))),
+            Phase::WaitingPin { deadline, .. } => Some(*deadline),
+            Phase::Finishing => None,
+        };
+        match (phase, self.awaiting.as_ref().map(|a| a.deadline)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub(crate) fn screen(&self) -> Screen {
+        self.screen.clone()
+    }
+}
+
+/// What decided a transaction.
+struct Decision {
+    outcome: JournalOutcome,
+    result: OverallResult,
+    approved_minor: u64,
+    card: Option<TestCard>,
+    action_code: Option<&'static str>,
+    rule: String,
+}
+
+impl Decision {
+    fn new(outcome: JournalOutcome, result: OverallResult, card: Option<TestCard>, rule: impl Into<String>) -> Decision {
+        Decision { outcome, result, approved_minor: 0, card, action_code: None, rule: rule.into() }
+    }
+}
+
+fn private(rule: &str, detail: &str) -> Option<PrivateData> {
+    Some(PrivateData(format!("rule={rule}; {detail}")))
+}
+
+fn display_lines(lines: &[String]) -> Vec<TextLine> {
+    lines.iter().map(TextLine::new).collect()
+}
+
+impl Terminal {
+    fn terminal_element(&self, stan: Option<u32>) -> ccv_opi::Terminal {
+        ccv_opi::Terminal {
+            terminal_id: self.cfg.identity.tms_id.clone(),
+            terminal_batch: Some(self.journal.period().to_string()),
+            stan: stan.map(|s| format!("{s:06}")),
+        }
+    }
+
+    fn currency(&self) -> Currency {
+        Currency::new(&self.cfg.profile.currency).unwrap_or(Currency::EUR)
+    }
+
+    fn send(&mut self, channel: Channel, message: Message) {
+        self.emit(Output::SendOpi { channel, message });
+    }
+
+    fn card_reply(&mut self, channel: Channel, req: &CardServiceRequest, result: OverallResult, rule: &str, detail: &str) {
+        let resp = CardServiceResponse {
+            header: req.header.clone(),
+            request_type: req.request_type,
+            overall_result: result,
+            terminal: Some(self.terminal_element(None)),
+            tender: None,
+            card_value: None,
+            private_data: private(rule, detail),
+        };
+        self.send(channel, Message::CardServiceResponse(resp));
+    }
+
+    fn service_reply(&mut self, channel: Channel, req: &ServiceRequest, result: OverallResult, rec: Option<Reconciliation>, pd: Option<PrivateData>) {
+        let resp = ServiceResponse {
+            header: req.header.clone(),
+            request_type: req.request_type,
+            overall_result: result,
+            terminal: Some(self.terminal_element(None)),
+            reconciliation: rec,
+            private_data: pd,
+        };
+        self.send(channel, Message::ServiceResponse(resp));
+    }
+
+    pub(crate) fn handle_opi(&mut self, channel: Channel, message: Message) {
+        match message {
+            Message::CardServiceRequest(req) => self.card_request(channel, req),
+            Message::ServiceRequest(req) => self.service_request(channel, req),
+            Message::DeviceResponse(resp) => self.device_response(resp),
+            // Responses and device requests are not for the terminal to answer.
+            Message::CardServiceResponse(_) | Message::ServiceResponse(_) | Message::DeviceRequest(_) => {}
+        }
+    }
+
+    /// Why the terminal cannot start a transaction now, if it cannot.
+    fn refuse_reason(&self) -> Option<(OverallResult, &'static str, &'static str)> {
+        if self.session.is_some() {
+            return Some((OverallResult::Busy, "busy", "a transaction is in progress"));
+        }
+        if !self.menu.is_idle() {
+            return Some((OverallResult::Busy, "busy_in_menu", "the terminal is in a menu"));
+        }
+        if self.cfg.profile.require_login && !self.logged_in {
+            return Some((OverallResult::Loggedout, "not_logged_in", "send a Login ServiceRequest first"));
+        }
+        if !self.cfg.activated {
+            return Some((OverallResult::Failure, "not_activated", "activate the terminal (R19)"));
+        }
+        if self.cfg.day == DayState::ClosedByHand {
+            return Some((OverallResult::Failure, "day_closed", "the day was closed by hand; reopen it (R19)"));
+        }
+        None
+    }
+
+    fn card_request(&mut self, channel: Channel, req: CardServiceRequest) {
+        match req.request_type {
+            CardRequestType::AbortRequest => {
+                if self.abort_by_request() {
+                    self.card_reply(channel, &req, OverallResult::Success, "abort_request", "the transaction in progress was aborted");
+                } else {
+                    self.card_reply(channel, &req, OverallResult::Failure, "nothing_to_abort", "no transaction can be aborted now");
+                }
+                return;
+            }
+            CardRequestType::CardReservation | CardRequestType::TicketReprint => {
+                self.card_reply(channel, &req, OverallResult::Failure, "unsupported_request_type", "this terminal supports CardPayment, PaymentRefund, PaymentReversal and AbortRequest");
+                return;
+            }
+            CardRequestType::CardPayment | CardRequestType::PaymentRefund | CardRequestType::PaymentReversal => {}
+        }
+        if let Some((result, rule, detail)) = self.refuse_reason() {
+            self.card_reply(channel, &req, result, rule, detail);
+            return;
+        }
+        let currency = self.currency();
+        let amount = match (req.total_amount, req.request_type) {
+            (None, CardRequestType::PaymentReversal) => None,
+            (None, _) => {
+                self.card_reply(channel, &req, OverallResult::MissingMandatoryData, "missing_total_amount", "TotalAmount is mandatory for CardPayment and PaymentRefund");
+                return;
+            }
+            (Some(a), _) if a.currency != currency => {
+                self.card_reply(channel, &req, OverallResult::ValidationError, "wrong_currency", "the terminal accepts only its own currency");
+                return;
+            }
+            (Some(a), _) if a.minor_units == 0 || a.minor_units > MAX_AMOUNT_MINOR => {
+                self.card_reply(channel, &req, OverallResult::ValidationError, "amount_out_of_range", "TotalAmount must be between 0.01 and 999999.99");
+                return;
+            }
+            (Some(a), _) => Some(a),
+        };
+        if self.cfg.day == DayState::ClosedByPos {
+            // A day closed by the POS reopens with the next transaction (R19: only a day closed by
+            // hand needs a hand to reopen it).
+            self.cfg.day = DayState::Open;
+        }
+        self.stan = self.stan.wrapping_add(1) % 1_000_000;
+        let stan = self.stan;
+        if req.request_type == CardRequestType::PaymentReversal {
+            self.reversal(channel, req, amount, stan);
+            return;
+        }
+        // Invariant: `amount` is Some for CardPayment and PaymentRefund (checked above).
+        let Some(amount) = amount else { return };
+        let kind =
+            if req.request_type == CardRequestType::CardPayment { TransactionKind::Payment } else { TransactionKind::Refund };
+        let allow_partial = req
+            .private_data
+            .as_ref()
+            .is_some_and(|p| p.0.to_ascii_lowercase().replace(' ', "").contains("partialauthorisation=true"));
+        let magic = self.magic(amount);
+        let p = &self.cfg.profile;
+        let auto_at = match (p.auto_card_after_ms, magic) {
+            (_, MagicOutcome::NoCard) | (None, _) => None,
+            (Some(ms), _) => Some(self.now.plus_millis(ms)),
+        };
+        let deadline = self.now.plus_millis(p.card_timeout_ms);
+        let amount_text = money(i128::from(amount.minor_units), amount.currency.code());
+        let screen = Screen::new(
+            [format!("BEDRAG {amount_text}"), "PRESENTEER KAART".to_owned()],
+            format!("amount {amount_text}: present card"),
+        );
+        self.session = Some(Session {
+            channel,
+            header: req.header,
+            request_type: req.request_type,
+            kind,
+            amount,
+            allow_partial,
+            stan,
+            phase: Phase::WaitingCard { deadline, auto_at },
+            queue: VecDeque::new(),
+            awaiting: None,
+            printer_failed: None,
+            response: None,
+            screen,
+        });
+        self.queue_display(&[format!("AMOUNT {amount_text}"), "PRESENT CARD".to_owned()], &[format!("BEDRAG {amount_text}"), "PRESENTEER KAART".to_owned()]);
+        self.pump();
+    }
+
+    fn magic(&self, amount: Amount) -> MagicOutcome {
+        if self.cfg.profile.magic_amounts { MagicOutcome::for_minor_units(amount.minor_units) } else { MagicOutcome::Approve }
+    }
+
+    fn reversal(&mut self, channel: Channel, req: CardServiceRequest, amount: Option<Amount>, stan: u32) {
+        let zero = Amount::new(0, self.currency());
+        let refuse = |t: &mut Terminal, rule: &str, detail: &str| {
+            t.card_reply(channel, &req, OverallResult::Failure, rule, detail);
+        };
+        let Some(last) = self.last_approved.clone() else {
+            return refuse(self, "reversal_nothing_to_reverse", "only the last approved payment can be reversed, and there is none");
+        };
+        if let Some(a) = amount
+            && a != last.amount
+        {
+            return refuse(self, "reversal_amount_mismatch", "a reversal must name the same amount as the last approved payment");
+        }
+        if let Some(orig) = req.original_transaction.as_ref().and_then(|o| o.stan.as_ref())
+            && orig.trim().parse::<u32>().ok() != Some(last.stan)
+        {
+            return refuse(self, "reversal_not_last_transaction", "only the last approved transaction can be reversed");
+        }
+        let amount_text = money(i128::from(last.amount.minor_units), last.amount.currency.code());
+        self.session = Some(Session {
+            channel,
+            header: req.header,
+            request_type: req.request_type,
+            kind: TransactionKind::Reversal,
+            amount: last.amount,
+            allow_partial: false,
+            stan,
+            phase: Phase::Finishing,
+            queue: VecDeque::new(),
+            awaiting: None,
+            printer_failed: None,
+            response: None,
+            screen: Screen::new(["ANNULERING".to_owned(), amount_text.clone()], format!("reversal of {amount_text}")),
+        });
+        let _ = zero;
+        let d = Decision {
+            outcome: JournalOutcome::Approved,
+            result: OverallResult::Success,
+            approved_minor: last.amount.minor_units,
+            card: None,
+            action_code: Some("00"),
+            rule: "reversal_of_last_payment".to_owned(),
+        };
+        self.finish(d, Some(last));
+    }
+
+    fn queue_display(&mut self, cashier: &[String], customer: &[String]) {
+        let outputs = vec![
+            OpiOutput { out_device_target: OutDevice::CashierDisplay, text_lines: display_lines(cashier) },
+            OpiOutput { out_device_target: OutDevice::CustomerDisplay, text_lines: display_lines(customer) },
+        ];
+        self.queue_device(outputs);
+    }
+
+    fn queue_device(&mut self, outputs: Vec<OpiOutput>) {
+        self.device_req_no += 1;
+        let id = format!("D{}", self.device_req_no);
+        let Some(s) = self.session.as_mut() else { return };
+        let header = Header {
+            application_sender: Some(APPLICATION_SENDER.to_owned()),
+            workstation_id: s.header.workstation_id.clone(),
+            pop_id: s.header.pop_id.clone(),
+            request_id: id,
+        };
+        s.queue.push_back(DeviceRequest {
+            header,
+            request_type: DeviceRequestType::Output,
+            outputs,
+            input: None,
+            private_data: None,
+        });
+    }
+
+    /// Sends the next device request, or the final response when all are answered.
+    fn pump(&mut self) {
+        let device_timeout = self.cfg.profile.device_timeout_ms;
+        let now = self.now;
+        let Some(s) = self.session.as_mut() else { return };
+        if s.awaiting.is_some() {
+            return;
+        }
+        if let Some(req) = s.queue.pop_front() {
+            let printer = req.outputs.iter().any(|o| matches!(o.out_device_target, OutDevice::Printer | OutDevice::PrinterReceipt));
+            s.awaiting = Some(Awaiting { request_id: req.header.request_id.clone(), deadline: now.plus_millis(device_timeout), printer });
+            let ch = s.channel.device_channel();
+            self.send(ch, Message::DeviceRequest(req));
+            return;
+        }
+        if s.phase == Phase::Finishing {
+            // Invariant: a session in `Finishing` always holds its response (set in `finish`).
+            let Some(s) = self.session.take() else { return };
+            if let Some(mut resp) = s.response {
+                if let Some(p) = &s.printer_failed {
+                    let pd = resp.private_data.take().map(|p| p.0).unwrap_or_default();
+                    resp.private_data = Some(PrivateData(format!("{pd}; printer={p} (receipt not printed, transaction kept)")));
+                }
+                self.send(s.channel, Message::CardServiceResponse(resp));
+            }
+        }
+    }
+
+    fn device_response(&mut self, resp: DeviceResponse) {
+        let Some(s) = self.session.as_mut() else { return };
+        let Some(a) = &s.awaiting else { return };
+        if a.request_id != resp.header.request_id {
+            return;
+        }
+        if a.printer {
+            let failed = resp
+                .outputs
+                .iter()
+                .find(|o| !o.out_result.is_success())
+                .map(|o| o.out_result.clone())
+                .or_else(|| (!resp.overall_result.is_success()).then(|| resp.overall_result.clone()));
+            if let Some(f) = failed {
+                s.printer_failed = Some(f.to_string());
+            }
+        }
+        s.awaiting = None;
+        self.pump();
+    }
+
+    pub(crate) fn session_timer(&mut self) {
+        let now = self.now;
+        let Some(s) = self.session.as_mut() else { return };
+        if let Some(a) = &s.awaiting
+            && a.deadline <= now
+        {
+            if a.printer {
+                s.printer_failed = Some(OverallResult::TimedOut.to_string());
+            }
+            s.awaiting = None;
+            self.pump();
+            return;
+        }
+        let amount = s.amount;
+        match s.phase.clone() {
+            Phase::WaitingCard { auto_at: Some(at), deadline } if at <= now && at <= deadline => {
+                s.phase = Phase::WaitingCard { deadline, auto_at: None };
+                self.auto_card(amount);
+            }
+            Phase::WaitingCard { deadline, .. } if deadline <= now => {
+                let rule = if self.magic(amount) == MagicOutcome::NoCard { MagicOutcome::NoCard.rule() } else { "card_timeout" };
+                self.finish(Decision::new(JournalOutcome::TimedOut, OverallResult::TimedOut, None, rule), None);
+            }
+            Phase::WaitingPin { card, deadline, .. } if deadline <= now => {
+                self.finish(Decision::new(JournalOutcome::TimedOut, OverallResult::TimedOut, Some(card), "pin_timeout"), None);
+            }
+            _ => {
+                // Not due: cannot happen as the caller checks `next_deadline`; make sure the loop
+                // there ends anyway.
+                if let Some(s) = self.session.as_mut()
+                    && let Some(d) = s.next_deadline()
+                    && d <= now
+                {
+                    s.phase = Phase::Finishing;
+                    s.awaiting = None;
+                    s.queue.clear();
+                }
+            }
+        }
+    }
+
+    /// No card event came: the magic amounts table decides.
+    fn auto_card(&mut self, amount: Amount) {
+        let magic = self.magic(amount);
+        let allow_partial = self.session.as_ref().is_some_and(|s| s.allow_partial);
+        let rule = magic.rule();
+        let card = Some(TestCard::Maestro);
+        let d = match magic {
+            MagicOutcome::Approve => return self.card_decision(TestCard::Maestro, rule.to_owned()),
+            MagicOutcome::Decline => Decision { action_code: Some("05"), ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule) },
+            MagicOutcome::WrongPin => Decision { action_code: Some("75"), ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule) },
+            MagicOutcome::CustomerCancel => Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, rule),
+            MagicOutcome::NoCard => Decision::new(JournalOutcome::TimedOut, OverallResult::TimedOut, None, rule),
+            MagicOutcome::CardRemoved => Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, card, rule),
+            MagicOutcome::HostUnreachable => Decision::new(JournalOutcome::CommunicationError, OverallResult::CommunicationError, card, rule),
+            MagicOutcome::PartialApproval => partial(amount, allow_partial, card, rule),
+        };
+        self.finish(d, None);
+    }
+
+    /// A card was read (and its PIN, if any, was right): its behaviour decides.
+    fn card_decision(&mut self, card: TestCard, rule: String) {
+        let Some(s) = self.session.as_ref() else { return };
+        let (amount, allow_partial) = (s.amount, s.allow_partial);
+        let d = match card.behaviour() {
+            CardBehaviour::Approve => Decision {
+                approved_minor: amount.minor_units,
+                action_code: Some("00"),
+                ..Decision::new(JournalOutcome::Approved, OverallResult::Success, Some(card), rule)
+            },
+            CardBehaviour::Decline("51") => partial(amount, allow_partial, Some(card), &rule),
+            CardBehaviour::Decline(code) => {
+                Decision { action_code: Some(code), ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, Some(card), rule) }
+            }
+            CardBehaviour::HostUnreachable => {
+                Decision::new(JournalOutcome::CommunicationError, OverallResult::CommunicationError, Some(card), rule)
+            }
+        };
+        self.finish(d, None);
+    }
+
+    pub(crate) fn handle_card(&mut self, e: CardEvent) {
+        let now = self.now;
+        let pin_timeout = self.cfg.profile.pin_timeout_ms;
+        let Some(s) = self.session.as_mut() else { return };
+        match (e, s.phase.clone()) {
+            (CardEvent::Presented(card), Phase::WaitingCard { .. }) => {
+                if card.needs_pin() {
+                    s.phase = Phase::WaitingPin { card, tries: 0, deadline: now.plus_millis(pin_timeout) };
+                    s.screen = Screen::new([card.circuit(), "VOER PINCODE IN"], "enter PIN");
+                    self.queue_display(&["ENTER PIN".to_owned()], &["VOER PINCODE IN".to_owned()]);
+                    self.pump();
+                } else {
+                    self.card_decision(card, format!("test_card_{}", card.name()));
+                }
+            }
+            (CardEvent::Pin(pin), Phase::WaitingPin { card, tries, deadline }) => {
+                if pin == TEST_PIN {
+                    self.card_decision(card, format!("test_card_{}", card.name()));
+                } else if tries + 1 >= PIN_TRIES {
+                    let d = Decision {
+                        action_code: Some("75"),
+                        ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, Some(card), "wrong_pin_three_times")
+                    };
+                    self.finish(d, None);
+                } else {
+                    s.phase = Phase::WaitingPin { card, tries: tries + 1, deadline };
+                    s.screen = Screen::new(["PINCODE ONJUIST", "VOER PINCODE IN"], "wrong PIN: enter PIN again");
+                }
+            }
+            (CardEvent::Removed, Phase::WaitingPin { card, .. }) => {
+                self.finish(Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, Some(card), "card_removed"), None);
+            }
+            (CardEvent::CustomerCancel, Phase::WaitingCard { .. }) => {
+                self.finish(Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, "customer_cancel"), None);
+            }
+            (CardEvent::CustomerCancel, Phase::WaitingPin { card, .. }) => {
+                self.finish(Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, Some(card), "customer_cancel"), None);
+            }
+            // Events that do not fit the phase change nothing.
+            _ => {}
+        }
+    }
+
+    /// An AbortRequest: aborts a transaction still waiting for card or PIN.
+    fn abort_by_request(&mut self) -> bool {
+        let card = match self.session.as_ref().map(|s| &s.phase) {
+            Some(Phase::WaitingCard { .. }) => None,
+            Some(Phase::WaitingPin { card, .. }) => Some(*card),
+            _ => return false,
+        };
+        self.finish(Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, card, "abort_request"), None);
+        true
+    }
+
+    /// Ends a transaction that cannot answer any more (link lost, power off): journal, no response.
+    pub(crate) fn abort_session(&mut self, rule: &str) {
+        let Some(s) = self.session.as_ref() else { return };
+        if s.phase != Phase::Finishing {
+            let d = Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, rule);
+            if let Some(entry) = self.journal_entry(&d, None, None) {
+                self.emit(Output::Journal(entry));
+            }
+        }
+        self.session = None;
+    }
+
+    fn journal_entry(&mut self, d: &Decision, receipt: Option<u32>, approval: Option<String>) -> Option<JournalEntry> {
+        let s = self.session.as_ref()?;
+        let reverses = (s.kind == TransactionKind::Reversal).then(|| self.last_approved.as_ref().map(|l| l.stan)).flatten();
+        let e = JournalEntry {
+            seq: 0,
+            period: 0,
+            kind: s.kind,
+            outcome: d.outcome,
+            requested: s.amount,
+            approved: Amount::new(d.approved_minor, s.amount.currency),
+            card_circuit: d.card.map(|c| c.circuit().to_owned()),
+            card_pan: d.card.map(TestCard::masked_pan),
+            stan: s.stan,
+            receipt_number: receipt,
+            approval_code: approval,
+            reverses_stan: reverses,
+            time: self.now.to_opi(self.cfg.profile.utc_offset_minutes),
+            rule: d.rule.clone(),
+        };
+        Some(self.journal.record(e))
+    }
+
+    /// Decides the transaction: journal entry first, then displays, receipts and the response.
+    fn finish(&mut self, mut d: Decision, reversed: Option<LastApproved>) {
+        let Some(s) = self.session.as_ref() else { return };
+        let kind = s.kind;
+        let (amount, stan) = (s.amount, s.stan);
+        if reversed.is_some() {
+            // The reversal re-uses the reversed payment's card data.
+            d.card = None;
+        }
+        let approved = d.outcome.is_approved();
+        let receipt = (d.card.is_some() || reversed.is_some()).then(|| {
+            self.receipt_no += 1;
+            self.receipt_no
+        });
+        let approval = approved.then(|| format!("{:06X}", self.next_random() & 0xFF_FFFF));
+        let Some(mut entry) = self.journal_entry(&d, receipt, approval.clone()) else { return };
+        if let Some(r) = &reversed {
+            entry.card_circuit = r.circuit.clone();
+            entry.card_pan = r.pan.clone();
+        }
+        self.emit(Output::Journal(entry.clone()));
+        match (kind, approved) {
+            (TransactionKind::Payment, true) => {
+                self.last_approved = Some(LastApproved {
+                    stan,
+                    amount: Amount::new(d.approved_minor, amount.currency),
+                    circuit: entry.card_circuit.clone(),
+                    pan: entry.card_pan.clone(),
+                });
+            }
+            (TransactionKind::Refund | TransactionKind::Reversal, true) => self.last_approved = None,
+            _ => {}
+        }
+        let (cashier, customer, gloss) = match d.outcome {
+            JournalOutcome::Approved => ("APPROVED", "BETALING GESLAAGD", "approved"),
+            JournalOutcome::PartiallyApproved => ("PARTIALLY APPROVED", "DEELS GOEDGEKEURD", "partially approved"),
+            JournalOutcome::Declined => ("DECLINED", "GEWEIGERD", "declined"),
+            JournalOutcome::Aborted => ("ABORTED", "AFGEBROKEN", "aborted"),
+            JournalOutcome::TimedOut => ("TIMED OUT", "TIME-OUT", "timed out"),
+            JournalOutcome::CommunicationError => ("HOST UNREACHABLE", "GEEN VERBINDING", "host unreachable"),
+        };
+        let approved_text = money(i128::from(d.approved_minor), amount.currency.code());
+        self.queue_display(&[cashier.to_owned(), approved_text.clone()], &[customer.to_owned(), approved_text]);
+        if receipt.is_some() {
+            let customer_receipt = self.receipt(&entry, &d, "KLANTENTICKET");
+            let merchant_receipt = self.receipt(&entry, &d, "HANDELARENTICKET");
+            self.queue_device(vec![OpiOutput { out_device_target: OutDevice::Printer, text_lines: customer_receipt }]);
+            self.queue_device(vec![OpiOutput { out_device_target: OutDevice::Printer, text_lines: merchant_receipt }]);
+        }
+        let ej = format!(
+            "{} {:?} {} STAN {:06} {}",
+            entry.time,
+            entry.kind,
+            money(i128::from(entry.approved.minor_units), amount.currency.code()),
+            stan,
+            d.rule
+        );
+        self.queue_device(vec![OpiOutput { out_device_target: OutDevice::EJournal, text_lines: vec![TextLine::new(ej)] }]);
+        let tender = (receipt.is_some() || approved).then(|| Tender {
+            total_amount: Some(Amount::new(d.approved_minor, amount.currency)),
+            authorisation: Some(Authorisation {
+                acquirer_id: Some("CCV-EMU".to_owned()),
+                card_pan: entry.card_pan.clone(),
+                card_circuit: entry.card_circuit.clone(),
+                authorisation_type: Some("Online".to_owned()),
+                approval_code: approval,
+                receipt_number: receipt.map(|r| r.to_string()),
+                time_stamp: Some(entry.time.clone()),
+                action_code: d.action_code.map(str::to_owned),
+            }),
+        });
+        let detail = match d.outcome {
+            JournalOutcome::PartiallyApproved => format!("partial approval: {} of {}", d.approved_minor, amount.minor_units),
+            _ => format!("outcome={:?}", d.outcome).to_lowercase(),
+        };
+        let stan_opt = Some(stan);
+        let Some(s) = self.session.as_mut() else { return };
+        let resp = CardServiceResponse {
+            header: s.header.clone(),
+            request_type: s.request_type,
+            overall_result: d.result.clone(),
+            terminal: None,
+            tender,
+            card_value: d.card.map(|c| CardValue {
+                card_circuit: Some(c.circuit().to_owned()),
+                card_pan: Some(c.masked_pan()),
+                expiry_date: None,
+            }),
+            private_data: private(&d.rule, &detail),
+        };
+        s.response = Some(resp);
+        s.phase = Phase::Finishing;
+        s.screen = Screen::new([customer.to_owned()], gloss);
+        let term = self.terminal_element(stan_opt);
+        if let Some(s) = self.session.as_mut()
+            && let Some(r) = s.response.as_mut()
+        {
+            r.terminal = Some(term);
+        }
+        self.pump();
+    }
+
+    fn receipt(&self, e: &JournalEntry, d: &Decision, copy: &str) -> Vec<TextLine> {
+        let id = &self.cfg.identity;
+        let cur = e.requested.currency.code();
+        let mut lines = vec![
+            id.merchant_name.clone(),
+            id.merchant_city.clone(),
+            format!("Terminal: {}", id.tms_id),
+            format!("Merchant: {}", id.merchant_number),
+            format!("Periode: {}  Transactie: {:06}", e.period, e.stan),
+            match e.kind {
+                TransactionKind::Payment => "BETALING".to_owned(),
+                TransactionKind::Refund => "TERUGBETALING".to_owned(),
+                TransactionKind::Reversal => "ANNULERING".to_owned(),
+            },
+        ];
+        if let Some(c) = &e.card_circuit {
+            lines.push(c.clone());
+        }
+        if let Some(p) = &e.card_pan {
+            lines.push(format!("Kaart: {p}"));
+        }
+        lines.push(format!("Datum: {}", e.time));
+        if let Some(a) = &e.approval_code {
+            lines.push(format!("Autorisatiecode: {a}"));
+        }
+        if let Some(r) = e.receipt_number {
+            lines.push(format!("Ticket: {r}"));
+        }
+        lines.push(format!("Totaal: {}", money(i128::from(e.approved.minor_units), cur)));
+        lines.push(if e.outcome.is_approved() { "TRANSACTIE GESLAAGD".to_owned() } else { "TRANSACTIE MISLUKT".to_owned() });
+        lines.push(format!("Regel: {}", d.rule));
+        lines.push(copy.to_owned());
+        lines.into_iter().map(TextLine::new).collect()
+    }
+
+    fn service_request(&mut self, channel: Channel, req: ServiceRequest) {
+        if req.request_type == ServiceRequestType::AbortRequest {
+            let ok = self.abort_by_request();
+            let r = if ok { OverallResult::Success } else { OverallResult::Failure };
+            let pd = if ok { private("abort_request", "aborted") } else { private("nothing_to_abort", "no transaction can be aborted now") };
+            return self.service_reply(channel, &req, r, None, pd);
+        }
+        if self.session.is_some() {
+            return self.service_reply(channel, &req, OverallResult::Busy, None, private("busy", "a transaction is in progress"));
+        }
+        match req.request_type {
+            ServiceRequestType::Login => {
+                self.logged_in = true;
+                self.service_reply(channel, &req, OverallResult::Success, None, None);
+            }
+            ServiceRequestType::Logoff => {
+                self.logged_in = false;
+                self.service_reply(channel, &req, OverallResult::Success, None, None);
+            }
+            ServiceRequestType::Reconciliation | ServiceRequestType::ReconciliationWithClosure => {
+                let closing = req.request_type == ServiceRequestType::ReconciliationWithClosure;
+                let totals = if closing { self.journal.close_period() } else { self.journal.totals().clone() };
+                let currency = self.currency();
+                let mut lines = Vec::new();
+                for c in &totals.circuits {
+                    if c.payments > 0 {
+                        lines.push(ReconciliationTotal {
+                            card_circuit: Some(c.card_circuit.clone()),
+                            payment_type: Some("Debit".to_owned()),
+                            number_payments: Some(c.payments),
+                            amount: Amount::new(c.payments_minor, currency),
+                        });
+                    }
+                    if c.credits > 0 {
+                        lines.push(ReconciliationTotal {
+                            card_circuit: Some(c.card_circuit.clone()),
+                            payment_type: Some("Credit".to_owned()),
+                            number_payments: Some(c.credits),
+                            amount: Amount::new(c.credits_minor, currency),
+                        });
+                    }
+                }
+                if closing {
+                    if self.cfg.day != DayState::ClosedByHand {
+                        self.cfg.day = DayState::ClosedByPos;
+                    }
+                    self.publish(Event::DayClosed { by_hand: false });
+                }
+                let pd = PrivateData(format!("period={}; net={}", totals.period, totals.net_minor));
+                let rec = Reconciliation { language_code: None, totals: lines };
+                self.service_reply(channel, &req, OverallResult::Success, Some(rec), Some(pd));
+            }
+            ServiceRequestType::Diagnosis => {
+                let d = self.diagnosis();
+                let names: Vec<&str> = d.iter().map(|r| r.as_str()).collect();
+                let r = if d.is_empty() { OverallResult::Success } else { OverallResult::Failure };
+                let pd = PrivateData(format!("diagnosis={}", if names.is_empty() { "ok".to_owned() } else { names.join(",") }));
+                self.service_reply(channel, &req, r, None, Some(pd));
+            }
+            ServiceRequestType::GetLastTransactionStatus => {
+                let pd = match self.journal.last() {
+                    Some(e) => format!(
+                        "last_stan={:06}; kind={:?}; outcome={:?}; approved={}; rule={}",
+                        e.stan, e.kind, e.outcome, e.approved.minor_units, e.rule
+                    )
+                    .to_lowercase(),
+                    None => "last=none".to_owned(),
+                };
+                self.service_reply(channel, &req, OverallResult::Success, None, Some(PrivateData(pd)));
+            }
+            ServiceRequestType::AbortRequest => {}
+        }
+    }
+}
+
+fn partial(amount: Amount, allow: bool, card: Option<TestCard>, rule: &str) -> Decision {
+    if allow {
+        let half = (amount.minor_units / 2).max(1);
+        Decision {
+            approved_minor: half,
+            action_code: Some("10"),
+            ..Decision::new(JournalOutcome::PartiallyApproved, OverallResult::Success, card, rule)
+        }
+    } else {
+        Decision { action_code: Some("51"), ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule) }
+    }
+}

@@ -1,0 +1,167 @@
+//! Time without a clock: [`Timestamp`] (milliseconds since the Unix epoch, supplied by the caller)
+//! and a small civil-date conversion for the service password, receipts and OPI `TimeStamp` fields.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A point in time: milliseconds since 1970-01-01T00:00:00 UTC.
+///
+/// The core never reads a clock; every [`Timestamp`] comes in from the caller (the IO shell reads
+/// the system clock, tests use a fake one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// From milliseconds since the epoch.
+    pub const fn from_millis(ms: u64) -> Timestamp {
+        Timestamp(ms)
+    }
+
+    /// From whole seconds since the epoch.
+    pub const fn from_secs(s: u64) -> Timestamp {
+        Timestamp(s.saturating_mul(1000))
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// This time plus `ms` milliseconds (saturating).
+    pub const fn plus_millis(self, ms: u64) -> Timestamp {
+        Timestamp(self.0.saturating_add(ms))
+    }
+
+    /// Milliseconds from `earlier` to `self` (0 when `earlier` is later).
+    pub const fn millis_since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// The civil (calendar) date and time, shifted by `offset_minutes` from UTC.
+    pub fn civil(self, offset_minutes: i32) -> CivilDateTime {
+        let secs = i64::try_from(self.0 / 1000).unwrap_or(i64::MAX / 2) + i64::from(offset_minutes) * 60;
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        CivilDateTime {
+            date: CivilDate { year, month, day },
+            hour: (rem / 3600) as u8,
+            minute: ((rem % 3600) / 60) as u8,
+            second: (rem % 60) as u8,
+        }
+    }
+
+    /// The OPI `TimeStamp` text (`YYYY-MM-DDThh:mm:ss`, local time of the given offset).
+    pub fn to_opi(self, offset_minutes: i32) -> ccv_opi::TimeStamp {
+        let text = self.civil(offset_minutes).to_string();
+        // Invariant: `CivilDateTime`'s Display writes exactly the shape `TimeStamp::new` accepts
+        // (four-digit year for all years 0..=9999 reachable from a u64 of milliseconds clamped below).
+        ccv_opi::TimeStamp::new(&text).unwrap_or_else(|_| {
+            ccv_opi::TimeStamp::new("1970-01-01T00:00:00").expect("constant time stamp is valid")
+        })
+    }
+}
+
+/// A calendar date (proleptic Gregorian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CivilDate {
+    /// Year, e.g. 2026.
+    pub year: i64,
+    /// Month 1..=12.
+    pub month: u8,
+    /// Day of the month 1..=31.
+    pub day: u8,
+}
+
+impl CivilDate {
+    /// The date as `YYYYMMDD` digits (the input of the service password).
+    pub fn yyyymmdd(&self) -> String {
+        format!("{:04}{:02}{:02}", self.year, self.month, self.day)
+    }
+
+    /// The first millisecond of this date in UTC.
+    pub fn to_timestamp(&self) -> Timestamp {
+        let days = days_from_civil(self.year, self.month, self.day);
+        Timestamp(u64::try_from(days.max(0) * 86_400_000).unwrap_or(0))
+    }
+}
+
+impl fmt::Display for CivilDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// A calendar date with a time of day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CivilDateTime {
+    /// The date.
+    pub date: CivilDate,
+    /// Hour 0..=23.
+    pub hour: u8,
+    /// Minute 0..=59.
+    pub minute: u8,
+    /// Second 0..=59.
+    pub second: u8,
+}
+
+impl fmt::Display for CivilDateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}T{:02}:{:02}:{:02}", self.date, self.hour, self.minute, self.second)
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day). Howard Hinnant's `civil_from_days`.
+fn civil_from_days(z: i64) -> (i64, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01. Howard Hinnant's `days_from_civil`.
+fn days_from_civil(y: i64, m: u8, d: u8) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_and_known_dates() {
+        assert_eq!(Timestamp(0).civil(0).to_string(), "1970-01-01T00:00:00");
+        // 2026-11-28T15:30:00Z
+        assert_eq!(Timestamp::from_secs(1_795_879_800).civil(0).to_string(), "2026-11-28T15:30:00");
+        assert_eq!(Timestamp::from_secs(1_795_879_800).civil(60).to_string(), "2026-11-28T16:30:00");
+        assert_eq!(Timestamp::from_secs(951_782_400).civil(0).date.to_string(), "2000-02-29");
+    }
+
+    #[test]
+    fn round_trip_days() {
+        for days in (-800_000i64..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn opi_time_stamp_is_valid_for_extremes() {
+        assert_eq!(Timestamp(0).to_opi(0).as_str(), "1970-01-01T00:00:00");
+        let _ = Timestamp(u64::MAX).to_opi(0);
+    }
+}
