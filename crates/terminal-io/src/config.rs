@@ -1,0 +1,150 @@
+//! The terminal process's configuration file (TOML): the core's [`TerminalConfig`] under `[terminal]`, and the
+//! IO shell's own settings under `[io]`. Both sections are optional; an empty file is a fully migrated terminal.
+//!
+//! ```toml
+//! [terminal]                 # ccv_terminal::TerminalConfig, field names as the core defines them
+//! trigger_port = 4105
+//! pos_opi_mode = "tcp_flat_outgoing"
+//! [terminal.identity]
+//! tms_id = "12345678"
+//! [terminal.installed.tas]
+//! host = "127.0.0.1"
+//! port = 5555
+//!
+//! [io]
+//! kick_bind = "127.0.0.1"    # IP the local-kick listener binds; the port is terminal.trigger_port
+//! cors = "modern"            # or "old_firmware_no_cors" (R4)
+//! opi_channel0 = "127.0.0.1:4100"   # Default ITS: where the POS connects (channel 0)
+//! opi_channel1 = "127.0.0.1:4102"   # Default ITS: where the terminal connects to the POS (channel 1)
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ccv_terminal::TerminalConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::kick::CorsProfile;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// The core's configuration.
+    pub terminal: TerminalConfig,
+    /// The IO shell's settings.
+    pub io: IoSettings,
+}
+
+/// Settings of the IO shell (sockets, time-outs, profiles); nothing here changes the terminal's behaviour as the
+/// core models it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IoSettings {
+    /// IP address the local-kick listener binds; its port is the terminal's trigger port.
+    pub kick_bind: IpAddr,
+    /// Overrides the trigger port for binding only (e.g. `0` in tests for an ephemeral port while the core
+    /// still sees its configured, non-zero trigger port). `None`: bind the trigger port.
+    pub kick_port_override: Option<u16>,
+    /// CORS behaviour of the kick listener.
+    pub cors: CorsProfile,
+    /// Default ITS mode: address the terminal listens on for the POS's channel 0.
+    pub opi_channel0: SocketAddr,
+    /// Default ITS mode: address of the POS's channel 1 listener, which the terminal connects to for device
+    /// requests.
+    pub opi_channel1: SocketAddr,
+    /// Largest OPI frame accepted on any socket, in bytes.
+    pub max_frame: usize,
+    /// Time allowed to write one frame.
+    pub write_timeout_ms: u64,
+    /// First back-off after a failed TAS dial.
+    pub backoff_initial_ms: u64,
+    /// Largest back-off between TAS dials.
+    pub backoff_max_ms: u64,
+    /// Attempts before the terminal gives up on a kick (the core may stop earlier).
+    pub dial_attempts: u32,
+    /// Time the TAS has to answer the hand-shake.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for IoSettings {
+    fn default() -> Self {
+        Self {
+            kick_bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            kick_port_override: None,
+            cors: CorsProfile::Modern,
+            opi_channel0: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 4100)),
+            opi_channel1: SocketAddr::from((Ipv4Addr::LOCALHOST, 4102)),
+            max_frame: ccv_opi::DEFAULT_MAX_FRAME_LEN,
+            write_timeout_ms: 10_000,
+            backoff_initial_ms: 200,
+            backoff_max_ms: 10_000,
+            dial_attempts: 30,
+            handshake_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl IoSettings {
+    /// [`IoSettings::write_timeout_ms`] as a duration.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+}
+
+/// Why a configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the terminal config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("terminal config {path} is not valid: {message} (see fixtures/terminals/*.toml for examples)")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+}
+
+/// Files larger than this are refused before parsing.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+impl FileConfig {
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.to_owned(), message: e.to_string() })
+    }
+
+    /// Reads and parses a file (at most [`MAX_CONFIG_BYTES`]).
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let read = |source| ConfigError::Read { path: path.to_owned(), source };
+        let len = std::fs::metadata(path).map_err(read)?.len();
+        if len > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Parse {
+                path: path.to_owned(),
+                message: format!("the file has {len} bytes; a terminal config is at most {MAX_CONFIG_BYTES}"),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read)?;
+        FileConfig::from_toml(&text, path)
+    }
+
+    /// The address the kick listener binds, or `None` when the trigger port is 0 (R21: nothing listens).
+    pub fn kick_addr(&self) -> Option<SocketAddr> {
+        if self.terminal.trigger_port == 0 {
+            return None;
+        }
+        let port = self.io.kick_port_override.unwrap_or(self.terminal.trigger_port);
+        Some(SocketAddr::new(self.io.kick_bind, port))
+    }
+}

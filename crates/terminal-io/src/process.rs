@@ -1,0 +1,613 @@
+//! One terminal process: the core plus its sockets, driven by one tokio task.
+//!
+//! The drive loop (quinn style): feed one input to the core (`handle_input(now, input)`), drain `poll_output()`
+//! and act on each output, then sleep until the next socket event or the core's `poll_timeout()`. Dials and
+//! hand-shakes run in short-lived helper tasks that report back over a channel, so the loop never blocks on the
+//! network except for writing one frame (bounded by a time-out).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::{SinkExt, StreamExt};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::FileConfig;
+use crate::kick::{KickAnswer, KickCall, KickHttpSettings, KickListener};
+use crate::link::{self, Backoff, OpiStream, Received};
+
+/// Why a terminal process did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The kick listener could not bind.
+    #[error(
+        "cannot listen for local kicks on {addr}: {source} (is another terminal using that trigger port?)"
+    )]
+    KickBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The channel 0 listener could not bind.
+    #[error("cannot listen for OPI channel 0 on {addr}: {source}")]
+    Channel0Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The configuration is unusable.
+    #[error("invalid terminal configuration: {0}")]
+    Config(String),
+}
+
+fn now() -> ccv_terminal::Timestamp {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    ccv_terminal::Timestamp::from_millis(ms)
+}
+
+/// What the process shows of itself, for tests, tools and the CLI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Whether the OPI link (TAS, or channel 0 in Default ITS) is up.
+    pub link_up: bool,
+    /// How many times the TAS was dialled.
+    pub dial_attempts: u64,
+    /// The last dial failure reason (`refused`, `dns`, `timed_out`, `handshake`, ...).
+    pub last_dial_failure: Option<String>,
+    /// Why the last OPI link closed.
+    pub last_close_reason: Option<String>,
+    /// Frames received that did not decode.
+    pub bad_frames: u64,
+    /// Journal lines the core wrote, oldest first (bounded).
+    pub journal: Vec<String>,
+    /// The last screen the core showed.
+    pub screen: Vec<String>,
+}
+
+/// A running terminal; dropping it stops the terminal.
+#[derive(Debug)]
+pub struct TerminalProcess {
+    tms_id: String,
+    tas: String,
+    mode: String,
+    kick_addr: Option<SocketAddr>,
+    channel0_addr: Option<SocketAddr>,
+    channel1: SocketAddr,
+    status: Arc<Mutex<Status>>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TerminalProcess {
+    /// Binds the terminal's listeners and starts its task.
+    pub async fn start(mut config: FileConfig, seed: u64) -> Result<TerminalProcess, StartError> {
+        let shutdown = CancellationToken::new();
+        let (kick_tx, kick_rx) = mpsc::channel::<KickCall>(16);
+        let mut kick_addr = None;
+        if let Some(addr) = config.kick_addr() {
+            let settings = KickHttpSettings { cors: config.io.cors, ..KickHttpSettings::default() };
+            let listener = KickListener::bind(addr, settings)
+                .await
+                .map_err(|source| StartError::KickBind { addr, source })?;
+            let bound = listener.local_addr().map_err(|source| StartError::KickBind { addr, source })?;
+            // With `kick_port_override` (tests, many terminals in one process) the listener's real port is the
+            // terminal's trigger port, so the core checks kicks against the port they really arrive on.
+            config.terminal.trigger_port = bound.port();
+            kick_addr = Some(bound);
+            tokio::spawn(listener.serve(kick_tx.clone(), shutdown.clone()));
+        }
+        let mut channel0 = None;
+        if config.terminal.pos_opi_mode == ccv_terminal::PosOpiMode::DefaultIts {
+            let addr = config.io.opi_channel0;
+            let l =
+                TcpListener::bind(addr).await.map_err(|source| StartError::Channel0Bind { addr, source })?;
+            channel0 = Some(l);
+        }
+        let channel0_addr = channel0.as_ref().and_then(|l| l.local_addr().ok());
+        let status = Arc::new(Mutex::new(Status::default()));
+        let tms_id = config.terminal.identity.tms_id.clone();
+        let tas = config.terminal.installed.tas.to_string();
+        let mode = config.terminal.pos_opi_mode.as_str().to_owned();
+        let channel1 = config.io.opi_channel1;
+        let driver = Driver::new(config, seed, status.clone(), shutdown.clone())?;
+        let task = tokio::spawn(driver.run(kick_rx, channel0));
+        drop(kick_tx);
+        Ok(TerminalProcess {
+            tms_id,
+            tas,
+            mode,
+            kick_addr,
+            channel0_addr,
+            channel1,
+            status,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    /// The TMS ID.
+    pub fn tms_id(&self) -> &str {
+        &self.tms_id
+    }
+
+    /// The TAS the terminal dials by default, `host:port`.
+    pub fn tas_target(&self) -> &str {
+        &self.tas
+    }
+
+    /// The POS OPI mode as the terminal menu shows it.
+    pub fn pos_opi_mode(&self) -> &str {
+        &self.mode
+    }
+
+    /// Where the local-kick listener is bound (`None` with trigger port 0).
+    pub fn kick_addr(&self) -> Option<SocketAddr> {
+        self.kick_addr
+    }
+
+    /// Where channel 0 listens (Default ITS only).
+    pub fn channel0_addr(&self) -> Option<SocketAddr> {
+        self.channel0_addr
+    }
+
+    /// Where the terminal connects for channel 1 (Default ITS only).
+    pub fn channel1_target(&self) -> SocketAddr {
+        self.channel1
+    }
+
+    /// A snapshot of the process's status.
+    pub fn status(&self) -> Status {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops the terminal and waits (at most 5 s) for its task to end.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+impl Drop for TerminalProcess {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Results of helper tasks, back to the driver.
+enum Event {
+    Dialled { attempt: u64, result: Result<OpiStream, (ccv_terminal::TasDialFailure, String)> },
+}
+
+/// The OPI link the core talks on.
+enum Link {
+    /// FLAT-OUTGOING: the socket the terminal dialled to the TAS (after the hand-shake).
+    Tas(OpiStream),
+    /// Default ITS: channel 0 (POS → terminal requests) and, once connected, channel 1 (device requests).
+    Local { channel0: OpiStream, channel1: Option<OpiStream> },
+}
+
+/// A pending local kick waiting for the core's decision.
+struct PendingKick {
+    reply: oneshot::Sender<KickAnswer>,
+    reference: Option<String>,
+}
+
+const JOURNAL_KEEP: usize = 1000;
+
+struct Driver {
+    core: ccv_terminal::Terminal,
+    io: crate::config::IoSettings,
+    tms_id: String,
+    software: String,
+    dns_configured: bool,
+    dial_timeout: Duration,
+    status: Arc<Mutex<Status>>,
+    shutdown: CancellationToken,
+    link: Option<Link>,
+    kicks: Vec<PendingKick>,
+    events_tx: mpsc::Sender<Event>,
+    events_rx: mpsc::Receiver<Event>,
+    dial_attempt: u64,
+    dial_task: Option<JoinHandle<()>>,
+    trigger_port: u16,
+    seed: u64,
+}
+
+impl Driver {
+    fn new(
+        config: FileConfig,
+        seed: u64,
+        status: Arc<Mutex<Status>>,
+        shutdown: CancellationToken,
+    ) -> Result<Driver, StartError> {
+        let (events_tx, events_rx) = mpsc::channel(8);
+        let t = &config.terminal;
+        let tms_id = t.identity.tms_id.clone();
+        let software = t.software.as_str().to_owned();
+        let dns_configured = t.network.dns_configured;
+        let dial_timeout = Duration::from_millis(t.profile.dial_timeout_ms.max(1));
+        let trigger_port = t.trigger_port;
+        let core = ccv_terminal::Terminal::new(config.terminal, seed);
+        Ok(Driver {
+            core,
+            io: config.io,
+            tms_id,
+            software,
+            dns_configured,
+            dial_timeout,
+            status,
+            shutdown,
+            link: None,
+            kicks: Vec::new(),
+            events_tx,
+            events_rx,
+            dial_attempt: 0,
+            dial_task: None,
+            trigger_port,
+            seed,
+        })
+    }
+
+    fn status(&self) -> std::sync::MutexGuard<'_, Status> {
+        // Plain data; a panic elsewhere cannot leave it inconsistent.
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What woke the drive loop.
+enum Wake {
+    Stop,
+    Timer,
+    Kick(KickCall),
+    KicksClosed,
+    Event(Event),
+    Link(u8, Option<Result<Result<ccv_opi::Message, ccv_opi::DecodeError>, ccv_opi::codec::CodecError>>),
+    Accepted(std::io::Result<(tokio::net::TcpStream, SocketAddr)>),
+}
+
+impl Driver {
+    async fn run(mut self, mut kicks: mpsc::Receiver<KickCall>, channel0: Option<TcpListener>) {
+        let shutdown = self.shutdown.clone();
+        let mut kicks_open = true;
+        loop {
+            self.drain().await;
+            let wake = {
+                let timeout = self.core.poll_timeout();
+                let sleep = async {
+                    match timeout {
+                        Some(at) => {
+                            let wait = at.millis_since(now());
+                            tokio::time::sleep(Duration::from_millis(wait)).await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                let link_item = async {
+                    match self.link.as_mut() {
+                        Some(Link::Tas(s)) => (0u8, s.next().await),
+                        Some(Link::Local { channel0, channel1 }) => match channel1 {
+                            Some(ch1) => tokio::select! {
+                                item = channel0.next() => (0, item),
+                                item = ch1.next() => (1, item),
+                            },
+                            None => (0, channel0.next().await),
+                        },
+                        None => std::future::pending().await,
+                    }
+                };
+                let accept = async {
+                    match &channel0 {
+                        Some(l) => l.accept().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = shutdown.cancelled() => Wake::Stop,
+                    _ = sleep => Wake::Timer,
+                    call = kicks.recv(), if kicks_open => call.map_or(Wake::KicksClosed, Wake::Kick),
+                    ev = self.events_rx.recv() => match ev {
+                        Some(ev) => Wake::Event(ev),
+                        // The driver holds a sender itself, so the channel never closes while it runs.
+                        None => Wake::Stop,
+                    },
+                    (channel, item) = link_item => Wake::Link(channel, item),
+                    accepted = accept => Wake::Accepted(accepted),
+                }
+            };
+            match wake {
+                Wake::Stop => break,
+                Wake::Timer => self.timer(),
+                Wake::Kick(call) => self.on_kick(call),
+                Wake::KicksClosed => kicks_open = false,
+                Wake::Event(ev) => self.on_event(ev),
+                Wake::Link(channel, item) => self.on_link_item(channel, item).await,
+                Wake::Accepted(Ok((stream, peer))) => self.on_channel0(stream, peer),
+                Wake::Accepted(Err(err)) => tracing::warn!(error = %err, "channel 0: accept failed"),
+            }
+        }
+        if self.link.take().is_some() {
+            tracing::info!(tms_id = %self.tms_id, "terminal stopping: OPI link closed");
+        }
+    }
+}
+
+type LinkItem = Option<Result<Result<ccv_opi::Message, ccv_opi::DecodeError>, ccv_opi::codec::CodecError>>;
+
+impl Driver {
+    fn input(&mut self, input: ccv_terminal::Input) {
+        self.core.handle_input(now(), input);
+    }
+
+    fn timer(&mut self) {
+        self.input(ccv_terminal::Input::Tick);
+    }
+
+    fn on_kick(&mut self, call: KickCall) {
+        let tas = call.body.tas.map(|t| ccv_terminal::HostPort::new(t.host, t.port));
+        self.kicks.push(PendingKick { reply: call.reply, reference: call.body.reference.clone() });
+        let kick = ccv_terminal::LocalKick {
+            source: call.peer.to_string(),
+            port: self.trigger_port,
+            reference: call.body.reference,
+            tas,
+        };
+        self.input(ccv_terminal::Input::LocalKick(kick));
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Dialled { attempt, result } => {
+                if attempt != self.dial_attempt {
+                    return; // a dial that was cancelled or superseded
+                }
+                match result {
+                    Ok(stream) => {
+                        tracing::info!(tms_id = %self.tms_id, "TAS link up");
+                        self.link = Some(Link::Tas(stream));
+                        self.status().link_up = true;
+                        self.input(ccv_terminal::Input::Tas(ccv_terminal::TasEvent::Connected));
+                    }
+                    Err((reason, detail)) => {
+                        tracing::warn!(tms_id = %self.tms_id, reason = %reason, "TAS dial failed: {detail}");
+                        self.status().last_dial_failure = Some(reason.as_str().to_owned());
+                        self.input(ccv_terminal::Input::Tas(ccv_terminal::TasEvent::DialFailed(reason)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_channel0(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        if self.link.is_some() {
+            tracing::info!(%peer, "channel 0: refusing a second POS connection");
+            return;
+        }
+        tracing::info!(tms_id = %self.tms_id, %peer, "channel 0: POS connected");
+        let channel0 = link::opi_stream(stream, self.io.max_frame);
+        self.link = Some(Link::Local { channel0, channel1: None });
+        self.status().link_up = true;
+    }
+
+    async fn on_link_item(&mut self, channel: u8, item: LinkItem) {
+        let opi_channel = match (&self.link, channel) {
+            (Some(Link::Tas(_)), _) => ccv_terminal::Channel::Tas,
+            (_, 0) => ccv_terminal::Channel::Pos0,
+            _ => ccv_terminal::Channel::Pos1,
+        };
+        match link::classify(item) {
+            Received::Message(message) => {
+                self.input(ccv_terminal::Input::Opi { channel: opi_channel, message })
+            }
+            Received::Answer { response, error } => {
+                tracing::warn!(tms_id = %self.tms_id, ?opi_channel, "undecodable OPI frame answered with {}: {error}",
+                    response.overall_result().map(|r| r.as_str().to_owned()).unwrap_or_default());
+                self.status().bad_frames += 1;
+                self.write(opi_channel, response).await;
+            }
+            Received::Dropped { error } => {
+                tracing::warn!(tms_id = %self.tms_id, ?opi_channel, "undecodable OPI frame dropped: {error}");
+                self.status().bad_frames += 1;
+            }
+            Received::Closed { reason } => self.link_closed(opi_channel, reason),
+        }
+    }
+
+    fn link_closed(&mut self, channel: ccv_terminal::Channel, reason: String) {
+        tracing::info!(tms_id = %self.tms_id, ?channel, "OPI link closed: {reason}");
+        self.status().last_close_reason = Some(reason);
+        match channel {
+            ccv_terminal::Channel::Pos1 => {
+                if let Some(Link::Local { channel1, .. }) = self.link.as_mut() {
+                    *channel1 = None;
+                }
+            }
+            ccv_terminal::Channel::Tas => {
+                self.link = None;
+                self.status().link_up = false;
+                self.input(ccv_terminal::Input::Tas(ccv_terminal::TasEvent::Disconnected));
+            }
+            ccv_terminal::Channel::Pos0 => {
+                self.link = None;
+                self.status().link_up = false;
+            }
+        }
+    }
+
+    /// Writes one message on a channel; a failed or timed-out write closes that link.
+    async fn write(&mut self, channel: ccv_terminal::Channel, message: ccv_opi::Message) {
+        let timeout = self.io.write_timeout();
+        if channel == ccv_terminal::Channel::Pos1 {
+            self.ensure_channel1().await;
+        }
+        let stream = match (self.link.as_mut(), channel) {
+            (Some(Link::Tas(s)), ccv_terminal::Channel::Tas) => s,
+            (Some(Link::Local { channel0, .. }), ccv_terminal::Channel::Pos0) => channel0,
+            (Some(Link::Local { channel1: Some(ch1), .. }), ccv_terminal::Channel::Pos1) => ch1,
+            _ => {
+                tracing::warn!(tms_id = %self.tms_id, ?channel, kind = %message.kind(), "no link to send on; message dropped");
+                return;
+            }
+        };
+        let res = match tokio::time::timeout(timeout, stream.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("write failed: {e}")),
+            Err(_) => Err(format!("write timed out after {timeout:?}")),
+        };
+        if let Err(reason) = res {
+            self.link_closed(channel, reason);
+        }
+    }
+
+    /// Default ITS: connects channel 1 to the POS if it is not connected (bounded by the write time-out).
+    async fn ensure_channel1(&mut self) {
+        let target = self.io.opi_channel1;
+        let timeout = self.io.write_timeout();
+        let max = self.io.max_frame;
+        if let Some(Link::Local { channel1, .. }) = self.link.as_mut() {
+            if channel1.is_none() {
+                match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(target)).await {
+                    Ok(Ok(s)) => *channel1 = Some(link::opi_stream(s, max)),
+                    Ok(Err(e)) => tracing::warn!(%target, "channel 1: cannot connect to the POS: {e}"),
+                    Err(_) => tracing::warn!(%target, "channel 1: connecting to the POS timed out"),
+                }
+            }
+        }
+    }
+
+    /// Drains the core's outputs and acts on each.
+    async fn drain(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                ccv_terminal::Output::KickReply(reply) => self.kick_reply(reply),
+                ccv_terminal::Output::DialTas(dial) => self.dial(dial),
+                ccv_terminal::Output::CloseTas => {
+                    self.dial_attempt += 1; // cancels a dial in flight
+                    if let Some(task) = self.dial_task.take() {
+                        task.abort();
+                    }
+                    if matches!(self.link, Some(Link::Tas(_))) {
+                        self.link = None;
+                        self.status().link_up = false;
+                        self.status().last_close_reason = Some("closed by the terminal".into());
+                    }
+                }
+                ccv_terminal::Output::SendOpi { channel, message } => self.write(channel, message).await,
+                ccv_terminal::Output::Screen(screen) => {
+                    tracing::debug!(tms_id = %self.tms_id, "screen: {}", screen.lines.join(" | "));
+                    self.status().screen = screen.lines;
+                }
+                ccv_terminal::Output::Journal(entry) => {
+                    let line = serde_json::to_string(&entry).unwrap_or_default();
+                    tracing::info!(tms_id = %self.tms_id, "journal: {line}");
+                    let mut st = self.status();
+                    if st.journal.len() >= JOURNAL_KEEP {
+                        st.journal.remove(0);
+                    }
+                    st.journal.push(line);
+                }
+                ccv_terminal::Output::Publish(event) => {
+                    if let ccv_terminal::Event::TasDialFailed { reason, .. } = &event {
+                        self.status().last_dial_failure = Some(reason.as_str().to_owned());
+                    }
+                    let line = serde_json::to_string(&event).unwrap_or_default();
+                    tracing::info!(tms_id = %self.tms_id, "event: {line}");
+                }
+                ccv_terminal::Output::OpenMqtt(_) | ccv_terminal::Output::CloseMqtt => {
+                    // The MQTT client (Cloud Connect 2.0) plugs in here; this process runs the 1.0 routes only.
+                }
+            }
+        }
+    }
+
+    fn kick_reply(&mut self, reply: ccv_terminal::KickReply) {
+        if self.kicks.is_empty() {
+            tracing::warn!(tms_id = %self.tms_id, "kick reply without a pending kick: {reply:?}");
+            return;
+        }
+        let pending = self.kicks.remove(0);
+        let answer = match reply {
+            ccv_terminal::KickReply::Accepted { tas, reference } => KickAnswer::Accepted {
+                tms_id: self.tms_id.clone(),
+                reference: reference.or(pending.reference),
+                tas: tas.to_string(),
+            },
+            ccv_terminal::KickReply::Refused { reason } => KickAnswer::Refused {
+                tms_id: self.tms_id.clone(),
+                reason: reason.as_str().to_owned(),
+                message: reason.message().to_owned(),
+            },
+        };
+        // The HTTP client may have gone; nothing to do then.
+        let _ = pending.reply.send(answer);
+    }
+
+    fn dial(&mut self, dial: ccv_terminal::DialTas) {
+        if let Some(task) = self.dial_task.take() {
+            task.abort();
+        }
+        if matches!(self.link, Some(Link::Tas(_))) {
+            // A new dial replaces the old link.
+            self.link = None;
+        }
+        self.dial_attempt += 1;
+        let attempt = self.dial_attempt;
+        let events = self.events_tx.clone();
+        let dns = self.dns_configured;
+        let timeout = self.dial_timeout;
+        let software = self.software.clone();
+        let max_frame = self.io.max_frame;
+        let attempts = self.io.dial_attempts.max(1);
+        let handshake_timeout = Duration::from_millis(self.io.handshake_timeout_ms);
+        let status = self.status.clone();
+        let mut backoff = Backoff::new(
+            self.io.backoff_initial_ms,
+            self.io.backoff_max_ms,
+            SmallRng::seed_from_u64(self.seed.wrapping_add(attempt)),
+        );
+        tracing::info!(tms_id = %dial.tms_id, tas = %dial.tas, "dialling the TAS");
+        self.dial_task = Some(tokio::spawn(async move {
+            let mut tries = 0;
+            let result = loop {
+                tries += 1;
+                status.lock().unwrap_or_else(|e| e.into_inner()).dial_attempts += 1;
+                let failure = match link::dial(&dial.tas, dns, timeout).await {
+                    Ok(stream) => {
+                        let mut stream = link::opi_stream(stream, max_frame);
+                        match link::handshake(
+                            &mut stream,
+                            &dial.tms_id,
+                            dial.reference.as_deref(),
+                            &software,
+                            handshake_timeout,
+                        )
+                        .await
+                        {
+                            Ok(()) => break Ok(stream),
+                            Err(detail) => break Err((ccv_terminal::TasDialFailure::Handshake, detail)),
+                        }
+                    }
+                    Err(reason) => reason,
+                };
+                let transient = !matches!(failure, ccv_terminal::TasDialFailure::Dns);
+                if !transient || tries >= attempts {
+                    break Err((failure, format!("{} (after {tries} attempt(s))", failure.message())));
+                }
+                let delay = backoff.next_delay();
+                tracing::info!(tas = %dial.tas, reason = %failure, ?delay, "TAS dial failed; retrying");
+                tokio::time::sleep(delay).await;
+            };
+            let _ = events.send(Event::Dialled { attempt, result }).await;
+        }));
+    }
+}
