@@ -219,12 +219,11 @@ impl Terminal {
             // hand needs a hand to reopen it).
             self.cfg.day = DayState::Open;
         }
-        self.stan = self.stan.wrapping_add(1) % 1_000_000;
-        let stan = self.stan;
         if req.request_type == CardRequestType::PaymentReversal {
-            self.reversal(channel, req, amount, stan);
+            self.reversal(channel, req, amount);
             return;
         }
+        let stan = self.next_stan();
         // Invariant: `amount` is Some for CardPayment and PaymentRefund (checked above).
         let Some(amount) = amount else { return };
         let kind =
@@ -268,8 +267,12 @@ impl Terminal {
         if self.cfg.profile.magic_amounts { MagicOutcome::for_minor_units(amount.minor_units) } else { MagicOutcome::Approve }
     }
 
-    fn reversal(&mut self, channel: Channel, req: CardServiceRequest, amount: Option<Amount>, stan: u32) {
-        let zero = Amount::new(0, self.currency());
+    fn next_stan(&mut self) -> u32 {
+        self.stan = self.stan % 999_999 + 1;
+        self.stan
+    }
+
+    fn reversal(&mut self, channel: Channel, req: CardServiceRequest, amount: Option<Amount>) {
         let refuse = |t: &mut Terminal, rule: &str, detail: &str| {
             t.card_reply(channel, &req, OverallResult::Failure, rule, detail);
         };
@@ -286,6 +289,7 @@ impl Terminal {
         {
             return refuse(self, "reversal_not_last_transaction", "only the last approved transaction can be reversed");
         }
+        let stan = self.next_stan();
         let amount_text = money(i128::from(last.amount.minor_units), last.amount.currency.code());
         self.session = Some(Session {
             channel,
@@ -302,7 +306,6 @@ impl Terminal {
             response: None,
             screen: Screen::new(["ANNULERING".to_owned(), amount_text.clone()], format!("reversal of {amount_text}")),
         });
-        let _ = zero;
         let d = Decision {
             outcome: JournalOutcome::Approved,
             result: OverallResult::Success,
