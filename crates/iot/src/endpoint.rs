@@ -247,12 +247,12 @@ pub enum EndpointEvent {
 #[non_exhaustive]
 pub enum EndpointError {
     /// Binding a listener failed.
-    #[error("cannot listen on {addr}: {source}; is the port free and the address local?")]
+    #[error("cannot listen on {addr}: {error}; is the port free and the address local?")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// TLS set-up failed.
     #[error(transparent)]
@@ -275,7 +275,7 @@ impl Endpoint {
     /// Binds the listeners and starts accepting.
     pub async fn start(config: EndpointConfig, tls: EndpointTls) -> Result<Endpoint, EndpointError> {
         let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr).await.map_err(|source| EndpointError::Bind { addr, source })
+            TcpListener::bind(addr).await.map_err(|error| EndpointError::Bind { addr, error })
         };
         let l443 = bind(config.listen).await?;
         let l8883 = match config.listen_8883 {

@@ -73,25 +73,25 @@ impl Default for PkiOptions {
 #[non_exhaustive]
 pub enum PkiError {
     /// rcgen refused to make a key or certificate.
-    #[error("cannot create {what}: {source}")]
+    #[error("cannot create {what}: {error}")]
     Generate {
         /// Which certificate or key.
         what: String,
         /// rcgen's error.
-        source: rcgen::Error,
+        error: rcgen::Error,
     },
     /// A TMS ID that cannot be used as a certificate name, topic level and file name.
     #[error("invalid TMS ID {0:?}: use 1 to 64 characters from A-Z a-z 0-9 . _ - (not starting with '.')")]
     InvalidTmsId(String),
     /// Reading or writing a file failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         /// "cannot read", "cannot write", ...
         action: &'static str,
         /// The file or directory.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file exists but holds no usable PEM item.
     #[error("{path}: {what}; recreate the PKI with `ccv-emu pki init`")]
@@ -140,7 +140,7 @@ pub fn validate_tms_id(tms_id: &str) -> Result<(), PkiError> {
 }
 
 fn gen_err(what: &str) -> impl FnOnce(rcgen::Error) -> PkiError + '_ {
-    move |source| PkiError::Generate { what: what.to_owned(), source }
+    move |error| PkiError::Generate { what: what.to_owned(), error }
 }
 
 fn dn(cn: &str, ou: &str) -> DistinguishedName {
@@ -231,10 +231,10 @@ impl Pki {
     /// Writes the PKI to `dir` (created if missing) in the layout of the module docs.
     pub fn write_dir(&self, dir: &Path) -> Result<(), PkiError> {
         let terminals = dir.join("terminals");
-        std::fs::create_dir_all(&terminals).map_err(|source| PkiError::Io {
+        std::fs::create_dir_all(&terminals).map_err(|error| PkiError::Io {
             action: "cannot create directory",
             path: terminals.clone(),
-            source,
+            error,
         })?;
         write_pair(dir, "ca", &self.ca)?;
         write_pair(dir, "server", &self.server)?;
@@ -261,16 +261,16 @@ impl Pki {
         let mut terminals = BTreeMap::new();
         let tdir = dir.join("terminals");
         if tdir.is_dir() {
-            let entries = std::fs::read_dir(&tdir).map_err(|source| PkiError::Io {
+            let entries = std::fs::read_dir(&tdir).map_err(|error| PkiError::Io {
                 action: "cannot list",
                 path: tdir.clone(),
-                source,
+                error,
             })?;
             for entry in entries {
-                let entry = entry.map_err(|source| PkiError::Io {
+                let entry = entry.map_err(|error| PkiError::Io {
                     action: "cannot list",
                     path: tdir.clone(),
-                    source,
+                    error,
                 })?;
                 let name = entry.file_name();
                 let Some(tms_id) = name.to_str().and_then(|n| n.strip_suffix(".pem")) else { continue };
@@ -290,7 +290,7 @@ fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), PkiError> {
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         options.mode(if secret { 0o600 } else { 0o644 });
-        let err = |source| PkiError::Io { action: "cannot write", path: path.to_owned(), source };
+        let err = |error| PkiError::Io { action: "cannot write", path: path.to_owned(), error };
         let mut file = options.open(path).map_err(err)?;
         // An existing file keeps its old mode on open; set it explicitly.
         file.set_permissions(std::fs::Permissions::from_mode(if secret { 0o600 } else { 0o644 }))
@@ -300,7 +300,7 @@ fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), PkiError> {
     #[cfg(not(unix))]
     {
         let _ = secret;
-        let err = |source| PkiError::Io { action: "cannot write", path: path.to_owned(), source };
+        let err = |error| PkiError::Io { action: "cannot write", path: path.to_owned(), error };
         options.open(path).map_err(err)?.write_all(bytes).map_err(err)
     }
 }
@@ -312,7 +312,7 @@ fn write_pair(dir: &Path, stem: &str, pair: &CertifiedKeyPem) -> Result<(), PkiE
 
 fn read_pair(dir: &Path, stem: &str) -> Result<CertifiedKeyPem, PkiError> {
     let read = |path: PathBuf| {
-        std::fs::read_to_string(&path).map_err(|source| PkiError::Io { action: "cannot read", path, source })
+        std::fs::read_to_string(&path).map_err(|error| PkiError::Io { action: "cannot read", path, error })
     };
     let cert_path = dir.join(format!("{stem}.pem"));
     let cert_pem = read(cert_path.clone())?;

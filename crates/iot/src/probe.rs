@@ -22,12 +22,12 @@ use tokio_rustls::client::TlsStream;
 #[non_exhaustive]
 pub enum ProbeError {
     /// TCP or TLS failure (including a refused hand-shake).
-    #[error("{stage}: {source}")]
+    #[error("{stage}: {error}")]
     Io {
         /// "TCP connect", "TLS hand-shake", "read", "write".
         stage: &'static str,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Not a valid server name.
     #[error("invalid server name {0:?}")]
@@ -66,7 +66,7 @@ impl Probe {
         let tcp = timeout(wait, TcpStream::connect(addr))
             .await
             .map_err(|_| ProbeError::Timeout("TCP connect"))?
-            .map_err(|source| ProbeError::Io { stage: "TCP connect", source })?;
+            .map_err(|error| ProbeError::Io { stage: "TCP connect", error })?;
         let _ = tcp.set_nodelay(true);
         let (config, name) = match server_name {
             Some(n) => (
@@ -82,7 +82,7 @@ impl Probe {
         let stream = timeout(wait, TlsConnector::from(config).connect(name, tcp))
             .await
             .map_err(|_| ProbeError::Timeout("TLS hand-shake"))?
-            .map_err(|source| ProbeError::Io { stage: "TLS hand-shake", source })?;
+            .map_err(|error| ProbeError::Io { stage: "TLS hand-shake", error })?;
         Ok(Probe { stream, rbuf: BytesMut::new(), wait, next_pkid: 1 })
     }
 
@@ -107,7 +107,7 @@ impl Probe {
         timeout(self.wait, write)
             .await
             .map_err(|_| ProbeError::Timeout("write"))?
-            .map_err(|source| ProbeError::Io { stage: "write", source })
+            .map_err(|error| ProbeError::Io { stage: "write", error })
     }
 
     /// Receives one packet, waiting at most the probe's time-out.
@@ -131,7 +131,7 @@ impl Probe {
                         Ok(0) => return Err(ProbeError::Closed),
                         Ok(_) => {}
                         Err(e) if is_closed(&e) => return Err(ProbeError::Closed),
-                        Err(source) => return Err(ProbeError::Io { stage: "read", source }),
+                        Err(error) => return Err(ProbeError::Io { stage: "read", error }),
                     }
                 }
                 Err(e) => return Err(ProbeError::Mqtt(e.to_string())),
