@@ -525,7 +525,7 @@ impl Terminal {
                     }
                     Entry::TriggerPort => ("TRIGGER POORT", "OPI trigger port (0 = off)", typed.clone()),
                 };
-                Screen::new([title.to_owned(), shown], gloss)
+                Screen::new([title.to_owned(), format!("{shown}_")], gloss)
             }
             MenuState::Confirm(c) => match c {
                 Confirm::DayClose => Screen::new(["DAGAFSLUITING?", "JA = OK"], "close the day? OK = yes"),
