@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 
 mod iot_cmd;
 mod opi_cmd;
+mod tas_cmd;
+mod terminal_cmd;
 
 /// Emulator of a CCV payment terminal with Cloud Connect 1.0 (local kick) and 2.0 (cloud kick),
 /// plus the CCV-side parties it talks to (mock TAS, AWS IoT Core stand-in).
@@ -34,6 +36,26 @@ enum Command {
     Pki(iot_cmd::PkiCmd),
     /// Run the AWS IoT Core stand-in: MQTT 3.1.1 over mutual TLS with ALPN and policies.
     Iot(iot_cmd::IotArgs),
+    /// Run one emulated terminal: local-kick listener, TAS link, local OPI channels (Default ITS).
+    ///
+    /// Without --config the terminal is fully migrated: software 14.0.11.01, CCV Cloud Connection on, MQT
+    /// installed, POS OPI mode TCP FLAT-OUTGOING, trigger port 4105 on 127.0.0.1, day open, activated, TAS
+    /// TAS.JFORCE.BE:5555. Flags override the file. Examples of each migration state are in
+    /// fixtures/terminals/. Stop with Ctrl-C.
+    Terminal(terminal_cmd::TerminalArgs),
+    /// Kick a terminal so it connects to the TAS.
+    #[command(subcommand)]
+    Kick(terminal_cmd::KickCmd),
+    /// Run the mock TAS (terminals dial in; HTTP API for tools and tests; JSON-lines transcript).
+    ///
+    /// Every OPI frame in both directions goes to the transcript (JSON lines, card numbers masked): in memory
+    /// (GET /transcript) and, with --transcript FILE, on disk. Stop with Ctrl-C.
+    Tas(tas_cmd::TasArgs),
+    /// Drive a payment (or refund, reversal, login, ...) on a terminal connected to the mock TAS.
+    ///
+    /// Exit status 0 when the terminal answered Success, 2 when it answered otherwise, 3 when the outcome is
+    /// unknown (terminal disconnected or timed out), 1 on any other error.
+    Pay(tas_cmd::PayArgs),
 }
 
 fn init_tracing() {
@@ -50,6 +72,10 @@ fn main() -> ExitCode {
         Command::Opi(cmd) => opi_cmd::run(cmd),
         Command::Pki(cmd) => iot_cmd::run_pki(cmd),
         Command::Iot(args) => iot_cmd::run_iot(args),
+        Command::Terminal(args) => terminal_cmd::run_terminal(args),
+        Command::Kick(cmd) => terminal_cmd::run_kick(cmd),
+        Command::Tas(args) => tas_cmd::run_tas(args),
+        Command::Pay(args) => tas_cmd::run_pay(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,199 @@
+//! `ccv-emu tas` (run the mock TAS) and `ccv-emu pay` (drive a payment through its HTTP API).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+/// Run the mock TAS: terminals dial in on --listen, tools and tests drive it on --api.
+///
+/// Every OPI frame in both directions is written to the transcript (JSON lines, card numbers masked).
+/// Stop with Ctrl-C.
+#[derive(Debug, clap::Args)]
+pub struct TasArgs {
+    /// Address terminals connect to (the real TAS listens on port 5555).
+    #[arg(long, default_value = "127.0.0.1:5555")]
+    listen: SocketAddr,
+    /// Address of the HTTP API (GET /terminals, POST /terminals/{tmsId}/payments, GET /transcript, ...).
+    #[arg(long, default_value = "127.0.0.1:8055")]
+    api: SocketAddr,
+    /// Append the transcript to this file (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    transcript: Option<PathBuf>,
+    /// Seconds a conversation may take before its outcome is reported unknown.
+    #[arg(long, default_value_t = 120)]
+    transaction_timeout: u64,
+    /// Largest OPI frame accepted from a terminal, in bytes.
+    #[arg(long, default_value_t = 65536)]
+    max_frame: usize,
+}
+
+/// Drive one transaction on a terminal connected to a running mock TAS and print the result.
+///
+/// Exit status 0 when the terminal answered Success, 2 when it answered otherwise, 3 when the outcome is
+/// unknown (terminal disconnected or timed out), 1 on any other error.
+#[derive(Debug, clap::Args)]
+pub struct PayArgs {
+    /// Base URL of the TAS HTTP API.
+    #[arg(long, default_value = "http://127.0.0.1:8055")]
+    tas_api: String,
+    /// TMS ID of the terminal (it must have been kicked and be connected to the TAS).
+    #[arg(long)]
+    terminal: String,
+    /// Amount, e.g. 12.34.
+    #[arg(long, required_unless_present_any = ["login", "logoff", "reconciliation", "abort"])]
+    amount: Option<String>,
+    /// ISO 4217 currency.
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// Refund instead of pay.
+    #[arg(long, conflicts_with_all = ["reversal", "login", "logoff", "reconciliation", "abort"])]
+    refund: bool,
+    /// Reverse an earlier payment instead of paying.
+    #[arg(long, conflicts_with_all = ["login", "logoff", "reconciliation", "abort"])]
+    reversal: bool,
+    /// Send a Login service request instead.
+    #[arg(long)]
+    login: bool,
+    /// Send a Logoff service request instead.
+    #[arg(long)]
+    logoff: bool,
+    /// Send a Reconciliation service request instead.
+    #[arg(long)]
+    reconciliation: bool,
+    /// Abort the transaction in progress instead.
+    #[arg(long)]
+    abort: bool,
+    /// Wait this many seconds for the terminal to connect to the TAS first (0: do not wait).
+    #[arg(long, default_value_t = 10)]
+    wait: u64,
+    /// Seconds the terminal has to finish.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Print the raw JSON result instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_tas(args: TasArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let config = ccv_tas::TasConfig {
+            transcript_path: args.transcript,
+            transaction_timeout: Duration::from_secs(args.transaction_timeout),
+            max_frame: args.max_frame,
+            ..ccv_tas::TasConfig::default()
+        };
+        let tas = ccv_tas::Tas::start(args.listen, Some(args.api), config).await?;
+        let api = tas.api_addr().map(|a| a.to_string()).unwrap_or_default();
+        println!("mock TAS: terminals connect to {}, HTTP API on http://{api}", tas.terminal_addr());
+        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+        tas.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn run_pay(args: PayArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(pay(args))
+}
+
+async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
+    use ccv_tas::client::Method;
+    let base = args.tas_api.as_str();
+    let id = args.terminal.as_str();
+    if args.wait > 0 {
+        let path = format!("/terminals/{id}/wait?timeoutSecs={}", args.wait);
+        let (status, body) =
+            ccv_tas::client::call_json(base, Method::GET, &path, None, Duration::from_secs(args.wait + 5))
+                .await?;
+        if !status.is_success() {
+            anyhow::bail!("terminal {id} is not connected to the TAS at {base}: {}", message(&body));
+        }
+    }
+    let (route, body) = if args.login {
+        ("login", json!({}))
+    } else if args.logoff {
+        ("logoff", json!({}))
+    } else if args.reconciliation {
+        ("reconciliation", json!({}))
+    } else if args.abort {
+        ("abort", json!({}))
+    } else {
+        let amount = args.amount.clone().unwrap_or_default();
+        let route = if args.refund {
+            "refunds"
+        } else if args.reversal {
+            "reversals"
+        } else {
+            "payments"
+        };
+        (route, json!({"amount": amount, "currency": args.currency, "timeoutSecs": args.timeout}))
+    };
+    let path = format!("/terminals/{id}/{route}");
+    let (status, result) = ccv_tas::client::call_json(
+        base,
+        Method::POST,
+        &path,
+        Some(&body),
+        Duration::from_secs(args.timeout + 10),
+    )
+    .await?;
+    if !status.is_success() {
+        anyhow::bail!("the TAS refused: {} ({status})", message(&result));
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print_summary(&result);
+    }
+    let code = match (result["outcome"].as_str(), result["overallResult"].as_str()) {
+        (Some("completed"), Some("Success")) => 0,
+        (Some("completed"), _) => 2,
+        _ => 3,
+    };
+    Ok(ExitCode::from(code))
+}
+
+fn message(body: &Value) -> String {
+    body["message"].as_str().map(str::to_owned).unwrap_or_else(|| body.to_string())
+}
+
+fn print_summary(r: &Value) {
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    println!("terminal:       {}", s(&r["tmsId"]));
+    println!("request:        {} (RequestID {})", s(&r["requestType"]), s(&r["requestId"]));
+    if r["amount"].is_string() {
+        println!("amount:         {} {}", s(&r["amount"]), s(&r["currency"]));
+    }
+    println!("outcome:        {}", s(&r["outcome"]));
+    println!("overall result: {}", s(&r["overallResult"]));
+    if let Some(reason) = r["reason"].as_str() {
+        println!("reason:         {reason}");
+    }
+    if let Some(auth) = r["authorisation"].as_object() {
+        for (k, v) in auth {
+            let v = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+            println!("  {k:<14}{v}");
+        }
+    }
+    if let Some(texts) = r["displayTexts"].as_array() {
+        for t in texts {
+            println!("display [{}]: {}", s(&t["target"]), s(&t["text"]).replace('\n', " / "));
+        }
+    }
+    if let Some(receipts) = r["receipts"].as_array() {
+        for rc in receipts {
+            let printed = if rc["printed"].as_bool() == Some(true) { "printed" } else { "NOT printed" };
+            println!("--- receipt ({}, {printed}) ---", s(&rc["target"]));
+            println!("{}", s(&rc["text"]));
+        }
+    }
+    println!("duration:       {} ms", r["durationMs"]);
+}

@@ -1,0 +1,180 @@
+//! `ccv-emu terminal` (run one emulated terminal) and `ccv-emu kick local` (send it a local kick).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ccv_terminal_io::config::FileConfig;
+use ccv_terminal_io::kick::{KickRequestBody, KickTas};
+
+/// Run one emulated terminal until Ctrl-C.
+///
+/// Without --config the terminal is fully migrated: software 14.0.11.01, CCV Cloud Connection on, MQT installed,
+/// POS OPI mode TCP FLAT-OUTGOING, trigger port 4105, day open, activated, TAS TAS.JFORCE.BE:5555.
+/// Flags override the file. Examples of each migration state are in fixtures/terminals/.
+#[derive(Debug, clap::Args)]
+pub struct TerminalArgs {
+    /// TOML config: the core's settings under [terminal], the IO shell's under [io].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The terminal's TMS ID.
+    #[arg(long, value_name = "ID")]
+    tms_id: Option<String>,
+    /// Address of the local-kick listener (its port becomes the OPI trigger port; port 0 switches local kicks
+    /// off, R21).
+    #[arg(long, value_name = "ADDR")]
+    kick_listen: Option<SocketAddr>,
+    /// The TAS to dial after a kick (sets the TAS in TMS and on the terminal).
+    #[arg(long, value_name = "HOST:PORT")]
+    tas: Option<String>,
+    /// Seed for the terminal's randomness (approval codes, back-off jitter); random when absent.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// Kick a terminal.
+#[derive(Debug, clap::Subcommand)]
+pub enum KickCmd {
+    /// Send a Cloud Connect 1.0 local kick (POST /kick) to a terminal's trigger port and print its answer.
+    ///
+    /// Exit status 0 when accepted (202), 2 when refused (409), 1 on any other error.
+    Local(KickLocalArgs),
+}
+
+/// Arguments of `kick local`.
+#[derive(Debug, clap::Args)]
+pub struct KickLocalArgs {
+    /// The terminal's trigger address, e.g. 127.0.0.1:4105.
+    target: SocketAddr,
+    /// Payment reference to pass along (the terminal sends it to the TAS in its hand-shake).
+    #[arg(long)]
+    reference: Option<String>,
+    /// Ask the terminal to dial this TAS instead of its configured one.
+    #[arg(long, value_name = "HOST:PORT")]
+    tas: Option<String>,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// Print the raw JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_host_port(text: &str) -> anyhow::Result<(String, u16)> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .with_context(|| format!("{text:?} is not HOST:PORT (for example 127.0.0.1:5555)"))?;
+    let port: u16 = port.parse().with_context(|| format!("{port:?} in {text:?} is not a port number"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    anyhow::ensure!(!host.is_empty() && port != 0, "{text:?} needs a host and a non-zero port");
+    Ok((host.to_owned(), port))
+}
+
+pub fn run_terminal(args: TerminalArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    if let Some(id) = args.tms_id {
+        config.terminal.identity.tms_id = id;
+    }
+    if let Some(addr) = args.kick_listen {
+        config.io.kick_bind = addr.ip();
+        if addr.port() == 0 {
+            config.terminal.trigger_port = 0;
+        } else {
+            config.terminal.trigger_port = addr.port();
+        }
+    } else if args.config.is_none() {
+        config.io.kick_bind = IpAddr::from([127, 0, 0, 1]);
+    }
+    if let Some(tas) = &args.tas {
+        let (host, port) = parse_host_port(tas)?;
+        config.terminal.tms.tas = ccv_terminal::HostPort::new(host.clone(), port);
+        config.terminal.installed.tas = ccv_terminal::HostPort::new(host, port);
+    }
+    let seed = args.seed.unwrap_or_else(rand_seed);
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let term = ccv_terminal_io::TerminalProcess::start(config, seed).await?;
+        let kick = term.kick_addr().map_or_else(|| "off (trigger port 0)".to_owned(), |a| a.to_string());
+        println!(
+            "terminal {}: local kick on {kick}, TAS {}, POS OPI mode {}",
+            term.tms_id(),
+            term.tas_target(),
+            term.pos_opi_mode()
+        );
+        if let Some(ch0) = term.channel0_addr() {
+            println!(
+                "OPI channel 0 (POS -> terminal) on {ch0}; channel 1 (terminal -> POS) to {}",
+                term.channel1_target()
+            );
+        }
+        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+        term.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::process::id())
+}
+
+pub fn run_kick(cmd: KickCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        KickCmd::Local(args) => kick_local(args),
+    }
+}
+
+fn kick_local(args: KickLocalArgs) -> anyhow::Result<ExitCode> {
+    let tas = match &args.tas {
+        Some(t) => {
+            let (host, port) = parse_host_port(t)?;
+            Some(KickTas { host, port })
+        }
+        None => None,
+    };
+    let body = KickRequestBody { reference: args.reference.clone(), tas };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let reply = rt.block_on(ccv_terminal_io::kick_client::send_kick(
+        args.target,
+        &body,
+        Duration::from_secs(args.timeout),
+    ))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reply.body)?);
+    } else {
+        let b = &reply.body;
+        let s = |k: &str| b[k].as_str().unwrap_or("-").to_owned();
+        match reply.status {
+            202 => {
+                println!(
+                    "202 Accepted: kick accepted; terminal {} is dialling the TAS {}",
+                    s("tmsId"),
+                    s("tas")
+                );
+                if let Some(r) = b["reference"].as_str() {
+                    println!("reference: {r}");
+                }
+            }
+            409 => println!(
+                "409 Conflict: kick refused by terminal {}: {}\n{}",
+                s("tmsId"),
+                s("reason"),
+                s("message")
+            ),
+            other => println!("{other}: {} {}", s("error"), s("message")),
+        }
+    }
+    Ok(match reply.status {
+        202 => ExitCode::SUCCESS,
+        409 => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    })
+}
