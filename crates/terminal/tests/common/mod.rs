@@ -122,7 +122,7 @@ impl Harness {
         let mut all = outs.clone();
         let mut pending = outs;
         for _ in 0..100 {
-            let Some(req) = pending.iter().find_map(device_request).cloned() else { break };
+            let Some(req) = pending.iter().rev().find_map(device_request).cloned() else { break };
             let printer = req.outputs.iter().any(|o| o.out_device_target == OutDevice::Printer);
             let ok = !printer || printer_ok;
             let result = if ok { OverallResult::Success } else { OverallResult::DeviceUnavailable };
