@@ -180,7 +180,7 @@ fn print_summary(r: &Value) {
     if let Some(auth) = r["authorisation"].as_object() {
         for (k, v) in auth {
             let v = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
-            println!("  {k:<14}{v}");
+            println!("  {k:<18}{v}");
         }
     }
     if let Some(texts) = r["displayTexts"].as_array() {
