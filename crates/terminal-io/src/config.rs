@@ -148,3 +148,61 @@ impl FileConfig {
         Some(SocketAddr::new(self.io.kick_bind, port))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixtures() -> Vec<PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/terminals");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("fixtures/terminals exists")
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn every_fixture_loads() {
+        let files = fixtures();
+        assert!(files.len() >= 8, "{files:?}");
+        for f in files {
+            let c = FileConfig::load(&f).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!c.terminal.identity.tms_id.is_empty(), "{}", f.display());
+        }
+    }
+
+    #[test]
+    fn an_empty_file_is_a_fully_migrated_terminal() {
+        let c = FileConfig::from_toml("", Path::new("empty.toml")).unwrap();
+        assert_eq!(c, FileConfig::default());
+        assert_eq!(c.terminal, TerminalConfig::default());
+        assert_eq!(c.kick_addr(), Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 4105))));
+    }
+
+    #[test]
+    fn trigger_port_0_means_no_listener_and_override_binds_elsewhere() {
+        let c = FileConfig::from_toml("[terminal]\ntrigger_port = 0\n", Path::new("x.toml")).unwrap();
+        assert_eq!(c.kick_addr(), None);
+        let c = FileConfig::from_toml(
+            "[io]\nkick_port_override = 0\nkick_bind = \"127.0.0.1\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.kick_addr(), Some("127.0.0.1:0".parse().unwrap()));
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_the_file_and_the_place() {
+        let err =
+            FileConfig::from_toml("[terminal]\ntrigger_prot = 4105\n", Path::new("t.toml")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("t.toml") && text.contains("trigger_prot"), "{text}");
+        let err = FileConfig::from_toml("[io]\ncors = \"sometimes\"\n", Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("sometimes"), "{err}");
+        let err = FileConfig::load(Path::new("/nonexistent/terminal.toml")).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    }
+}
