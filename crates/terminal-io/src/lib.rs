@@ -8,7 +8,8 @@
 //! many terminals share one runtime with no thread per terminal and no polling.
 //!
 //! What it does not do: no payment or kick logic (that is the core's), no MQTT (the Cloud Connect 2.0 client plugs
-//! into [`process`] where the core asks to open an MQTT session), no TLS on the TAS link, no argv parsing or log
+//! in through [`Hooks`]: it gets the core's `OpenMqtt`/`CloseMqtt`/`Publish` outputs and feeds link events and
+//! cloud kicks back), no TLS on the TAS link, no argv parsing or log
 //! subscriber (the CLI's).
 //!
 //! ```no_run
@@ -32,4 +33,4 @@ pub mod kick_client;
 pub mod link;
 pub mod process;
 
-pub use process::{StartError, Status, TerminalProcess};
+pub use process::{Hooks, StartError, Status, TerminalProcess};

@@ -89,7 +89,17 @@ pub struct TerminalProcess {
 
 impl TerminalProcess {
     /// Binds the terminal's listeners and starts its task.
-    pub async fn start(mut config: FileConfig, seed: u64) -> Result<TerminalProcess, StartError> {
+    pub async fn start(config: FileConfig, seed: u64) -> Result<TerminalProcess, StartError> {
+        TerminalProcess::start_with(config, seed, Hooks::default()).await
+    }
+
+    /// Like [`TerminalProcess::start`], with [`Hooks`] for links this crate does not drive itself (the MQTT
+    /// client of Cloud Connect 2.0, a sandbox, tests).
+    pub async fn start_with(
+        mut config: FileConfig,
+        seed: u64,
+        hooks: Hooks,
+    ) -> Result<TerminalProcess, StartError> {
         let shutdown = CancellationToken::new();
         let (kick_tx, kick_rx) = mpsc::channel::<KickCall>(16);
         let mut kick_addr = None;
@@ -118,8 +128,9 @@ impl TerminalProcess {
         let tas = config.terminal.installed.tas.to_string();
         let mode = config.terminal.pos_opi_mode.as_str().to_owned();
         let channel1 = config.io.opi_channel1;
-        let driver = Driver::new(config, seed, status.clone(), shutdown.clone())?;
-        let task = tokio::spawn(driver.run(kick_rx, channel0));
+        let mut driver = Driver::new(config, seed, status.clone(), shutdown.clone())?;
+        driver.hook_outputs = hooks.outputs;
+        let task = tokio::spawn(driver.run(kick_rx, channel0, hooks.inputs));
         drop(kick_tx);
         Ok(TerminalProcess {
             tms_id,
@@ -184,6 +195,19 @@ impl Drop for TerminalProcess {
     }
 }
 
+/// Extra inputs and outputs of a terminal process, for links driven outside this crate.
+///
+/// Inputs sent on `inputs` are fed to the core in order (for example `Input::Mqtt(..)` link events and
+/// `Input::CloudKick(..)` from an MQTT client). The core's `OpenMqtt`, `CloseMqtt` and `Publish` outputs are copied
+/// to `outputs` (without waiting: when the receiver lags, outputs are dropped with a warning).
+#[derive(Debug, Default)]
+pub struct Hooks {
+    /// Inputs for the core.
+    pub inputs: Option<mpsc::Receiver<ccv_terminal::Input>>,
+    /// Where MQTT-related outputs go.
+    pub outputs: Option<mpsc::Sender<ccv_terminal::Output>>,
+}
+
 /// Results of helper tasks, back to the driver.
 enum Event {
     Dialled { attempt: u64, result: Result<OpiStream, (ccv_terminal::TasDialFailure, String)> },
@@ -222,6 +246,7 @@ struct Driver {
     dial_task: Option<JoinHandle<()>>,
     trigger_port: u16,
     seed: u64,
+    hook_outputs: Option<mpsc::Sender<ccv_terminal::Output>>,
 }
 
 impl Driver {
@@ -256,6 +281,7 @@ impl Driver {
             dial_task: None,
             trigger_port,
             seed,
+            hook_outputs: None,
         })
     }
 
@@ -271,15 +297,25 @@ enum Wake {
     Timer,
     Kick(KickCall),
     KicksClosed,
+    Hook(ccv_terminal::Input),
+    HooksClosed,
     Event(Event),
     Link(u8, Option<Result<Result<ccv_opi::Message, ccv_opi::DecodeError>, ccv_opi::codec::CodecError>>),
     Accepted(std::io::Result<(tokio::net::TcpStream, SocketAddr)>),
 }
 
 impl Driver {
-    async fn run(mut self, mut kicks: mpsc::Receiver<KickCall>, channel0: Option<TcpListener>) {
+    async fn run(
+        mut self,
+        mut kicks: mpsc::Receiver<KickCall>,
+        channel0: Option<TcpListener>,
+        hook_inputs: Option<mpsc::Receiver<ccv_terminal::Input>>,
+    ) {
         let shutdown = self.shutdown.clone();
         let mut kicks_open = true;
+        let mut hooks_open = hook_inputs.is_some();
+        let (_unused_tx, unused_rx) = mpsc::channel(1);
+        let mut hook_inputs = hook_inputs.unwrap_or(unused_rx);
         loop {
             self.drain().await;
             let wake = {
@@ -316,6 +352,7 @@ impl Driver {
                     _ = shutdown.cancelled() => Wake::Stop,
                     _ = sleep => Wake::Timer,
                     call = kicks.recv(), if kicks_open => call.map_or(Wake::KicksClosed, Wake::Kick),
+                    input = hook_inputs.recv(), if hooks_open => input.map_or(Wake::HooksClosed, Wake::Hook),
                     ev = self.events_rx.recv() => match ev {
                         Some(ev) => Wake::Event(ev),
                         // The driver holds a sender itself, so the channel never closes while it runs.
@@ -330,6 +367,8 @@ impl Driver {
                 Wake::Timer => self.timer(),
                 Wake::Kick(call) => self.on_kick(call),
                 Wake::KicksClosed => kicks_open = false,
+                Wake::Hook(input) => self.input(input),
+                Wake::HooksClosed => hooks_open = false,
                 Wake::Event(ev) => self.on_event(ev),
                 Wake::Link(channel, item) => self.on_link_item(channel, item).await,
                 Wake::Accepted(Ok((stream, peer))) => self.on_channel0(stream, peer),
@@ -517,15 +556,25 @@ impl Driver {
                     st.journal.push(line);
                 }
                 ccv_terminal::Output::Publish(event) => {
+                    self.forward(ccv_terminal::Output::Publish(event.clone()));
                     if let ccv_terminal::Event::TasDialFailed { reason, .. } = &event {
                         self.status().last_dial_failure = Some(reason.as_str().to_owned());
                     }
                     let line = serde_json::to_string(&event).unwrap_or_default();
                     tracing::info!(tms_id = %self.tms_id, "event: {line}");
                 }
-                ccv_terminal::Output::OpenMqtt(_) | ccv_terminal::Output::CloseMqtt => {
-                    // The MQTT client (Cloud Connect 2.0) plugs in here; this process runs the 1.0 routes only.
+                out @ (ccv_terminal::Output::OpenMqtt(_) | ccv_terminal::Output::CloseMqtt) => {
+                    // The MQTT client (Cloud Connect 2.0) plugs in through `Hooks`; without one, nothing to do.
+                    self.forward(out);
                 }
+            }
+        }
+    }
+
+    fn forward(&mut self, output: ccv_terminal::Output) {
+        if let Some(tx) = &self.hook_outputs {
+            if let Err(err) = tx.try_send(output) {
+                tracing::warn!(tms_id = %self.tms_id, "hook output dropped: {err}");
             }
         }
     }

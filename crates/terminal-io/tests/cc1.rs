@@ -448,3 +448,42 @@ fn handshake_example_frames() {
     println!("terminal -> TAS: {:08x}\n{}", bytes.len(), String::from_utf8_lossy(&bytes));
     println!("TAS -> terminal: {:08x}\n{}", answer.len(), String::from_utf8_lossy(&answer));
 }
+
+#[tokio::test]
+async fn hooks_carry_mqtt_outputs_out_and_cloud_kicks_in() {
+    let tas = tas().await;
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel(8);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(8);
+    let hooks = ccv_terminal_io::Hooks { inputs: Some(in_rx), outputs: Some(out_tx) };
+    let config = prepare(FileConfig::default(), Some("35000001"), tas.terminal_addr());
+    let term = TerminalProcess::start_with(config, 14, hooks).await.unwrap();
+    let first = timeout(T, out_rx.recv()).await.unwrap().unwrap();
+    assert!(
+        matches!(first, ccv_terminal::Output::OpenMqtt(_)),
+        "a 2.0 terminal asks for its MQTT session: {first:?}"
+    );
+    in_tx.send(ccv_terminal::Input::Mqtt(ccv_terminal::MqttEvent::Connected)).await.unwrap();
+    let far = ccv_terminal::Timestamp::from_secs(4_000_000_000);
+    let kick = ccv_terminal::CloudKick {
+        kick_id: "k1".into(),
+        reference: Some("r2".into()),
+        expires_at: far,
+        tas: None,
+    };
+    in_tx.send(ccv_terminal::Input::CloudKick(kick)).await.unwrap();
+    let info = tas.wait_connected("35000001", T).await.unwrap();
+    assert_eq!(info.reference.as_deref(), Some("r2"));
+    let mut accepted = false;
+    for _ in 0..10 {
+        match timeout(T, out_rx.recv()).await.unwrap().unwrap() {
+            ccv_terminal::Output::Publish(ccv_terminal::Event::KickAccepted { .. }) => {
+                accepted = true;
+                break;
+            }
+            _ => continue,
+        }
+    }
+    assert!(accepted, "the kick-accepted event is forwarded for the MQTT client to publish");
+    term.shutdown().await;
+    tas.shutdown().await;
+}
