@@ -130,7 +130,7 @@ pub enum Received {
     Closed { reason: String },
 }
 
-/// Classifies one item from [`OpiStream::next`].
+/// Classifies one item read from an [`OpiStream`] (`StreamExt::next`).
 pub fn classify(item: Option<Result<Result<Message, DecodeError>, CodecError>>) -> Received {
     match item {
         None => Received::Closed { reason: "closed by the peer".into() },
