@@ -487,3 +487,75 @@ async fn hooks_carry_mqtt_outputs_out_and_cloud_kicks_in() {
     term.shutdown().await;
     tas.shutdown().await;
 }
+
+#[tokio::test]
+async fn declines_refunds_reversals_and_a_failed_printer_through_the_tas() {
+    let tas = tas().await;
+    let term =
+        TerminalProcess::start(prepare(FileConfig::default(), Some("36000001"), tas.terminal_addr()), 15)
+            .await
+            .unwrap();
+    assert_eq!(kick(&term, None).await.status, 202);
+    tas.wait_connected("36000001", T).await.unwrap();
+    let run = |kind| tas.run("36000001", kind, Some(T));
+    let eur = || "EUR".to_owned();
+
+    // A magic amount ending in .51 is declined, and the response says so.
+    let r = timeout(T, run(ccv_tas::JobKind::Payment { amount_minor: 1051, currency: eur() }))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Completed);
+    assert_ne!(r.overall_result.as_deref(), Some("Success"), "{r:?}");
+
+    // The printer fails: the payment still completes, the receipt is reported as not printed.
+    tas.set_fail_printer("36000001", true);
+    let r = timeout(T, run(ccv_tas::JobKind::Payment { amount_minor: 2000, currency: eur() }))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.overall_result.as_deref(), Some("Success"), "{r:?}");
+    assert!(r.receipts.iter().any(|rc| !rc.printed), "{:?}", r.receipts);
+    tas.set_fail_printer("36000001", false);
+
+    // Reversal of the last approved payment, then a refund, login, logoff and reconciliation.
+    let r =
+        timeout(T, run(ccv_tas::JobKind::Reversal { amount_minor: 2000, currency: eur(), original: None }))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(r.overall_result.as_deref(), Some("Success"), "{r:?}");
+    let r = timeout(T, run(ccv_tas::JobKind::Refund { amount_minor: 500, currency: eur() }))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.overall_result.as_deref(), Some("Success"), "{r:?}");
+    for kind in [ccv_tas::JobKind::Login, ccv_tas::JobKind::Reconciliation, ccv_tas::JobKind::Logoff] {
+        let r = timeout(T, run(kind.clone())).await.unwrap().unwrap();
+        assert_eq!(r.outcome, Outcome::Completed, "{kind:?}: {r:?}");
+        assert_eq!(r.overall_result.as_deref(), Some("Success"), "{kind:?}: {r:?}");
+    }
+    assert!(term.status().journal.len() >= 4, "{:?}", term.status().journal);
+    term.shutdown().await;
+    tas.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_abort_from_the_tas_stops_a_waiting_payment() {
+    let tas = std::sync::Arc::new(tas().await);
+    let mut config = prepare(FileConfig::default(), Some("37000001"), tas.terminal_addr());
+    config.terminal.profile.auto_card_after_ms = None; // waits for a card
+    let term = TerminalProcess::start(config, 16).await.unwrap();
+    assert_eq!(kick(&term, None).await.status, 202);
+    tas.wait_connected("37000001", T).await.unwrap();
+    let t2 = tas.clone();
+    let pay = tokio::spawn(async move { t2.pay("37000001", 4200).await });
+    eventually("the payment to start", || tas.terminals().iter().any(|t| t.busy)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let abort = timeout(T, tas.run("37000001", ccv_tas::JobKind::Abort, Some(T))).await.unwrap().unwrap();
+    assert_eq!(abort.outcome, Outcome::Completed, "{abort:?}");
+    let r = timeout(T, pay).await.unwrap().unwrap().unwrap();
+    assert_eq!(r.outcome, Outcome::Completed, "{r:?}");
+    assert_eq!(r.overall_result.as_deref(), Some("Aborted"), "{r:?}");
+    term.shutdown().await;
+}
