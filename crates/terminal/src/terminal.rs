@@ -404,6 +404,8 @@ impl Terminal {
         match input {
             Input::LocalKick(_) => self.emit(Output::KickReply(KickReply::Refused { reason: KickRefusal::PoweredOff })),
             Input::TmsChange(c) => c.apply(&mut self.cfg.tms),
+            // The shop network changes whether the terminal is on or not.
+            Input::SetNetwork(n) => self.cfg.network = n,
             _ => {}
         }
     }

@@ -415,7 +415,7 @@ impl StateMachineTest for TerminalTest {
 }
 
 prop_state_machine! {
-    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { failure_persistence: None, .. ProptestConfig::default() })]
     #[test]
     fn terminal_follows_the_rules(sequential 1..40 => TerminalTest);
 }
