@@ -18,8 +18,11 @@ fn main() {
     names.sort();
     let mut code = String::new();
     for n in &names {
-        let ident: String =
-            n.trim_end_matches(".txt").chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let ident: String = n
+            .trim_end_matches(".txt")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
         let _ = writeln!(code, "#[test]\nfn golden_{ident}() {{ run_golden({n:?}); }}");
     }
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("golden_tests.rs");

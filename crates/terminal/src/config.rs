@@ -162,7 +162,12 @@ impl Default for Parameters {
 impl Parameters {
     /// The parameters of a terminal that only knows Cloud Connect 1.0: Cloud Connection on, MQT off.
     pub fn cloud_connect_1() -> Parameters {
-        Parameters { mqt: false, mqt_service_enable: false, mqt_service_use_ssl: false, ..Parameters::default() }
+        Parameters {
+            mqt: false,
+            mqt_service_enable: false,
+            mqt_service_use_ssl: false,
+            ..Parameters::default()
+        }
     }
 
     /// The parameters of a terminal with neither Cloud Connection nor MQT.

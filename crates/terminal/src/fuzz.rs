@@ -4,7 +4,10 @@
 //! read from the bytes. After every step the outputs are drained and a few invariants are checked
 //! (they panic, which is what a fuzzer reports). The same body runs in an ordinary `#[test]`.
 
-use ccv_opi::{Amount, CardRequestType, CardServiceRequest, Currency, Header, Message, ServiceRequest, ServiceRequestType};
+use ccv_opi::{
+    Amount, CardRequestType, CardServiceRequest, Currency, Header, Message, ServiceRequest,
+    ServiceRequestType,
+};
 
 use crate::cards::TestCard;
 use crate::config::{HostPort, TerminalConfig};
@@ -36,7 +39,12 @@ impl Bytes<'_> {
 }
 
 fn header(n: u8) -> Header {
-    Header { application_sender: None, workstation_id: "POS1".into(), pop_id: None, request_id: n.to_string() }
+    Header {
+        application_sender: None,
+        workstation_id: "POS1".into(),
+        pop_id: None,
+        request_id: n.to_string(),
+    }
 }
 
 /// Runs one input sequence decoded from `data`.
@@ -86,14 +94,20 @@ pub fn inputs(data: &[u8]) {
                 _ => MqttEvent::Disconnected,
             }),
             9 | 10 => {
-                let rt = [CardRequestType::CardPayment, CardRequestType::PaymentRefund, CardRequestType::PaymentReversal, CardRequestType::AbortRequest][usize::from(b.u8() % 4)];
+                let rt = [
+                    CardRequestType::CardPayment,
+                    CardRequestType::PaymentRefund,
+                    CardRequestType::PaymentReversal,
+                    CardRequestType::AbortRequest,
+                ][usize::from(b.u8() % 4)];
                 Input::Opi {
                     channel: if b.u8() % 2 == 0 { Channel::Tas } else { Channel::Pos0 },
                     message: Message::CardServiceRequest(CardServiceRequest {
                         header: header(b.u8()),
                         request_type: rt,
                         pos_data: None,
-                        total_amount: (b.u8() % 8 != 0).then(|| Amount::new(u64::from(b.u16()), Currency::EUR)),
+                        total_amount: (b.u8() % 8 != 0)
+                            .then(|| Amount::new(u64::from(b.u16()), Currency::EUR)),
                         original_transaction: None,
                         private_data: None,
                     }),
@@ -103,7 +117,12 @@ pub fn inputs(data: &[u8]) {
                 let rt = ServiceRequestType::ALL[usize::from(b.u8()) % ServiceRequestType::ALL.len()];
                 Input::Opi {
                     channel: Channel::Tas,
-                    message: Message::ServiceRequest(ServiceRequest { header: header(b.u8()), request_type: rt, pos_data: None, private_data: None }),
+                    message: Message::ServiceRequest(ServiceRequest {
+                        header: header(b.u8()),
+                        request_type: rt,
+                        pos_data: None,
+                        private_data: None,
+                    }),
                 }
             }
             12 => Input::Opi {
@@ -111,14 +130,22 @@ pub fn inputs(data: &[u8]) {
                 message: Message::DeviceResponse(ccv_opi::DeviceResponse {
                     header: Header { request_id: format!("D{}", b.u8()), ..header(0) },
                     request_type: ccv_opi::DeviceRequestType::Output,
-                    overall_result: if b.u8() % 2 == 0 { ccv_opi::OverallResult::Success } else { ccv_opi::OverallResult::DeviceUnavailable },
+                    overall_result: if b.u8() % 2 == 0 {
+                        ccv_opi::OverallResult::Success
+                    } else {
+                        ccv_opi::OverallResult::DeviceUnavailable
+                    },
                     outputs: vec![],
                     input: None,
                     private_data: None,
                 }),
             },
             13 => Input::Card(CardEvent::Presented(TestCard::ALL[usize::from(b.u8()) % TestCard::ALL.len()])),
-            14 => Input::Card(if b.u8() % 2 == 0 { CardEvent::Pin("1234".into()) } else { CardEvent::Pin("0000".into()) }),
+            14 => Input::Card(if b.u8() % 2 == 0 {
+                CardEvent::Pin("1234".into())
+            } else {
+                CardEvent::Pin("0000".into())
+            }),
             15 => Input::Card(if b.u8() % 2 == 0 { CardEvent::Removed } else { CardEvent::CustomerCancel }),
             16 => Input::TmsChange(match b.u8() % 5 {
                 0 => TmsChange::Mqt(b.u8() % 2 == 0),

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{HostPort, NetworkSettings, Parameters, SignatureAlgorithm};
 use crate::cards::TestCard;
+use crate::config::{HostPort, NetworkSettings, Parameters, SignatureAlgorithm};
 use crate::reason::{MqttDownReason, TasDialFailure};
 use crate::time::Timestamp;
 use crate::version::SoftwareVersion;

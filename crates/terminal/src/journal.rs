@@ -160,7 +160,9 @@ impl Journal {
             let idx = match self.totals.circuits.binary_search_by(|c| c.card_circuit.cmp(&circuit)) {
                 Ok(i) => i,
                 Err(i) => {
-                    self.totals.circuits.insert(i, CircuitTotal { card_circuit: circuit, ..Default::default() });
+                    self.totals
+                        .circuits
+                        .insert(i, CircuitTotal { card_circuit: circuit, ..Default::default() });
                     i
                 }
             };

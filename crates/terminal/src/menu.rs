@@ -98,10 +98,16 @@ pub(crate) enum Confirm {
 pub(crate) enum MenuState {
     Idle,
     List(ListMenu),
-    Entry { entry: Entry, typed: String },
+    Entry {
+        entry: Entry,
+        typed: String,
+    },
     Confirm(Confirm),
     /// A message; any key goes on to `then`.
-    Message { screen: Screen, then: Box<MenuState> },
+    Message {
+        screen: Screen,
+        then: Box<MenuState>,
+    },
 }
 
 impl MenuState {
@@ -176,7 +182,9 @@ impl Terminal {
                 ("SERVICE MENU", Action::Password(PasswordKind::Service)),
             ],
             ListMenu::Manager => vec![("FUNCTIES", Action::Open(ListMenu::ManagerFunctions))],
-            ListMenu::ManagerFunctions => vec![("BETAALTERMINAL", Action::Open(ListMenu::ManagerPayTerminal))],
+            ListMenu::ManagerFunctions => {
+                vec![("BETAALTERMINAL", Action::Open(ListMenu::ManagerPayTerminal))]
+            }
             ListMenu::ManagerPayTerminal => vec![
                 ("DAGAFSLUITING", Action::DayClose),
                 ("DAG OPENEN", Action::DayOpen),
@@ -188,7 +196,9 @@ impl Terminal {
                 ("TERMINAL", Action::Open(ListMenu::ServiceTerminal)),
                 ("DIAGNOSE", Action::Diagnose),
             ],
-            ListMenu::ServiceFunctions => vec![("BETAALTERMINAL", Action::Open(ListMenu::ServicePayTerminal))],
+            ListMenu::ServiceFunctions => {
+                vec![("BETAALTERMINAL", Action::Open(ListMenu::ServicePayTerminal))]
+            }
             ListMenu::ServicePayTerminal => vec![
                 ("HARDWARE INSTALLATIE", Action::Open(ListMenu::HardwareInstall)),
                 ("CONTACT TMS", Action::ContactTms),
@@ -285,10 +295,7 @@ impl Terminal {
                     format!("PERIODE {}", t.period),
                     format!("NETTO {}", money(t.net_minor, &self.cfg.profile.currency)),
                 ];
-                MenuState::Message {
-                    screen: Screen::new(lines, "day totals"),
-                    then: Box::new(back),
-                }
+                MenuState::Message { screen: Screen::new(lines, "day totals"), then: Box::new(back) }
             }
             Action::TermInstall => {
                 if !self.cfg.day.is_open() && self.session.is_none() {
@@ -344,9 +351,11 @@ impl Terminal {
     fn entry_cancel(&self, entry: &Entry) -> MenuState {
         match entry {
             Entry::Password(_) => MenuState::List(ListMenu::Start),
-            Entry::TmsId | Entry::TmsIdAgain { .. } | Entry::TmsIp { .. } => {
-                Self::message(&["INSTALLATIE AFGEBROKEN"], "installation cancelled, nothing changed", MenuState::List(ListMenu::HardwareInstall))
-            }
+            Entry::TmsId | Entry::TmsIdAgain { .. } | Entry::TmsIp { .. } => Self::message(
+                &["INSTALLATIE AFGEBROKEN"],
+                "installation cancelled, nothing changed",
+                MenuState::List(ListMenu::HardwareInstall),
+            ),
             Entry::TriggerPort => MenuState::List(ListMenu::OpiSettings),
         }
     }
@@ -361,9 +370,11 @@ impl Terminal {
                 match (ok, kind) {
                     (true, PasswordKind::Manager) => MenuState::List(ListMenu::Manager),
                     (true, PasswordKind::Service) => MenuState::List(ListMenu::Service),
-                    (false, _) => {
-                        Self::message(&["WACHTWOORD ONJUIST"], "wrong password", MenuState::List(ListMenu::Start))
-                    }
+                    (false, _) => Self::message(
+                        &["WACHTWOORD ONJUIST"],
+                        "wrong password",
+                        MenuState::List(ListMenu::Start),
+                    ),
                 }
             }
             Entry::TmsId => {
@@ -384,7 +395,8 @@ impl Terminal {
                 }
             }
             Entry::TmsIp { tms_id } => {
-                let tms_ip = if typed.is_empty() { self.cfg.network.tms_address.clone() } else { typed.clone() };
+                let tms_ip =
+                    if typed.is_empty() { self.cfg.network.tms_address.clone() } else { typed.clone() };
                 if typed.is_empty() || typed.parse::<core::net::Ipv4Addr>().is_ok() {
                     MenuState::Confirm(Confirm::Install { tms_id, tms_ip })
                 } else {
@@ -427,7 +439,11 @@ impl Terminal {
         match c {
             Confirm::DayClose => {
                 if self.session.is_some() {
-                    return Self::message(&["TRANSACTIE BEZIG"], "a transaction is in progress", MenuState::List(ListMenu::ManagerPayTerminal));
+                    return Self::message(
+                        &["TRANSACTIE BEZIG"],
+                        "a transaction is in progress",
+                        MenuState::List(ListMenu::ManagerPayTerminal),
+                    );
                 }
                 let totals = self.journal.close_period();
                 self.cfg.day = DayState::ClosedByHand;
@@ -467,13 +483,21 @@ impl Terminal {
         {
             if target > self.cfg.software {
                 notes.push(Screen::new(
-                    ["SOFTWARE VERSCHIL".to_owned(), format!("{} -> {}", self.cfg.software, target), "WORDT BIJGEWERKT".to_owned()],
+                    [
+                        "SOFTWARE VERSCHIL".to_owned(),
+                        format!("{} -> {}", self.cfg.software, target),
+                        "WORDT BIJGEWERKT".to_owned(),
+                    ],
                     "software version differs: upgrading (R18)",
                 ));
                 self.cfg.software = target;
             } else {
                 notes.push(Screen::new(
-                    ["SOFTWARE VERSCHIL".to_owned(), format!("{} -> {}", self.cfg.software, target), "DOWNGRADE GEWEIGERD".to_owned()],
+                    [
+                        "SOFTWARE VERSCHIL".to_owned(),
+                        format!("{} -> {}", self.cfg.software, target),
+                        "DOWNGRADE GEWEIGERD".to_owned(),
+                    ],
                     "older software refused, current version kept (R18)",
                 ));
             }
@@ -485,7 +509,10 @@ impl Terminal {
         // R19: after installation the terminal must be activated again.
         self.cfg.activated = false;
         self.evaluate_mqtt();
-        self.publish(Event::InstallationComplete { tms_id: tms_id.clone(), software: self.cfg.software.to_string() });
+        self.publish(Event::InstallationComplete {
+            tms_id: tms_id.clone(),
+            software: self.cfg.software.to_string(),
+        });
         let id = &self.cfg.identity;
         let popup = Screen::new(
             [
@@ -510,17 +537,27 @@ impl Terminal {
             MenuState::Message { screen, .. } => screen.clone(),
             MenuState::List(m) => {
                 let mut lines = vec![m.title().to_owned()];
-                lines.extend(self.items(*m).iter().enumerate().map(|(i, (label, _))| format!("{} {}", i + 1, label)));
+                lines.extend(
+                    self.items(*m).iter().enumerate().map(|(i, (label, _))| format!("{} {}", i + 1, label)),
+                );
                 Screen { lines, gloss: m.gloss().to_owned() }
             }
             MenuState::Entry { entry, typed } => {
                 let (title, gloss, shown) = match entry {
-                    Entry::Password(PasswordKind::Manager) => ("MANAGER WACHTWOORD", "manager password", "*".repeat(typed.len())),
-                    Entry::Password(PasswordKind::Service) => ("SERVICE WACHTWOORD", "service password", "*".repeat(typed.len())),
+                    Entry::Password(PasswordKind::Manager) => {
+                        ("MANAGER WACHTWOORD", "manager password", "*".repeat(typed.len()))
+                    }
+                    Entry::Password(PasswordKind::Service) => {
+                        ("SERVICE WACHTWOORD", "service password", "*".repeat(typed.len()))
+                    }
                     Entry::TmsId => ("TMS ID", "enter the TMS ID", typed.clone()),
                     Entry::TmsIdAgain { .. } => ("TMS ID NOGMAALS", "enter the TMS ID again", typed.clone()),
                     Entry::TmsIp { .. } => {
-                        let shown = if typed.is_empty() { self.cfg.network.tms_address.clone() } else { typed.clone() };
+                        let shown = if typed.is_empty() {
+                            self.cfg.network.tms_address.clone()
+                        } else {
+                            typed.clone()
+                        };
                         ("TMS IP ADRES", "TMS IP address (OK keeps the default)", shown)
                     }
                     Entry::TriggerPort => ("TRIGGER POORT", "OPI trigger port (0 = off)", typed.clone()),
@@ -530,7 +567,12 @@ impl Terminal {
             MenuState::Confirm(c) => match c {
                 Confirm::DayClose => Screen::new(["DAGAFSLUITING?", "JA = OK"], "close the day? OK = yes"),
                 Confirm::Install { tms_id, tms_ip } => Screen::new(
-                    ["TERM.INSTALLATIE".to_owned(), format!("TMS ID {tms_id}"), format!("TMS {tms_ip}"), "JA = OK".to_owned()],
+                    [
+                        "TERM.INSTALLATIE".to_owned(),
+                        format!("TMS ID {tms_id}"),
+                        format!("TMS {tms_ip}"),
+                        "JA = OK".to_owned(),
+                    ],
                     "start the installation? OK = yes",
                 ),
                 Confirm::PosMode(m) => Screen::new(

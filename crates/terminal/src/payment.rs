@@ -92,7 +92,12 @@ struct Decision {
 }
 
 impl Decision {
-    fn new(outcome: JournalOutcome, result: OverallResult, card: Option<TestCard>, rule: impl Into<String>) -> Decision {
+    fn new(
+        outcome: JournalOutcome,
+        result: OverallResult,
+        card: Option<TestCard>,
+        rule: impl Into<String>,
+    ) -> Decision {
         Decision { outcome, result, approved_minor: 0, card, action_code: None, rule: rule.into() }
     }
 }
@@ -122,7 +127,14 @@ impl Terminal {
         self.emit(Output::SendOpi { channel, message });
     }
 
-    fn card_reply(&mut self, channel: Channel, req: &CardServiceRequest, result: OverallResult, rule: &str, detail: &str) {
+    fn card_reply(
+        &mut self,
+        channel: Channel,
+        req: &CardServiceRequest,
+        result: OverallResult,
+        rule: &str,
+        detail: &str,
+    ) {
         let resp = CardServiceResponse {
             header: req.header.clone(),
             request_type: req.request_type,
@@ -135,7 +147,14 @@ impl Terminal {
         self.send(channel, Message::CardServiceResponse(resp));
     }
 
-    fn service_reply(&mut self, channel: Channel, req: &ServiceRequest, result: OverallResult, rec: Option<Reconciliation>, pd: Option<PrivateData>) {
+    fn service_reply(
+        &mut self,
+        channel: Channel,
+        req: &ServiceRequest,
+        result: OverallResult,
+        rec: Option<Reconciliation>,
+        pd: Option<PrivateData>,
+    ) {
         let resp = ServiceResponse {
             header: req.header.clone(),
             request_type: req.request_type,
@@ -172,7 +191,11 @@ impl Terminal {
             return Some((OverallResult::Failure, "not_activated", "activate the terminal (R19)"));
         }
         if self.cfg.day == DayState::ClosedByHand {
-            return Some((OverallResult::Failure, "day_closed", "the day was closed by hand; reopen it (R19)"));
+            return Some((
+                OverallResult::Failure,
+                "day_closed",
+                "the day was closed by hand; reopen it (R19)",
+            ));
         }
         None
     }
@@ -181,17 +204,37 @@ impl Terminal {
         match req.request_type {
             CardRequestType::AbortRequest => {
                 if self.abort_by_request() {
-                    self.card_reply(channel, &req, OverallResult::Success, "abort_request", "the transaction in progress was aborted");
+                    self.card_reply(
+                        channel,
+                        &req,
+                        OverallResult::Success,
+                        "abort_request",
+                        "the transaction in progress was aborted",
+                    );
                 } else {
-                    self.card_reply(channel, &req, OverallResult::Failure, "nothing_to_abort", "no transaction can be aborted now");
+                    self.card_reply(
+                        channel,
+                        &req,
+                        OverallResult::Failure,
+                        "nothing_to_abort",
+                        "no transaction can be aborted now",
+                    );
                 }
                 return;
             }
             CardRequestType::CardReservation | CardRequestType::TicketReprint => {
-                self.card_reply(channel, &req, OverallResult::Failure, "unsupported_request_type", "this terminal supports CardPayment, PaymentRefund, PaymentReversal and AbortRequest");
+                self.card_reply(
+                    channel,
+                    &req,
+                    OverallResult::Failure,
+                    "unsupported_request_type",
+                    "this terminal supports CardPayment, PaymentRefund, PaymentReversal and AbortRequest",
+                );
                 return;
             }
-            CardRequestType::CardPayment | CardRequestType::PaymentRefund | CardRequestType::PaymentReversal => {}
+            CardRequestType::CardPayment
+            | CardRequestType::PaymentRefund
+            | CardRequestType::PaymentReversal => {}
         }
         if let Some((result, rule, detail)) = self.refuse_reason() {
             self.card_reply(channel, &req, result, rule, detail);
@@ -201,15 +244,33 @@ impl Terminal {
         let amount = match (req.total_amount, req.request_type) {
             (None, CardRequestType::PaymentReversal) => None,
             (None, _) => {
-                self.card_reply(channel, &req, OverallResult::MissingMandatoryData, "missing_total_amount", "TotalAmount is mandatory for CardPayment and PaymentRefund");
+                self.card_reply(
+                    channel,
+                    &req,
+                    OverallResult::MissingMandatoryData,
+                    "missing_total_amount",
+                    "TotalAmount is mandatory for CardPayment and PaymentRefund",
+                );
                 return;
             }
             (Some(a), _) if a.currency != currency => {
-                self.card_reply(channel, &req, OverallResult::ValidationError, "wrong_currency", "the terminal accepts only its own currency");
+                self.card_reply(
+                    channel,
+                    &req,
+                    OverallResult::ValidationError,
+                    "wrong_currency",
+                    "the terminal accepts only its own currency",
+                );
                 return;
             }
             (Some(a), _) if a.minor_units == 0 || a.minor_units > MAX_AMOUNT_MINOR => {
-                self.card_reply(channel, &req, OverallResult::ValidationError, "amount_out_of_range", "TotalAmount must be between 0.01 and 999999.99");
+                self.card_reply(
+                    channel,
+                    &req,
+                    OverallResult::ValidationError,
+                    "amount_out_of_range",
+                    "TotalAmount must be between 0.01 and 999999.99",
+                );
                 return;
             }
             (Some(a), _) => Some(a),
@@ -226,8 +287,11 @@ impl Terminal {
         let stan = self.next_stan();
         // Invariant: `amount` is Some for CardPayment and PaymentRefund (checked above).
         let Some(amount) = amount else { return };
-        let kind =
-            if req.request_type == CardRequestType::CardPayment { TransactionKind::Payment } else { TransactionKind::Refund };
+        let kind = if req.request_type == CardRequestType::CardPayment {
+            TransactionKind::Payment
+        } else {
+            TransactionKind::Refund
+        };
         let allow_partial = req
             .private_data
             .as_ref()
@@ -259,12 +323,19 @@ impl Terminal {
             response: None,
             screen,
         });
-        self.queue_display(&[format!("AMOUNT {amount_text}"), "PRESENT CARD".to_owned()], &[format!("BEDRAG {amount_text}"), "PRESENTEER KAART".to_owned()]);
+        self.queue_display(
+            &[format!("AMOUNT {amount_text}"), "PRESENT CARD".to_owned()],
+            &[format!("BEDRAG {amount_text}"), "PRESENTEER KAART".to_owned()],
+        );
         self.pump();
     }
 
     fn magic(&self, amount: Amount) -> MagicOutcome {
-        if self.cfg.profile.magic_amounts { MagicOutcome::for_minor_units(amount.minor_units) } else { MagicOutcome::Approve }
+        if self.cfg.profile.magic_amounts {
+            MagicOutcome::for_minor_units(amount.minor_units)
+        } else {
+            MagicOutcome::Approve
+        }
     }
 
     fn next_stan(&mut self) -> u32 {
@@ -277,17 +348,29 @@ impl Terminal {
             t.card_reply(channel, &req, OverallResult::Failure, rule, detail);
         };
         let Some(last) = self.last_approved.clone() else {
-            return refuse(self, "reversal_nothing_to_reverse", "only the last approved payment can be reversed, and there is none");
+            return refuse(
+                self,
+                "reversal_nothing_to_reverse",
+                "only the last approved payment can be reversed, and there is none",
+            );
         };
         if let Some(a) = amount
             && a != last.amount
         {
-            return refuse(self, "reversal_amount_mismatch", "a reversal must name the same amount as the last approved payment");
+            return refuse(
+                self,
+                "reversal_amount_mismatch",
+                "a reversal must name the same amount as the last approved payment",
+            );
         }
         if let Some(orig) = req.original_transaction.as_ref().and_then(|o| o.stan.as_ref())
             && orig.trim().parse::<u32>().ok() != Some(last.stan)
         {
-            return refuse(self, "reversal_not_last_transaction", "only the last approved transaction can be reversed");
+            return refuse(
+                self,
+                "reversal_not_last_transaction",
+                "only the last approved transaction can be reversed",
+            );
         }
         let stan = self.next_stan();
         let amount_text = money(i128::from(last.amount.minor_units), last.amount.currency.code());
@@ -304,7 +387,10 @@ impl Terminal {
             awaiting: None,
             printer_failed: None,
             response: None,
-            screen: Screen::new(["ANNULERING".to_owned(), amount_text.clone()], format!("reversal of {amount_text}")),
+            screen: Screen::new(
+                ["ANNULERING".to_owned(), amount_text.clone()],
+                format!("reversal of {amount_text}"),
+            ),
         });
         let d = Decision {
             outcome: JournalOutcome::Approved,
@@ -353,8 +439,15 @@ impl Terminal {
             return;
         }
         if let Some(req) = s.queue.pop_front() {
-            let printer = req.outputs.iter().any(|o| matches!(o.out_device_target, OutDevice::Printer | OutDevice::PrinterReceipt));
-            s.awaiting = Some(Awaiting { request_id: req.header.request_id.clone(), deadline: now.plus_millis(device_timeout), printer });
+            let printer = req
+                .outputs
+                .iter()
+                .any(|o| matches!(o.out_device_target, OutDevice::Printer | OutDevice::PrinterReceipt));
+            s.awaiting = Some(Awaiting {
+                request_id: req.header.request_id.clone(),
+                deadline: now.plus_millis(device_timeout),
+                printer,
+            });
             let ch = s.channel.device_channel();
             self.send(ch, Message::DeviceRequest(req));
             return;
@@ -365,7 +458,9 @@ impl Terminal {
             if let Some(mut resp) = s.response {
                 if let Some(p) = &s.printer_failed {
                     let pd = resp.private_data.take().map(|p| p.0).unwrap_or_default();
-                    resp.private_data = Some(PrivateData(format!("{pd}; printer={p} (receipt not printed, transaction kept)")));
+                    resp.private_data = Some(PrivateData(format!(
+                        "{pd}; printer={p} (receipt not printed, transaction kept)"
+                    )));
                 }
                 self.send(s.channel, Message::CardServiceResponse(resp));
             }
@@ -413,11 +508,26 @@ impl Terminal {
                 self.auto_card(amount);
             }
             Phase::WaitingCard { deadline, .. } if deadline <= now => {
-                let rule = if self.magic(amount) == MagicOutcome::NoCard { MagicOutcome::NoCard.rule() } else { "card_timeout" };
-                self.finish(Decision::new(JournalOutcome::TimedOut, OverallResult::TimedOut, None, rule), None);
+                let rule = if self.magic(amount) == MagicOutcome::NoCard {
+                    MagicOutcome::NoCard.rule()
+                } else {
+                    "card_timeout"
+                };
+                self.finish(
+                    Decision::new(JournalOutcome::TimedOut, OverallResult::TimedOut, None, rule),
+                    None,
+                );
             }
             Phase::WaitingPin { card, deadline, .. } if deadline <= now => {
-                self.finish(Decision::new(JournalOutcome::TimedOut, OverallResult::TimedOut, Some(card), "pin_timeout"), None);
+                self.finish(
+                    Decision::new(
+                        JournalOutcome::TimedOut,
+                        OverallResult::TimedOut,
+                        Some(card),
+                        "pin_timeout",
+                    ),
+                    None,
+                );
             }
             _ => {
                 // Not due: cannot happen as the caller checks `next_deadline`; make sure the loop
@@ -442,12 +552,29 @@ impl Terminal {
         let card = Some(TestCard::Maestro);
         let d = match magic {
             MagicOutcome::Approve => return self.card_decision(TestCard::Maestro, rule.to_owned()),
-            MagicOutcome::Decline => Decision { action_code: Some("05"), ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule) },
-            MagicOutcome::WrongPin => Decision { action_code: Some("75"), ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule) },
-            MagicOutcome::CustomerCancel => Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, rule),
-            MagicOutcome::NoCard => Decision::new(JournalOutcome::TimedOut, OverallResult::TimedOut, None, rule),
-            MagicOutcome::CardRemoved => Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, card, rule),
-            MagicOutcome::HostUnreachable => Decision::new(JournalOutcome::CommunicationError, OverallResult::CommunicationError, card, rule),
+            MagicOutcome::Decline => Decision {
+                action_code: Some("05"),
+                ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule)
+            },
+            MagicOutcome::WrongPin => Decision {
+                action_code: Some("75"),
+                ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule)
+            },
+            MagicOutcome::CustomerCancel => {
+                Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, rule)
+            }
+            MagicOutcome::NoCard => {
+                Decision::new(JournalOutcome::TimedOut, OverallResult::TimedOut, None, rule)
+            }
+            MagicOutcome::CardRemoved => {
+                Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, card, rule)
+            }
+            MagicOutcome::HostUnreachable => Decision::new(
+                JournalOutcome::CommunicationError,
+                OverallResult::CommunicationError,
+                card,
+                rule,
+            ),
             MagicOutcome::PartialApproval => partial(amount, allow_partial, card, rule),
         };
         self.finish(d, None);
@@ -464,12 +591,16 @@ impl Terminal {
                 ..Decision::new(JournalOutcome::Approved, OverallResult::Success, Some(card), rule)
             },
             CardBehaviour::Decline("51") => partial(amount, allow_partial, Some(card), &rule),
-            CardBehaviour::Decline(code) => {
-                Decision { action_code: Some(code), ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, Some(card), rule) }
-            }
-            CardBehaviour::HostUnreachable => {
-                Decision::new(JournalOutcome::CommunicationError, OverallResult::CommunicationError, Some(card), rule)
-            }
+            CardBehaviour::Decline(code) => Decision {
+                action_code: Some(code),
+                ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, Some(card), rule)
+            },
+            CardBehaviour::HostUnreachable => Decision::new(
+                JournalOutcome::CommunicationError,
+                OverallResult::CommunicationError,
+                Some(card),
+                rule,
+            ),
         };
         self.finish(d, None);
     }
@@ -495,22 +626,47 @@ impl Terminal {
                 } else if tries + 1 >= PIN_TRIES {
                     let d = Decision {
                         action_code: Some("75"),
-                        ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, Some(card), "wrong_pin_three_times")
+                        ..Decision::new(
+                            JournalOutcome::Declined,
+                            OverallResult::Failure,
+                            Some(card),
+                            "wrong_pin_three_times",
+                        )
                     };
                     self.finish(d, None);
                 } else {
                     s.phase = Phase::WaitingPin { card, tries: tries + 1, deadline };
-                    s.screen = Screen::new(["PINCODE ONJUIST", "VOER PINCODE IN"], "wrong PIN: enter PIN again");
+                    s.screen =
+                        Screen::new(["PINCODE ONJUIST", "VOER PINCODE IN"], "wrong PIN: enter PIN again");
                 }
             }
             (CardEvent::Removed, Phase::WaitingPin { card, .. }) => {
-                self.finish(Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, Some(card), "card_removed"), None);
+                self.finish(
+                    Decision::new(
+                        JournalOutcome::Aborted,
+                        OverallResult::Aborted,
+                        Some(card),
+                        "card_removed",
+                    ),
+                    None,
+                );
             }
             (CardEvent::CustomerCancel, Phase::WaitingCard { .. }) => {
-                self.finish(Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, "customer_cancel"), None);
+                self.finish(
+                    Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, "customer_cancel"),
+                    None,
+                );
             }
             (CardEvent::CustomerCancel, Phase::WaitingPin { card, .. }) => {
-                self.finish(Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, Some(card), "customer_cancel"), None);
+                self.finish(
+                    Decision::new(
+                        JournalOutcome::Aborted,
+                        OverallResult::Aborted,
+                        Some(card),
+                        "customer_cancel",
+                    ),
+                    None,
+                );
             }
             // Events that do not fit the phase change nothing.
             _ => {}
@@ -524,7 +680,10 @@ impl Terminal {
             Some(Phase::WaitingPin { card, .. }) => Some(*card),
             _ => return false,
         };
-        self.finish(Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, card, "abort_request"), None);
+        self.finish(
+            Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, card, "abort_request"),
+            None,
+        );
         true
     }
 
@@ -540,9 +699,16 @@ impl Terminal {
         self.session = None;
     }
 
-    fn journal_entry(&mut self, d: &Decision, receipt: Option<u32>, approval: Option<String>) -> Option<JournalEntry> {
+    fn journal_entry(
+        &mut self,
+        d: &Decision,
+        receipt: Option<u32>,
+        approval: Option<String>,
+    ) -> Option<JournalEntry> {
         let s = self.session.as_ref()?;
-        let reverses = (s.kind == TransactionKind::Reversal).then(|| self.last_approved.as_ref().map(|l| l.stan)).flatten();
+        let reverses = (s.kind == TransactionKind::Reversal)
+            .then(|| self.last_approved.as_ref().map(|l| l.stan))
+            .flatten();
         let e = JournalEntry {
             seq: 0,
             period: 0,
@@ -597,19 +763,30 @@ impl Terminal {
         }
         let (cashier, customer, gloss) = match d.outcome {
             JournalOutcome::Approved => ("APPROVED", "BETALING GESLAAGD", "approved"),
-            JournalOutcome::PartiallyApproved => ("PARTIALLY APPROVED", "DEELS GOEDGEKEURD", "partially approved"),
+            JournalOutcome::PartiallyApproved => {
+                ("PARTIALLY APPROVED", "DEELS GOEDGEKEURD", "partially approved")
+            }
             JournalOutcome::Declined => ("DECLINED", "GEWEIGERD", "declined"),
             JournalOutcome::Aborted => ("ABORTED", "AFGEBROKEN", "aborted"),
             JournalOutcome::TimedOut => ("TIMED OUT", "TIME-OUT", "timed out"),
             JournalOutcome::CommunicationError => ("HOST UNREACHABLE", "GEEN VERBINDING", "host unreachable"),
         };
         let approved_text = money(i128::from(d.approved_minor), amount.currency.code());
-        self.queue_display(&[cashier.to_owned(), approved_text.clone()], &[customer.to_owned(), approved_text]);
+        self.queue_display(
+            &[cashier.to_owned(), approved_text.clone()],
+            &[customer.to_owned(), approved_text],
+        );
         if receipt.is_some() {
             let customer_receipt = self.receipt(&entry, &d, "KLANTENTICKET");
             let merchant_receipt = self.receipt(&entry, &d, "HANDELARENTICKET");
-            self.queue_device(vec![OpiOutput { out_device_target: OutDevice::Printer, text_lines: customer_receipt }]);
-            self.queue_device(vec![OpiOutput { out_device_target: OutDevice::Printer, text_lines: merchant_receipt }]);
+            self.queue_device(vec![OpiOutput {
+                out_device_target: OutDevice::Printer,
+                text_lines: customer_receipt,
+            }]);
+            self.queue_device(vec![OpiOutput {
+                out_device_target: OutDevice::Printer,
+                text_lines: merchant_receipt,
+            }]);
         }
         let ej = format!(
             "{} {:?} {} STAN {:06} {}",
@@ -619,7 +796,10 @@ impl Terminal {
             stan,
             d.rule
         );
-        self.queue_device(vec![OpiOutput { out_device_target: OutDevice::EJournal, text_lines: vec![TextLine::new(ej)] }]);
+        self.queue_device(vec![OpiOutput {
+            out_device_target: OutDevice::EJournal,
+            text_lines: vec![TextLine::new(ej)],
+        }]);
         let tender = (receipt.is_some() || approved).then(|| Tender {
             total_amount: Some(Amount::new(d.approved_minor, amount.currency)),
             authorisation: Some(Authorisation {
@@ -634,7 +814,9 @@ impl Terminal {
             }),
         });
         let detail = match d.outcome {
-            JournalOutcome::PartiallyApproved => format!("partial approval: {} of {}", d.approved_minor, amount.minor_units),
+            JournalOutcome::PartiallyApproved => {
+                format!("partial approval: {} of {}", d.approved_minor, amount.minor_units)
+            }
             _ => format!("outcome={:?}", d.outcome).to_lowercase(),
         };
         let stan_opt = Some(stan);
@@ -693,7 +875,11 @@ impl Terminal {
             lines.push(format!("Ticket: {r}"));
         }
         lines.push(format!("Totaal: {}", money(i128::from(e.approved.minor_units), cur)));
-        lines.push(if e.outcome.is_approved() { "TRANSACTIE GESLAAGD".to_owned() } else { "TRANSACTIE MISLUKT".to_owned() });
+        lines.push(if e.outcome.is_approved() {
+            "TRANSACTIE GESLAAGD".to_owned()
+        } else {
+            "TRANSACTIE MISLUKT".to_owned()
+        });
         lines.push(format!("Regel: {}", d.rule));
         lines.push(copy.to_owned());
         lines.into_iter().map(TextLine::new).collect()
@@ -703,11 +889,21 @@ impl Terminal {
         if req.request_type == ServiceRequestType::AbortRequest {
             let ok = self.abort_by_request();
             let r = if ok { OverallResult::Success } else { OverallResult::Failure };
-            let pd = if ok { private("abort_request", "aborted") } else { private("nothing_to_abort", "no transaction can be aborted now") };
+            let pd = if ok {
+                private("abort_request", "aborted")
+            } else {
+                private("nothing_to_abort", "no transaction can be aborted now")
+            };
             return self.service_reply(channel, &req, r, None, pd);
         }
         if self.session.is_some() {
-            return self.service_reply(channel, &req, OverallResult::Busy, None, private("busy", "a transaction is in progress"));
+            return self.service_reply(
+                channel,
+                &req,
+                OverallResult::Busy,
+                None,
+                private("busy", "a transaction is in progress"),
+            );
         }
         match req.request_type {
             ServiceRequestType::Login => {
@@ -720,7 +916,8 @@ impl Terminal {
             }
             ServiceRequestType::Reconciliation | ServiceRequestType::ReconciliationWithClosure => {
                 let closing = req.request_type == ServiceRequestType::ReconciliationWithClosure;
-                let totals = if closing { self.journal.close_period() } else { self.journal.totals().clone() };
+                let totals =
+                    if closing { self.journal.close_period() } else { self.journal.totals().clone() };
                 let currency = self.currency();
                 let mut lines = Vec::new();
                 for c in &totals.circuits {
@@ -755,7 +952,10 @@ impl Terminal {
                 let d = self.diagnosis();
                 let names: Vec<&str> = d.iter().map(|r| r.as_str()).collect();
                 let r = if d.is_empty() { OverallResult::Success } else { OverallResult::Failure };
-                let pd = PrivateData(format!("diagnosis={}", if names.is_empty() { "ok".to_owned() } else { names.join(",") }));
+                let pd = PrivateData(format!(
+                    "diagnosis={}",
+                    if names.is_empty() { "ok".to_owned() } else { names.join(",") }
+                ));
                 self.service_reply(channel, &req, r, None, Some(pd));
             }
             ServiceRequestType::GetLastTransactionStatus => {
@@ -783,6 +983,9 @@ fn partial(amount: Amount, allow: bool, card: Option<TestCard>, rule: &str) -> D
             ..Decision::new(JournalOutcome::PartiallyApproved, OverallResult::Success, card, rule)
         }
     } else {
-        Decision { action_code: Some("51"), ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule) }
+        Decision {
+            action_code: Some("51"),
+            ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule)
+        }
     }
 }

@@ -254,7 +254,11 @@ impl Terminal {
 
     /// The terminal's service password at `now` (R17, R20); see [`crate::service_password`].
     pub fn service_password(&self, now: Timestamp) -> String {
-        crate::password::service_password_at(&self.cfg.identity.tms_id, now, self.cfg.profile.utc_offset_minutes)
+        crate::password::service_password_at(
+            &self.cfg.identity.tms_id,
+            now,
+            self.cfg.profile.utc_offset_minutes,
+        )
     }
 
     /// The R23 checklist as the terminal sees it: every finding, empty when all is well for 2.0.
@@ -402,7 +406,9 @@ impl Terminal {
 
     fn while_off(&mut self, input: Input) {
         match input {
-            Input::LocalKick(_) => self.emit(Output::KickReply(KickReply::Refused { reason: KickRefusal::PoweredOff })),
+            Input::LocalKick(_) => {
+                self.emit(Output::KickReply(KickReply::Refused { reason: KickRefusal::PoweredOff }))
+            }
             Input::TmsChange(c) => c.apply(&mut self.cfg.tms),
             // The shop network changes whether the terminal is on or not.
             Input::SetNetwork(n) => self.cfg.network = n,
@@ -610,7 +616,10 @@ impl Terminal {
             Err(reason) => self.emit(Output::KickReply(KickReply::Refused { reason })),
             Ok(()) => {
                 let tas = self.kick_target(k.tas);
-                self.emit(Output::KickReply(KickReply::Accepted { tas: tas.clone(), reference: reference.clone() }));
+                self.emit(Output::KickReply(KickReply::Accepted {
+                    tas: tas.clone(),
+                    reference: reference.clone(),
+                }));
                 self.publish(Event::KickAccepted {
                     kick: KickKind::Local,
                     kick_id: None,

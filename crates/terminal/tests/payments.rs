@@ -1,5 +1,6 @@
 //! The payment engine: test cards, magic amounts, device requests, receipts, journal ordering,
 //! refunds, reversals, aborts, service requests.
+#![allow(clippy::field_reassign_with_default)] // "a default terminal, then one change" reads best here
 
 mod common;
 
@@ -40,19 +41,24 @@ fn approved_payment_emits_displays_receipts_journal_then_response() {
     assert!(private_text(&resp).contains("rule=default_approve"));
     // Device requests: displays, two receipts, EJournal.
     let devices: Vec<_> = outs.iter().filter_map(device_request).collect();
-    let targets: Vec<OutDevice> = devices.iter().flat_map(|d| d.outputs.iter().map(|o| o.out_device_target)).collect();
+    let targets: Vec<OutDevice> =
+        devices.iter().flat_map(|d| d.outputs.iter().map(|o| o.out_device_target)).collect();
     assert!(targets.contains(&OutDevice::CashierDisplay));
     assert!(targets.contains(&OutDevice::CustomerDisplay));
     assert_eq!(targets.iter().filter(|t| **t == OutDevice::Printer).count(), 2);
     assert!(targets.contains(&OutDevice::EJournal));
-    let texts: Vec<String> = devices.iter().flat_map(|d| d.outputs.iter().flat_map(|o| o.text_lines.iter().map(|l| l.text.clone()))).collect();
+    let texts: Vec<String> = devices
+        .iter()
+        .flat_map(|d| d.outputs.iter().flat_map(|o| o.text_lines.iter().map(|l| l.text.clone())))
+        .collect();
     assert!(texts.iter().any(|t| t == "PRESENT CARD"));
     assert!(texts.iter().any(|t| t == "APPROVED"));
     assert!(texts.iter().any(|t| t == "KLANTENTICKET"));
     assert!(texts.iter().any(|t| t == "HANDELARENTICKET"));
     // Journal before the response.
     let j = position(&outs, |o| matches!(o, Output::Journal(_)));
-    let r = position(&outs, |o| matches!(o, Output::SendOpi { message: Message::CardServiceResponse(_), .. }));
+    let r =
+        position(&outs, |o| matches!(o, Output::SendOpi { message: Message::CardServiceResponse(_), .. }));
     assert!(j < r);
     assert_eq!(h.t.day_totals().net_minor, 1234);
 }
@@ -230,7 +236,8 @@ fn reversal_needs_the_same_amount_and_the_last_stan() {
     let outs = h.send_card(CardRequestType::PaymentReversal, Some(1999));
     assert!(private_text(&card_response(&outs).unwrap()).contains("reversal_amount_mismatch"));
     let mut req = h.card_request(CardRequestType::PaymentReversal, Some(2000), None);
-    req.original_transaction = Some(OriginalTransaction { stan: Some("000099".into()), ..Default::default() });
+    req.original_transaction =
+        Some(OriginalTransaction { stan: Some("000099".into()), ..Default::default() });
     let outs = h.feed(Input::Opi { channel: Channel::Tas, message: Message::CardServiceRequest(req) });
     assert!(private_text(&card_response(&outs).unwrap()).contains("reversal_not_last_transaction"));
     assert_eq!(h.t.day_totals().net_minor, 2000);
@@ -337,7 +344,12 @@ fn day_closed_by_hand_refuses_payments() {
 #[test]
 fn tas_link_lost_mid_payment_keeps_the_journal() {
     let mut h = Harness::default_terminal();
-    h.feed(Input::LocalKick(ccv_terminal::LocalKick { source: "p".into(), port: 4105, reference: None, tas: None }));
+    h.feed(Input::LocalKick(ccv_terminal::LocalKick {
+        source: "p".into(),
+        port: 4105,
+        reference: None,
+        tas: None,
+    }));
     h.feed(Input::Tas(ccv_terminal::TasEvent::Connected));
     h.pay(1000);
     h.send_card(CardRequestType::CardPayment, Some(2000));
@@ -354,7 +366,10 @@ fn local_channels_send_device_requests_on_channel_1() {
     let mut h = Harness::default_terminal();
     let req = h.card_request(CardRequestType::CardPayment, Some(100), None);
     let outs = h.feed(Input::Opi { channel: Channel::Pos0, message: Message::CardServiceRequest(req) });
-    assert!(outs.iter().any(|o| matches!(o, Output::SendOpi { channel: Channel::Pos1, message: Message::DeviceRequest(_) })));
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::SendOpi { channel: Channel::Pos1, message: Message::DeviceRequest(_) }
+    )));
 }
 
 #[test]

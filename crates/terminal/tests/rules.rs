@@ -1,16 +1,22 @@
 //! One test (or more) per seed rule R1–R24 that concerns the terminal, named after the rule.
+#![allow(clippy::field_reassign_with_default)] // "a default terminal, then one change" reads best here
 
 mod common;
 
 use ccv_terminal::{
-    CloudKick, DayState, DiagnosisReason, Event, HostPort, Input, KickReply, KickRefusal, LocalKick, MqttDownReason,
-    MqttEvent, MqttLink, Output, Parameters, PosOpiMode, SoftwareVersion, TasDialFailure, TasEvent, TasLink,
-    TerminalConfig, TmsChange,
+    CloudKick, DayState, DiagnosisReason, Event, HostPort, Input, KickRefusal, KickReply, LocalKick,
+    MqttDownReason, MqttEvent, MqttLink, Output, Parameters, PosOpiMode, SoftwareVersion, TasDialFailure,
+    TasEvent, TasLink, TerminalConfig, TmsChange,
 };
 use common::Harness;
 
 fn local_kick(port: u16) -> Input {
-    Input::LocalKick(LocalKick { source: "192.168.1.20:50000".into(), port, reference: Some("ref-1".into()), tas: None })
+    Input::LocalKick(LocalKick {
+        source: "192.168.1.20:50000".into(),
+        port,
+        reference: Some("ref-1".into()),
+        tas: None,
+    })
 }
 
 fn cloud_kick(h: &Harness, id: &str) -> Input {
@@ -207,7 +213,8 @@ fn r07_contact_tms_does_not_bring_mqtt_up() {
     let mut c = TerminalConfig::cloud_connect_1();
     c.software = SoftwareVersion::min_cloud_kick();
     let mut h = Harness::new(c);
-    for change in [TmsChange::Mqt(true), TmsChange::MqtServiceEnable(true), TmsChange::MqtServiceUseSsl(true)] {
+    for change in [TmsChange::Mqt(true), TmsChange::MqtServiceEnable(true), TmsChange::MqtServiceUseSsl(true)]
+    {
         h.feed(Input::TmsChange(change));
     }
     let outs = h.feed(Input::ContactTms);
@@ -252,7 +259,8 @@ fn r09_duplicate_and_expired_cloud_kicks_are_refused() {
     let k = cloud_kick(&h, "k1");
     h.feed(k.clone());
     assert_eq!(cloud_refusal(&h.feed(k)), Some(KickRefusal::DuplicateKick));
-    let expired = Input::CloudKick(CloudKick { kick_id: "k2".into(), reference: None, expires_at: h.now, tas: None });
+    let expired =
+        Input::CloudKick(CloudKick { kick_id: "k2".into(), reference: None, expires_at: h.now, tas: None });
     assert_eq!(cloud_refusal(&h.feed(expired)), Some(KickRefusal::KickExpired));
 }
 
@@ -540,7 +548,10 @@ fn r23_without_dns_a_host_name_fails_with_dns_and_an_ip_works() {
     assert_eq!(*h.t.mqtt_link(), MqttLink::Down { reason: MqttDownReason::Dns, retrying: false });
     let outs = h.feed(local_kick(4105));
     assert_eq!(dials(&outs), None);
-    assert!(outs.iter().any(|o| matches!(o, Output::Publish(Event::TasDialFailed { reason: TasDialFailure::Dns, .. }))));
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Publish(Event::TasDialFailed { reason: TasDialFailure::Dns, .. })))
+    );
     assert_eq!(*h.t.tas_link(), TasLink::Idle { last_failure: Some(TasDialFailure::Dns) });
     c.installed.tas = HostPort::new("127.0.0.1", 5555);
     let mut h = Harness::new(c);

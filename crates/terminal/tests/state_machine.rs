@@ -5,8 +5,9 @@ mod common;
 
 use ccv_opi::{CardRequestType, Message, OverallResult};
 use ccv_terminal::{
-    CloudKick, DayState, Event, HostPort, Input, KickReply, KickRefusal, LocalKick, MqttDownReason, MqttEvent,
-    MqttLink, Output, PosOpiMode, SoftwareVersion, TasDialFailure, TasEvent, TerminalConfig, TmsChange,
+    CloudKick, DayState, Event, HostPort, Input, KickRefusal, KickReply, LocalKick, MqttDownReason,
+    MqttEvent, MqttLink, Output, PosOpiMode, SoftwareVersion, TasDialFailure, TasEvent, TerminalConfig,
+    TmsChange,
 };
 use common::Harness;
 use proptest::prelude::*;
@@ -89,7 +90,12 @@ impl Model {
 
     /// Whether the MQTT session may be open (R5, R6, R7, R11, R23).
     fn mqtt_allowed(&self) -> bool {
-        self.powered && self.installed_mqt && self.installed_cloud && self.software == 2 && self.dns && self.net443
+        self.powered
+            && self.installed_mqt
+            && self.installed_cloud
+            && self.software == 2
+            && self.dns
+            && self.net443
     }
 }
 
@@ -171,11 +177,7 @@ impl ReferenceStateMachine for RefMachine {
                 m.net443 = *net443;
             }
             _ if !m.powered => {}
-            Step::ContactTms => {
-                if m.tms_mqt {
-                    m.pos_flat = true;
-                }
-            }
+            Step::ContactTms if m.tms_mqt => m.pos_flat = true,
             Step::Install => {
                 m.day_closed_by_hand = true;
                 m.installed_cloud = m.tms_cloud;
@@ -220,9 +222,13 @@ impl Sut {
                 }
                 Output::Publish(Event::DayClosed { .. }) => self.net = 0,
                 Output::OpenMqtt(s) => {
-                    assert!(c.installed.mqt && c.installed.mqt_service_enable && c.installed.mqt_service_use_ssl);
+                    assert!(
+                        c.installed.mqt && c.installed.mqt_service_enable && c.installed.mqt_service_use_ssl
+                    );
                     assert!(c.software >= SoftwareVersion::min_cloud_kick(), "R5");
-                    assert!(c.network.dns_configured || HostPort::new(s.host.clone(), s.port).is_literal_ip());
+                    assert!(
+                        c.network.dns_configured || HostPort::new(s.host.clone(), s.port).is_literal_ip()
+                    );
                 }
                 Output::DialTas(d) => {
                     assert!(c.network.dns_configured || d.tas.is_literal_ip(), "dial without DNS");
@@ -233,7 +239,8 @@ impl Sut {
                 {
                     let stan = r.terminal.as_ref().and_then(|t| t.stan.clone()).expect("STAN on a result");
                     assert!(
-                        journal_stans.contains(&stan) || self.h.t.journal().any(|e| format!("{:06}", e.stan) == stan),
+                        journal_stans.contains(&stan)
+                            || self.h.t.journal().any(|e| format!("{:06}", e.stan) == stan),
                         "journal entry before the response"
                     );
                 }
@@ -253,7 +260,7 @@ impl Sut {
         self.check_outputs(&outs);
     }
 
-    fn to_idle(&mut self) {
+    fn back_to_idle(&mut self) {
         self.keys("STOP STOP STOP STOP STOP STOP STOP STOP");
     }
 }
@@ -274,7 +281,12 @@ impl StateMachineTest for TerminalTest {
         match step {
             Step::LocalKick { right_port } => {
                 let port = if right_port { 4105 } else { 4106 };
-                let outs = s.run(Input::LocalKick(LocalKick { source: "pt".into(), port, reference: None, tas: None }));
+                let outs = s.run(Input::LocalKick(LocalKick {
+                    source: "pt".into(),
+                    port,
+                    reference: None,
+                    tas: None,
+                }));
                 let replies: Vec<&KickReply> = outs
                     .iter()
                     .filter_map(|o| match o {
@@ -285,7 +297,9 @@ impl StateMachineTest for TerminalTest {
                 assert_eq!(replies.len(), 1, "one reply per local kick");
                 match (m.local_refusal(port), replies[0]) {
                     (Some(want), KickReply::Refused { reason }) => assert_eq!(*reason, want),
-                    (Some(want), KickReply::Accepted { .. }) => panic!("kick accepted although {want} forbids it"),
+                    (Some(want), KickReply::Accepted { .. }) => {
+                        panic!("kick accepted although {want} forbids it")
+                    }
                     (None, KickReply::Refused { reason }) => assert_eq!(*reason, KickRefusal::Busy),
                     (None, KickReply::Accepted { .. }) => {}
                 }
@@ -295,20 +309,36 @@ impl StateMachineTest for TerminalTest {
                 let kick_id = if id == 0 { "dup".to_owned() } else { format!("k{}", s.kick_seq) };
                 let expires_at = if expired { s.h.now } else { s.h.now.plus_millis(60_000) };
                 let link_up = *s.h.t.mqtt_link() == MqttLink::Up;
-                let outs = s.run(Input::CloudKick(CloudKick { kick_id, reference: None, expires_at, tas: None }));
+                let outs =
+                    s.run(Input::CloudKick(CloudKick { kick_id, reference: None, expires_at, tas: None }));
                 let accepted = outs.iter().any(|o| matches!(o, Output::Publish(Event::KickAccepted { .. })));
                 if accepted {
-                    assert!(m.powered && m.installed_mqt && m.software == 2 && link_up, "cloud kick needs 2.0 (R5, R12)");
-                    assert!(m.common_refusal().is_none(), "cloud kick accepted against {:?}", m.common_refusal());
+                    assert!(
+                        m.powered && m.installed_mqt && m.software == 2 && link_up,
+                        "cloud kick needs 2.0 (R5, R12)"
+                    );
+                    assert!(
+                        m.common_refusal().is_none(),
+                        "cloud kick accepted against {:?}",
+                        m.common_refusal()
+                    );
                     assert!(!expired);
                 }
             }
             Step::Tas(k) => {
-                let e = [TasEvent::Connected, TasEvent::DialFailed(TasDialFailure::Refused), TasEvent::Disconnected];
+                let e = [
+                    TasEvent::Connected,
+                    TasEvent::DialFailed(TasDialFailure::Refused),
+                    TasEvent::Disconnected,
+                ];
                 s.run(Input::Tas(e[usize::from(k % 3)].clone()));
             }
             Step::Mqtt(k) => {
-                let e = [MqttEvent::Connected, MqttEvent::ConnectFailed(MqttDownReason::Tls), MqttEvent::Disconnected];
+                let e = [
+                    MqttEvent::Connected,
+                    MqttEvent::ConnectFailed(MqttDownReason::Tls),
+                    MqttEvent::Disconnected,
+                ];
                 s.run(Input::Mqtt(e[usize::from(k % 3)].clone()));
             }
             Step::TmsCloud(b) => {
@@ -329,29 +359,33 @@ impl StateMachineTest for TerminalTest {
                 }
             }
             Step::Install => {
-                s.to_idle();
+                s.back_to_idle();
                 s.keys("MENU 1 99999 OK 1 1 1 OK");
-                s.to_idle();
+                s.back_to_idle();
                 s.keys("MENU 2 PASSWORD OK 1 1 1 1 12345678 OK 12345678 OK OK OK OK OK OK");
-                s.to_idle();
+                s.back_to_idle();
                 if m.powered && m.tms_mqt {
                     assert_eq!(s.h.t.config().pos_opi_mode, PosOpiMode::TcpFlatOutgoing, "R14");
                 }
             }
             Step::ActivateAndOpen => {
-                s.to_idle();
+                s.back_to_idle();
                 s.keys("MENU 1 99999 OK 1 1 3 OK 2 OK");
-                s.to_idle();
+                s.back_to_idle();
             }
             Step::PosModeDefaultIts => {
-                s.to_idle();
+                s.back_to_idle();
                 s.keys("MENU 2 PASSWORD OK 2 1 1 1 1 OK");
-                s.to_idle();
+                s.back_to_idle();
             }
             Step::TriggerPort(on) => {
-                s.to_idle();
-                s.keys(if on { "MENU 2 PASSWORD OK 2 1 1 2 4105 OK OK" } else { "MENU 2 PASSWORD OK 2 1 1 2 0 OK OK" });
-                s.to_idle();
+                s.back_to_idle();
+                s.keys(if on {
+                    "MENU 2 PASSWORD OK 2 1 1 2 4105 OK OK"
+                } else {
+                    "MENU 2 PASSWORD OK 2 1 1 2 0 OK OK"
+                });
+                s.back_to_idle();
             }
             Step::Network { dns, net443 } => {
                 let mut n = s.h.t.config().network.clone();
@@ -363,11 +397,14 @@ impl StateMachineTest for TerminalTest {
                 let names = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ".", "OK", "CLEAR", "MENU"];
                 let script: Vec<&str> = keys.iter().map(|k| names[usize::from(*k)]).collect();
                 s.keys(&script.join(" "));
-                s.to_idle();
+                s.back_to_idle();
             }
             Step::Pay { minor, kind } => {
-                let rt = [CardRequestType::CardPayment, CardRequestType::PaymentRefund, CardRequestType::PaymentReversal]
-                    [usize::from(kind)];
+                let rt = [
+                    CardRequestType::CardPayment,
+                    CardRequestType::PaymentRefund,
+                    CardRequestType::PaymentReversal,
+                ][usize::from(kind)];
                 let mut outs = s.h.send_card(rt, Some(minor));
                 outs.extend(s.h.advance(40_000));
                 let all = s.h.answer_devices(outs, true);
@@ -409,7 +446,10 @@ impl StateMachineTest for TerminalTest {
             assert!(m.mqtt_allowed(), "MQTT open against the rules: {m:?}");
         }
         if m.mqtt_allowed() {
-            assert!(!matches!(s.h.t.mqtt_link(), MqttLink::Down { retrying: false, .. }), "MQTT wanted but not opened");
+            assert!(
+                !matches!(s.h.t.mqtt_link(), MqttLink::Down { retrying: false, .. }),
+                "MQTT wanted but not opened"
+            );
         }
     }
 }

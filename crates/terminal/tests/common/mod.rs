@@ -2,8 +2,9 @@
 #![allow(dead_code)]
 
 use ccv_opi::{
-    Amount, CardRequestType, CardServiceRequest, CardServiceResponse, Currency, DeviceRequest, DeviceResponse, Header,
-    Message, OutDevice, OutputResult, OverallResult, PrivateData, ServiceRequest, ServiceRequestType, ServiceResponse,
+    Amount, CardRequestType, CardServiceRequest, CardServiceResponse, Currency, DeviceRequest,
+    DeviceResponse, Header, Message, OutDevice, OutputResult, OverallResult, PrivateData, ServiceRequest,
+    ServiceRequestType, ServiceResponse,
 };
 use ccv_terminal::{Channel, Input, Key, Output, Screen, Terminal, TerminalConfig, Timestamp};
 
@@ -19,7 +20,12 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(config: TerminalConfig) -> Harness {
-        let mut h = Harness { t: Terminal::new(config, 42), now: Timestamp(T0), outputs: Vec::new(), next_request: 0 };
+        let mut h = Harness {
+            t: Terminal::new(config, 42),
+            now: Timestamp(T0),
+            outputs: Vec::new(),
+            next_request: 0,
+        };
         h.drain();
         h
     }
@@ -95,7 +101,12 @@ impl Harness {
         }
     }
 
-    pub fn card_request(&mut self, rt: CardRequestType, minor: Option<u64>, private: Option<&str>) -> CardServiceRequest {
+    pub fn card_request(
+        &mut self,
+        rt: CardRequestType,
+        minor: Option<u64>,
+        private: Option<&str>,
+    ) -> CardServiceRequest {
         CardServiceRequest {
             header: self.header(),
             request_type: rt,
@@ -112,7 +123,8 @@ impl Harness {
     }
 
     pub fn send_service(&mut self, rt: ServiceRequestType) -> Vec<Output> {
-        let req = ServiceRequest { header: self.header(), request_type: rt, pos_data: None, private_data: None };
+        let req =
+            ServiceRequest { header: self.header(), request_type: rt, pos_data: None, private_data: None };
         self.feed(Input::Opi { channel: Channel::Tas, message: Message::ServiceRequest(req) })
     }
 
@@ -133,7 +145,10 @@ impl Harness {
                 outputs: req
                     .outputs
                     .iter()
-                    .map(|o| OutputResult { out_device_target: o.out_device_target, out_result: result.clone() })
+                    .map(|o| OutputResult {
+                        out_device_target: o.out_device_target,
+                        out_result: result.clone(),
+                    })
                     .collect(),
                 input: None,
                 private_data: None,
