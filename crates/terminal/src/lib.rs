@@ -37,7 +37,7 @@
 //! - [`terminal`]: [`Terminal`], the drive loop, kicks, links, TMS sync, power, diagnosis
 //! - [`input`] / [`output`]: the closed input and output enums
 //! - [`config`]: [`TerminalConfig`] and its parts (serde, loadable from TOML)
-//! - [`menu`]: the installer menu tree and dialogues (private; see the tree in its docs)
+//! - [`menu`]: the installer menu tree and dialogues
 //! - [`payment`]: the payment engine; [`cards`]: test cards and magic amounts
 //! - [`journal`]: journal entries and day totals
 //! - [`reason`]: kick refusals, link-down reasons, diagnosis reasons
@@ -50,7 +50,7 @@ pub mod config;
 pub mod fuzz;
 pub mod input;
 pub mod journal;
-mod menu;
+pub mod menu;
 pub mod output;
 pub mod password;
 pub mod payment;

@@ -86,7 +86,7 @@ pub struct MqttSettings {
 }
 
 /// What the terminal shows: Dutch lines as on the device, and an English gloss.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Screen {
     /// The lines, top to bottom.
     pub lines: Vec<String>,

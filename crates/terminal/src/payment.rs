@@ -1,6 +1,6 @@
 //! The payment engine: the terminal's OPI role.
 //!
-//! A card request runs as a [`Session`]: display device requests, a card (an explicit
+//! A card request runs as a session: display device requests, a card (an explicit
 //! [`CardEvent`] or, after `auto_card_after_ms`, the magic amounts table), optionally a PIN, the
 //! decision, the journal entry, receipts, and last the `CardServiceResponse`. Device requests go
 //! out one at a time; the next waits for the `DeviceResponse` (or its time-out). A failed printer
@@ -56,7 +56,8 @@ pub(crate) struct Session {
     allow_partial: bool,
     stan: u32,
     phase: Phase,
-    queue: VecDeque<DeviceRequest>,
+    queue: VecDeque<DeviceJob>,
+    record: Option<JournalEntry>,
     awaiting: Option<Awaiting>,
     printer_failed: Option<String>,
     response: Option<CardServiceResponse>,
@@ -79,6 +80,14 @@ impl Session {
     pub(crate) fn screen(&self) -> Screen {
         self.screen.clone()
     }
+}
+
+/// A device request to send; built when it is sent, so a step only pays for what it sends.
+#[derive(Debug, Clone)]
+enum DeviceJob {
+    Outputs(Vec<OpiOutput>),
+    Receipt(&'static str),
+    EJournal,
 }
 
 /// What decided a transaction.
@@ -318,6 +327,7 @@ impl Terminal {
             stan,
             phase: Phase::WaitingCard { deadline, auto_at },
             queue: VecDeque::new(),
+            record: None,
             awaiting: None,
             printer_failed: None,
             response: None,
@@ -384,6 +394,7 @@ impl Terminal {
             stan,
             phase: Phase::Finishing,
             queue: VecDeque::new(),
+            record: None,
             awaiting: None,
             printer_failed: None,
             response: None,
@@ -412,22 +423,9 @@ impl Terminal {
     }
 
     fn queue_device(&mut self, outputs: Vec<OpiOutput>) {
-        self.device_req_no += 1;
-        let id = format!("D{}", self.device_req_no);
-        let Some(s) = self.session.as_mut() else { return };
-        let header = Header {
-            application_sender: Some(APPLICATION_SENDER.to_owned()),
-            workstation_id: s.header.workstation_id.clone(),
-            pop_id: s.header.pop_id.clone(),
-            request_id: id,
-        };
-        s.queue.push_back(DeviceRequest {
-            header,
-            request_type: DeviceRequestType::Output,
-            outputs,
-            input: None,
-            private_data: None,
-        });
+        if let Some(s) = self.session.as_mut() {
+            s.queue.push_back(DeviceJob::Outputs(outputs));
+        }
     }
 
     /// Sends the next device request, or the final response when all are answered.
@@ -438,7 +436,43 @@ impl Terminal {
         if s.awaiting.is_some() {
             return;
         }
-        if let Some(req) = s.queue.pop_front() {
+        if let Some(job) = s.queue.pop_front() {
+            let outputs = match (job, &s.record) {
+                (DeviceJob::Outputs(o), _) => o,
+                (DeviceJob::Receipt(copy), Some(e)) => vec![OpiOutput {
+                    out_device_target: OutDevice::Printer,
+                    text_lines: receipt_lines(&self.cfg.identity, e, copy),
+                }],
+                (DeviceJob::EJournal, Some(e)) => {
+                    let text = format!(
+                        "{} {:?} {} STAN {:06} {}",
+                        e.time,
+                        e.kind,
+                        money(i128::from(e.approved.minor_units), e.approved.currency.code()),
+                        e.stan,
+                        e.rule
+                    );
+                    vec![OpiOutput {
+                        out_device_target: OutDevice::EJournal,
+                        text_lines: vec![TextLine::new(text)],
+                    }]
+                }
+                // Invariant: receipt and EJournal jobs are queued together with `record` in `finish`.
+                (_, None) => Vec::new(),
+            };
+            self.device_req_no += 1;
+            let req = DeviceRequest {
+                header: Header {
+                    application_sender: Some(APPLICATION_SENDER.to_owned()),
+                    workstation_id: s.header.workstation_id.clone(),
+                    pop_id: s.header.pop_id.clone(),
+                    request_id: format!("D{}", self.device_req_no),
+                },
+                request_type: DeviceRequestType::Output,
+                outputs,
+                input: None,
+                private_data: None,
+            };
             let printer = req
                 .outputs
                 .iter()
@@ -776,30 +810,14 @@ impl Terminal {
             &[cashier.to_owned(), approved_text.clone()],
             &[customer.to_owned(), approved_text],
         );
-        if receipt.is_some() {
-            let customer_receipt = self.receipt(&entry, &d, "KLANTENTICKET");
-            let merchant_receipt = self.receipt(&entry, &d, "HANDELARENTICKET");
-            self.queue_device(vec![OpiOutput {
-                out_device_target: OutDevice::Printer,
-                text_lines: customer_receipt,
-            }]);
-            self.queue_device(vec![OpiOutput {
-                out_device_target: OutDevice::Printer,
-                text_lines: merchant_receipt,
-            }]);
+        if let Some(s) = self.session.as_mut() {
+            s.record = Some(entry.clone());
+            if receipt.is_some() {
+                s.queue.push_back(DeviceJob::Receipt("KLANTENTICKET"));
+                s.queue.push_back(DeviceJob::Receipt("HANDELARENTICKET"));
+            }
+            s.queue.push_back(DeviceJob::EJournal);
         }
-        let ej = format!(
-            "{} {:?} {} STAN {:06} {}",
-            entry.time,
-            entry.kind,
-            money(i128::from(entry.approved.minor_units), amount.currency.code()),
-            stan,
-            d.rule
-        );
-        self.queue_device(vec![OpiOutput {
-            out_device_target: OutDevice::EJournal,
-            text_lines: vec![TextLine::new(ej)],
-        }]);
         let tender = (receipt.is_some() || approved).then(|| Tender {
             total_amount: Some(Amount::new(d.approved_minor, amount.currency)),
             authorisation: Some(Authorisation {
@@ -845,9 +863,11 @@ impl Terminal {
         }
         self.pump();
     }
+}
 
-    fn receipt(&self, e: &JournalEntry, d: &Decision, copy: &str) -> Vec<TextLine> {
-        let id = &self.cfg.identity;
+/// The lines of a customer or merchant receipt.
+fn receipt_lines(id: &crate::config::Identity, e: &JournalEntry, copy: &str) -> Vec<TextLine> {
+    {
         let cur = e.requested.currency.code();
         let mut lines = vec![
             id.merchant_name.clone(),
@@ -880,11 +900,13 @@ impl Terminal {
         } else {
             "TRANSACTIE MISLUKT".to_owned()
         });
-        lines.push(format!("Regel: {}", d.rule));
+        lines.push(format!("Regel: {}", e.rule));
         lines.push(copy.to_owned());
         lines.into_iter().map(TextLine::new).collect()
     }
+}
 
+impl Terminal {
     fn service_request(&mut self, channel: Channel, req: ServiceRequest) {
         if req.request_type == ServiceRequestType::AbortRequest {
             let ok = self.abort_by_request();

@@ -94,14 +94,14 @@ pub(crate) struct LastApproved {
 ///   the [`Output::SendOpi`] response that reports it.
 /// * [`Terminal::new`] already queues outputs: the first screen and, for a 2.0 terminal,
 ///   [`Output::OpenMqtt`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Terminal {
     pub(crate) cfg: TerminalConfig,
     pub(crate) powered: bool,
     pub(crate) now: Timestamp,
     rng: u64,
     pub(crate) out: VecDeque<Output>,
-    last_screen: Option<Screen>,
+    last_screen: Option<u64>,
     pub(crate) menu: MenuState,
     pub(crate) menu_deadline: Option<Timestamp>,
     pub(crate) mqtt: MqttLink,
@@ -152,7 +152,18 @@ impl Terminal {
         if now > self.now {
             self.now = now;
         }
-        self.fire_timers();
+        let fired = self.fire_timers();
+        let tas_before = std::mem::discriminant(&self.tas);
+        // Inputs that never change the screen by themselves (the TAS link state is compared below).
+        let quiet = matches!(
+            input,
+            Input::Tick
+                | Input::Mqtt(_)
+                | Input::SetNetwork(_)
+                | Input::LocalKick(_)
+                | Input::CloudKick(_)
+                | Input::Tas(_)
+        );
         match input {
             Input::PowerOn => self.power_on(),
             _ if !self.powered => self.while_off(input),
@@ -172,7 +183,9 @@ impl Terminal {
             }
             Input::Tick => {}
         }
-        self.refresh_screen();
+        if fired || !quiet || std::mem::discriminant(&self.tas) != tas_before {
+            self.refresh_screen();
+        }
     }
 
     /// The next output to execute, if any.
@@ -285,10 +298,10 @@ impl Terminal {
         if !c.network.outgoing_443_allowed {
             r.push(DiagnosisReason::Port443Blocked);
         }
-        if c.software < SoftwareVersion::min_local_kick() {
+        if !c.software.supports_local_kick() {
             r.push(DiagnosisReason::SoftwareTooOldForLocalKick);
         }
-        if c.software < SoftwareVersion::min_cloud_kick() {
+        if !c.software.supports_cloud_kick() {
             r.push(DiagnosisReason::SoftwareTooOldForCloudKick);
         }
         if c.installed.signature_algorithm != crate::config::SignatureAlgorithm::Sha256 {
@@ -331,9 +344,14 @@ impl Terminal {
     }
 
     fn refresh_screen(&mut self) {
+        use std::hash::{Hash, Hasher};
         let s = self.render_screen();
-        if self.last_screen.as_ref() != Some(&s) {
-            self.last_screen = Some(s.clone());
+        // A fingerprint of the last screen sent is enough to tell a change; it saves a clone.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        s.hash(&mut h);
+        let fp = h.finish();
+        if self.last_screen != Some(fp) {
+            self.last_screen = Some(fp);
             self.out.push_back(Output::Screen(s));
         }
     }
@@ -378,8 +396,13 @@ impl Terminal {
         Screen::new(lines, gloss.join(", "))
     }
 
-    fn fire_timers(&mut self) {
+    /// Fires every timer due at `self.now`; `true` when one fired.
+    fn fire_timers(&mut self) -> bool {
         let now = self.now;
+        match self.poll_timeout() {
+            Some(d) if d <= now => {}
+            _ => return false,
+        }
         if let Some(d) = self.menu_deadline
             && d <= now
         {
@@ -402,6 +425,7 @@ impl Terminal {
                 _ => break,
             }
         }
+        true
     }
 
     fn while_off(&mut self, input: Input) {
@@ -465,7 +489,7 @@ impl Terminal {
         if !p.mqt_service_use_ssl {
             return Err(MqttDownReason::SslDisabled);
         }
-        if self.cfg.software < SoftwareVersion::min_cloud_kick() {
+        if !self.cfg.software.supports_cloud_kick() {
             return Err(MqttDownReason::SoftwareTooOld);
         }
         if !self.cfg.network.dns_configured && !p.mqt_service.is_literal_ip() {
@@ -560,7 +584,7 @@ impl Terminal {
         if !c.installed.cloud_connection {
             return Err(KickRefusal::CloudConnectionDisabled);
         }
-        if c.software < SoftwareVersion::min_local_kick() {
+        if !c.software.supports_local_kick() {
             return Err(KickRefusal::SoftwareTooOld);
         }
         if c.pos_opi_mode != PosOpiMode::TcpFlatOutgoing {
@@ -601,7 +625,7 @@ impl Terminal {
         if !p.mqt || !p.mqt_service_enable {
             return Err(KickRefusal::MqttNotInstalled);
         }
-        if self.cfg.software < SoftwareVersion::min_cloud_kick() {
+        if !self.cfg.software.supports_cloud_kick() {
             return Err(KickRefusal::SoftwareTooOld);
         }
         if self.mqtt != MqttLink::Up {

@@ -10,6 +10,23 @@ pub const MIN_LOCAL_KICK: &str = "11.3.02";
 /// The lowest version that supports Cloud Connect 2.0, the MQTT link and cloud kick (R5).
 pub const MIN_CLOUD_KICK: &str = "14.0.11.01";
 
+/// [`MIN_LOCAL_KICK`] as numbers.
+const MIN_LOCAL_KICK_PARTS: [u32; 3] = [11, 3, 2];
+/// [`MIN_CLOUD_KICK`] as numbers.
+const MIN_CLOUD_KICK_PARTS: [u32; 4] = [14, 0, 11, 1];
+
+/// Compares two part lists numerically, missing parts counting as zero.
+fn cmp_parts(a: &[u32], b: &[u32]) -> Ordering {
+    let n = a.len().max(b.len());
+    for i in 0..n {
+        match a.get(i).copied().unwrap_or(0).cmp(&b.get(i).copied().unwrap_or(0)) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+    }
+    Ordering::Equal
+}
+
 /// At most this many parts; more is refused.
 const MAX_PARTS: usize = 8;
 
@@ -65,6 +82,16 @@ impl SoftwareVersion {
         SoftwareVersion::parse(MIN_CLOUD_KICK).expect("constant version is valid")
     }
 
+    /// `true` when this version supports the local kick (≥ 11.3.02, R3). Allocation-free.
+    pub fn supports_local_kick(&self) -> bool {
+        cmp_parts(&self.parts, &MIN_LOCAL_KICK_PARTS) != Ordering::Less
+    }
+
+    /// `true` when this version supports the cloud kick (≥ 14.0.11.01, R5). Allocation-free.
+    pub fn supports_cloud_kick(&self) -> bool {
+        cmp_parts(&self.parts, &MIN_CLOUD_KICK_PARTS) != Ordering::Less
+    }
+
     /// The text as written.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -84,16 +111,7 @@ impl Default for SoftwareVersion {
 
 impl Ord for SoftwareVersion {
     fn cmp(&self, other: &Self) -> Ordering {
-        let n = self.parts.len().max(other.parts.len());
-        for i in 0..n {
-            let a = self.parts.get(i).copied().unwrap_or(0);
-            let b = other.parts.get(i).copied().unwrap_or(0);
-            match a.cmp(&b) {
-                Ordering::Equal => {}
-                o => return o,
-            }
-        }
-        Ordering::Equal
+        cmp_parts(&self.parts, &other.parts)
     }
 }
 
@@ -154,6 +172,8 @@ mod tests {
         assert!(v("14.0") == v("14.0.0.0"));
         assert!(v("11.3.01") < v("11.3.02"));
         assert_eq!(v("11.3.02").to_string(), "11.3.02");
+        assert!(v("11.3.02").supports_local_kick() && !v("11.3.01").supports_local_kick());
+        assert!(v("14.0.11.01").supports_cloud_kick() && !v("14.0.11").supports_cloud_kick());
     }
 
     #[test]
