@@ -333,6 +333,29 @@ mod tests {
         assert_eq!(ledger.check(&k, 1_000), KickDecision::New, "oldest entries are forgotten");
     }
 
+    /// The PUBLISH frame printed in docs/CLOUD_KICK.md, encoded by rumqttc's codec.
+    #[test]
+    fn documented_publish_frame() {
+        let mut p = rumqttc::mqttbytes::v4::Publish::new(
+            crate::topics::cmd_topic("NL-CAT", "12345678"),
+            rumqttc::mqttbytes::QoS::AtLeastOnce,
+            KICK.as_bytes().to_vec(),
+        );
+        p.pkid = 1;
+        let mut buf = bytes::BytesMut::new();
+        rumqttc::mqttbytes::v4::Packet::Publish(p).write(&mut buf, usize::MAX).expect("encodes");
+        let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+        let doc = include_str!("../../../docs/CLOUD_KICK.md");
+        let from_doc: String = doc
+            .lines()
+            .filter(|l| {
+                l.len() > 6 && l.as_bytes()[..4].iter().all(u8::is_ascii_hexdigit) && &l[4..6] == "  "
+            })
+            .map(|l| l[6..54.min(l.len())].split_whitespace().collect::<String>())
+            .collect();
+        assert_eq!(hex, from_doc, "docs/CLOUD_KICK.md frame differs from the codec's bytes");
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
