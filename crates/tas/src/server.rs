@@ -155,19 +155,20 @@ type FramedConn = Framed<TcpStream, LengthDelimitedCodec>;
 
 struct Conn {
     framed: FramedConn,
-    peer: String,
-    tms_id: Option<String>,
+    peer: Arc<str>,
+    tms_id: Option<Arc<str>>,
     shared: Arc<Shared>,
 }
 
 impl Conn {
-    fn record(&self, dir: Direction, payload: &[u8], note: Option<String>) {
-        self.shared.transcript.record(self.tms_id.as_deref(), &self.peer, dir, payload, note);
+    fn record(&self, dir: Direction, payload: Bytes, note: Option<String>) {
+        self.shared.transcript.record(self.tms_id.as_ref(), &self.peer, dir, payload, note);
     }
 
     async fn send(&mut self, payload: Vec<u8>) -> std::io::Result<()> {
-        self.record(Direction::ToTerminal, &payload, None);
-        let write = self.framed.send(Bytes::from(payload));
+        let payload = Bytes::from(payload);
+        self.record(Direction::ToTerminal, payload.clone(), None);
+        let write = self.framed.send(payload);
         match tokio::time::timeout(self.shared.config.write_timeout, write).await {
             Ok(res) => res,
             Err(_) => {
@@ -177,7 +178,7 @@ impl Conn {
     }
 
     fn event(&self, note: String) {
-        self.record(Direction::Event, b"", Some(note));
+        self.record(Direction::Event, Bytes::new(), Some(note));
     }
 }
 
@@ -234,7 +235,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
         .big_endian()
         .max_frame_length(shared.config.max_frame)
         .new_codec();
-    let mut conn = Conn { framed: Framed::new(stream, codec), peer: peer.to_string(), tms_id: None, shared };
+    let mut conn =
+        Conn { framed: Framed::new(stream, codec), peer: Arc::from(peer.to_string()), tms_id: None, shared };
     conn.event("connected".into());
 
     // Hand-shake: the first frame must identify the terminal.
@@ -258,7 +260,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
     let (tms_id, reference, software, answer) = match conversation::classify(&hello) {
         Incoming::Hello { tms_id, reference, software, answer } => (tms_id, reference, software, answer),
         other => {
-            conn.record(Direction::FromTerminal, &hello, None);
+            conn.record(Direction::FromTerminal, hello.clone().freeze(), None);
             let note = format!("closed: first frame is not a hand-shake ({})", other.describe());
             tracing::info!(%peer, "TAS: {note}");
             if let Some(reply) = conversation::refuse_handshake(&hello) {
@@ -268,8 +270,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
             return;
         }
     };
-    conn.tms_id = Some(tms_id.clone());
-    conn.record(Direction::FromTerminal, &hello, None);
+    conn.tms_id = Some(Arc::from(tms_id.as_str()));
+    conn.record(Direction::FromTerminal, hello.clone().freeze(), None);
     if conn.send(answer).await.is_err() {
         conn.event("closed: could not answer the hand-shake".into());
         return;
@@ -280,7 +282,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
     let (tx, mut commands) = mpsc::channel::<Command>(16);
     let info = TerminalInfo {
         tms_id: tms_id.clone(),
-        peer: conn.peer.clone(),
+        peer: conn.peer.to_string(),
         connected_at_ms: now_ms(),
         busy: false,
         reference,
@@ -394,10 +396,11 @@ async fn serve(
                     Some(Ok(frame)) => frame,
                 };
                 if frame.is_empty() {
-                    conn.record(Direction::FromTerminal, &frame, Some("zero-length frame".into()));
+                    conn.record(Direction::FromTerminal, Bytes::new(), Some("zero-length frame".into()));
                     break "zero-length frame from the terminal".to_owned();
                 }
-                conn.record(Direction::FromTerminal, &frame, None);
+                let frame = frame.freeze();
+                conn.record(Direction::FromTerminal, frame.clone(), None);
                 match conversation::classify(&frame) {
                     Incoming::Device(dev) => {
                         let fail = conn.shared.fail_printer(tms_id);

@@ -11,10 +11,11 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{LineWriter, Write};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Which way a frame went.
@@ -54,11 +55,39 @@ pub struct TranscriptEntry {
     pub note: Option<String>,
 }
 
+/// What the ring keeps: the payload as received (shared, not copied); masking and text conversion happen
+/// when an entry is read or written to the file, off the frame path.
+#[derive(Debug, Clone)]
+struct RawEntry {
+    seq: u64,
+    at_ms: u64,
+    tms_id: Option<Arc<str>>,
+    peer: Arc<str>,
+    dir: Direction,
+    payload: Bytes,
+    note: Option<String>,
+}
+
+impl RawEntry {
+    fn render(&self) -> TranscriptEntry {
+        TranscriptEntry {
+            seq: self.seq,
+            at_ms: self.at_ms,
+            tms_id: self.tms_id.as_deref().map(str::to_owned),
+            peer: self.peer.to_string(),
+            dir: self.dir,
+            bytes: self.payload.len(),
+            xml: mask_pans(&String::from_utf8_lossy(&self.payload)),
+            note: self.note.clone(),
+        }
+    }
+}
+
 /// A thread-safe transcript sink.
 #[derive(Debug)]
 pub struct Transcript {
     seq: AtomicU64,
-    ring: Mutex<VecDeque<TranscriptEntry>>,
+    ring: Mutex<VecDeque<RawEntry>>,
     capacity: usize,
     file: Option<Mutex<LineWriter<File>>>,
 }
@@ -77,34 +106,25 @@ impl Transcript {
         Ok(t)
     }
 
-    /// Records one frame or event.
+    /// Records one frame or event. The payload is shared, not copied; card numbers are masked when the entry is
+    /// read ([`Transcript::entries`]) or written to the file.
     pub fn record(
         &self,
-        tms_id: Option<&str>,
-        peer: &str,
+        tms_id: Option<&Arc<str>>,
+        peer: &Arc<str>,
         dir: Direction,
-        payload: &[u8],
+        payload: Bytes,
         note: Option<String>,
     ) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        let entry = TranscriptEntry {
-            seq,
-            at_ms,
-            tms_id: tms_id.map(str::to_owned),
-            peer: peer.to_owned(),
-            dir,
-            bytes: payload.len(),
-            xml: mask_pans(&String::from_utf8_lossy(payload)),
-            note,
-        };
+        let entry = RawEntry { seq, at_ms, tms_id: tms_id.cloned(), peer: peer.clone(), dir, payload, note };
         if let Some(file) = &self.file {
+            let line = serde_json::to_string(&entry.render()).unwrap_or_default();
             // A poisoned lock only means another writer panicked mid-line; keep writing.
             let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-            if let Ok(line) = serde_json::to_string(&entry) {
-                if let Err(err) = writeln!(file, "{line}") {
-                    tracing::warn!(error = %err, "transcript: could not write to the file");
-                }
+            if let Err(err) = writeln!(file, "{line}") {
+                tracing::warn!(error = %err, "transcript: could not write to the file");
             }
         }
         if self.capacity > 0 {
@@ -118,11 +138,14 @@ impl Transcript {
 
     /// The entries still in memory, oldest first, optionally only those of one terminal and after `since`.
     pub fn entries(&self, tms_id: Option<&str>, since: u64) -> Vec<TranscriptEntry> {
-        let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        ring.iter()
-            .filter(|e| e.seq > since && tms_id.is_none_or(|id| e.tms_id.as_deref() == Some(id)))
-            .cloned()
-            .collect()
+        let selected: Vec<RawEntry> = {
+            let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+            ring.iter()
+                .filter(|e| e.seq > since && tms_id.is_none_or(|id| e.tms_id.as_deref() == Some(id)))
+                .cloned()
+                .collect()
+        };
+        selected.iter().map(RawEntry::render).collect()
     }
 }
 
@@ -191,9 +214,10 @@ mod tests {
     #[test]
     fn ring_is_bounded_and_filterable() {
         let t = Transcript::in_memory(3);
+        let (a, b, p): (Arc<str>, Arc<str>, Arc<str>) = ("A".into(), "B".into(), "p".into());
         for i in 0..5 {
-            let id = if i % 2 == 0 { "A" } else { "B" };
-            t.record(Some(id), "p", Direction::FromTerminal, b"<x/>", None);
+            let id = if i % 2 == 0 { &a } else { &b };
+            t.record(Some(id), &p, Direction::FromTerminal, Bytes::from_static(b"<x/>"), None);
         }
         let all = t.entries(None, 0);
         assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);

@@ -316,16 +316,32 @@ impl Driver {
         let mut hooks_open = hook_inputs.is_some();
         let (_unused_tx, unused_rx) = mpsc::channel(1);
         let mut hook_inputs = hook_inputs.unwrap_or(unused_rx);
+        // One timer for the whole life of the terminal, re-armed only when the core's deadline changes.
+        let timer = tokio::time::sleep(Duration::from_secs(86_400));
+        tokio::pin!(timer);
+        let mut armed: Option<ccv_terminal::Timestamp> = None;
+        let mut immediate: Option<ccv_terminal::Timestamp> = None;
         loop {
             self.drain().await;
+            let deadline = self.core.poll_timeout();
+            if let Some(at) = deadline {
+                let wait = at.millis_since(now());
+                if wait == 0 && immediate != Some(at) {
+                    // Already due: no need to go through the timer wheel. Only once per deadline, so a deadline
+                    // the core keeps in the past cannot make this loop spin.
+                    immediate = Some(at);
+                    self.timer();
+                    continue;
+                }
+                if armed != Some(at) {
+                    timer.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(wait));
+                    armed = Some(at);
+                }
+            }
             let wake = {
-                let timeout = self.core.poll_timeout();
                 let sleep = async {
-                    match timeout {
-                        Some(at) => {
-                            let wait = at.millis_since(now());
-                            tokio::time::sleep(Duration::from_millis(wait)).await;
-                        }
+                    match deadline {
+                        Some(_) => timer.as_mut().await,
                         None => std::future::pending().await,
                     }
                 };
@@ -364,7 +380,10 @@ impl Driver {
             };
             match wake {
                 Wake::Stop => break,
-                Wake::Timer => self.timer(),
+                Wake::Timer => {
+                    armed = None;
+                    self.timer();
+                }
                 Wake::Kick(call) => self.on_kick(call),
                 Wake::KicksClosed => kicks_open = false,
                 Wake::Hook(input) => self.input(input),

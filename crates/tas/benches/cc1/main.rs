@@ -3,7 +3,7 @@
 //! round trips of the same size (the loopback floor), measured in the same run.
 //!
 //! `cargo bench -p ccv-tas --bench cc1` (environment: `CC1_SECS` seconds per rate measurement, default 3;
-//! `CC1_KICKS` kick samples, default 200).
+//! `CC1_KICKS` kick samples, default 200; `CC1_THREADS` runtime workers, default 2, 1 = current-thread runtime).
 
 use std::time::{Duration, Instant};
 
