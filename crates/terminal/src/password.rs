@@ -8,7 +8,7 @@
 //!    prime `0x100000001b3`).
 //! 3. The password is the hash modulo 1 000 000, written as six digits with leading zeros.
 //!
-//! Example: TMS ID `12345678` on 2026-11-28 → input `12345678|20261128` → see the unit test.
+//! Example: TMS ID `12345678` on 2026-11-28 → input `12345678|20261128` → password `254741`.
 
 use crate::time::{CivilDate, Timestamp};
 
@@ -51,7 +51,7 @@ mod tests {
         let p = service_password("12345678", d1);
         assert_eq!(p.len(), 6);
         assert!(p.bytes().all(|b| b.is_ascii_digit()));
-        assert_eq!(p, service_password("12345678", d1), "deterministic");
+        assert_eq!(p, "254741", "the documented example in docs/TERMINAL.md");
         assert_ne!(p, service_password("12345678", d2));
         assert_ne!(p, service_password("12345679", d1));
         assert_eq!(p, service_password_at("12345678", Timestamp::from_secs(1_795_879_800), 0));
