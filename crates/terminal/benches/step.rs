@@ -166,6 +166,52 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // Steady state, no clone per iteration: a whole kick (accepted kick, then the dial failure
+    // that makes the terminal idle again) and a whole payment, on one long-lived terminal.
+    let mut t = base.clone();
+    g.bench_function("kick_cycle_2_steps", |b| {
+        b.iter(|| {
+            t.handle_input(T0, kick.clone());
+            let n = drain(&mut t);
+            t.handle_input(
+                T0,
+                Input::Tas(ccv_terminal::TasEvent::DialFailed(ccv_terminal::TasDialFailure::Refused)),
+            );
+            n + drain(&mut t)
+        })
+    });
+    let mut t = base.clone();
+    let mut now = T0;
+    let mut steps = 0u64;
+    let mut payments = 0u64;
+    g.bench_function("payment_cycle", |b| {
+        b.iter(|| {
+            t.handle_input(now, payment_request());
+            steps += 1;
+            // Bounded: a payment is about eight steps; answer device requests, fire the card timer.
+            for _ in 0..32 {
+                match device_ok(&mut t) {
+                    Some(answer) => t.handle_input(now, answer),
+                    None => match t.poll_timeout() {
+                        Some(d) => {
+                            now = d;
+                            t.handle_input(now, Input::Tick);
+                        }
+                        None => break,
+                    },
+                }
+                steps += 1;
+                if !t.in_transaction() {
+                    drain(&mut t);
+                    break;
+                }
+            }
+            payments += 1;
+        })
+    });
+    if payments > 0 {
+        println!("payment_cycle: {:.1} steps per payment", steps as f64 / payments as f64);
+    }
     g.finish();
 }
 

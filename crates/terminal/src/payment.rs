@@ -57,7 +57,8 @@ pub(crate) struct Session {
     stan: u32,
     phase: Phase,
     queue: VecDeque<DeviceJob>,
-    record: Option<JournalEntry>,
+    /// Set when the journal entry is written; the receipts are built from the journal's last entry.
+    recorded: bool,
     awaiting: Option<Awaiting>,
     printer_failed: Option<String>,
     response: Option<CardServiceResponse>,
@@ -327,7 +328,7 @@ impl Terminal {
             stan,
             phase: Phase::WaitingCard { deadline, auto_at },
             queue: VecDeque::new(),
-            record: None,
+            recorded: false,
             awaiting: None,
             printer_failed: None,
             response: None,
@@ -394,7 +395,7 @@ impl Terminal {
             stan,
             phase: Phase::Finishing,
             queue: VecDeque::new(),
-            record: None,
+            recorded: false,
             awaiting: None,
             printer_failed: None,
             response: None,
@@ -437,7 +438,10 @@ impl Terminal {
             return;
         }
         if let Some(job) = s.queue.pop_front() {
-            let outputs = match (job, &s.record) {
+            // Invariant: nothing is journalled between `finish` and the end of the session, so the
+            // journal's last entry is this session's.
+            let record = if s.recorded { self.journal.last() } else { None };
+            let outputs = match (job, record) {
                 (DeviceJob::Outputs(o), _) => o,
                 (DeviceJob::Receipt(copy), Some(e)) => vec![OpiOutput {
                     out_device_target: OutDevice::Printer,
@@ -811,7 +815,7 @@ impl Terminal {
             &[customer.to_owned(), approved_text],
         );
         if let Some(s) = self.session.as_mut() {
-            s.record = Some(entry.clone());
+            s.recorded = true;
             if receipt.is_some() {
                 s.queue.push_back(DeviceJob::Receipt("KLANTENTICKET"));
                 s.queue.push_back(DeviceJob::Receipt("HANDELARENTICKET"));
@@ -847,7 +851,7 @@ impl Terminal {
             tender,
             card_value: d.card.map(|c| CardValue {
                 card_circuit: Some(c.circuit().to_owned()),
-                card_pan: Some(c.masked_pan()),
+                card_pan: entry.card_pan.clone(),
                 expiry_date: None,
             }),
             private_data: private(&d.rule, &detail),
