@@ -213,23 +213,33 @@ impl Broker {
     /// Routes one PUBLISH to every matching subscription; returns how many sessions got it.
     pub(crate) fn route(&self, publish: &Publish) -> usize {
         let mut st = lock(&self.state);
-        let mut targets: HashMap<Arc<str>, QoS> = HashMap::new();
-        let mut add = |set: &HashMap<Arc<str>, QoS>| {
-            for (client, qos) in set {
-                let entry = targets.entry(client.clone()).or_insert(*qos);
-                if *qos > *entry {
-                    *entry = *qos;
-                }
+        // Fast path: no wildcard subscription anywhere, so the exact set is the whole answer and
+        // holds each client once.
+        let targets: Vec<(Arc<str>, QoS)> = if st.wild.is_empty() {
+            match st.exact.get(&publish.topic) {
+                Some(set) => set.iter().map(|(c, q)| (c.clone(), *q)).collect(),
+                None => return 0,
             }
-        };
-        if let Some(set) = st.exact.get(&publish.topic) {
-            add(set);
-        }
-        for (filter, set) in &st.wild {
-            if topics::matches(filter, &publish.topic) {
+        } else {
+            let mut merged: HashMap<Arc<str>, QoS> = HashMap::new();
+            let mut add = |set: &HashMap<Arc<str>, QoS>| {
+                for (client, qos) in set {
+                    let entry = merged.entry(client.clone()).or_insert(*qos);
+                    if *qos > *entry {
+                        *entry = *qos;
+                    }
+                }
+            };
+            if let Some(set) = st.exact.get(&publish.topic) {
                 add(set);
             }
-        }
+            for (filter, set) in &st.wild {
+                if topics::matches(filter, &publish.topic) {
+                    add(set);
+                }
+            }
+            merged.into_iter().collect()
+        };
         let now = Instant::now();
         let mut delivered = 0;
         let mut expired = Vec::new();

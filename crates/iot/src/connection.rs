@@ -36,6 +36,8 @@ const PACKET_OVERHEAD: usize = 2 + topics::MAX_TOPIC_BYTES + 2 + 16;
 const KEEP_BUFFER: usize = 4096;
 /// Smallest read.
 const READ_CHUNK: usize = 1024;
+/// Largest read while a client sends a burst.
+const BUSY_CHUNK: usize = 16 * 1024;
 /// Capacity of the channel from the broker to this connection (slots are allocated lazily).
 const CHANNEL: usize = 1024;
 
@@ -255,7 +257,12 @@ impl Conn {
         keep_alive: Duration,
     ) -> End {
         let max_packet = self.max_packet();
-        let mut deadline = Instant::now() + keep_alive;
+        // One timer for the whole connection: reads only record the time; when the timer fires
+        // it is re-armed from the last read, so a busy connection costs no timer work per packet.
+        let mut last_read = Instant::now();
+        let keep_alive_timer = tokio::time::sleep_until(last_read + keep_alive);
+        tokio::pin!(keep_alive_timer);
+        let mut chunk = READ_CHUNK;
         loop {
             // Handle every complete packet already buffered.
             let need = loop {
@@ -278,14 +285,18 @@ impl Conn {
             if s.rbuf.is_empty() && s.rbuf.capacity() > KEEP_BUFFER {
                 s.rbuf = BytesMut::new();
             }
-            s.rbuf.reserve(need.clamp(READ_CHUNK, max_packet));
+            s.rbuf.reserve(need.clamp(chunk, max_packet));
             tokio::select! {
                 biased;
                 _ = kicker.token.cancelled() => return End::Refused(kicker.reason().unwrap_or(Reason::Shutdown)),
                 _ = self.shutdown.cancelled() => return End::Refused(Reason::Shutdown),
                 read = stream.read_buf(&mut s.rbuf) => match read {
                     Ok(0) => return End::Eof,
-                    Ok(_) => deadline = Instant::now() + keep_alive,
+                    Ok(n) => {
+                        last_read = Instant::now();
+                        // A full read means more is waiting: read bigger chunks while busy.
+                        chunk = if n >= chunk { (chunk * 2).min(BUSY_CHUNK) } else { READ_CHUNK };
+                    }
                     Err(e) => {
                         tracing::debug!(client_id = %s.client_id, error = %e, "read failed");
                         return End::Eof;
@@ -301,8 +312,12 @@ impl Conn {
                         }
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => {
-                    return End::Refused(Reason::KeepAlive { millis: keep_alive.as_millis() });
+                _ = &mut keep_alive_timer => {
+                    let due = last_read + keep_alive;
+                    if Instant::now() >= due {
+                        return End::Refused(Reason::KeepAlive { millis: keep_alive.as_millis() });
+                    }
+                    keep_alive_timer.as_mut().reset(due);
                 }
             }
         }
