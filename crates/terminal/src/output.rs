@@ -187,3 +187,37 @@ pub enum Event {
         by_hand: bool,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HostPort;
+    use crate::reason::KickRefusal;
+
+    #[test]
+    fn json_shapes_are_the_documented_ones() {
+        let e = Event::KickRefused {
+            kick: KickKind::Cloud,
+            kick_id: Some("k-2".into()),
+            reason: KickRefusal::KickExpired,
+            message: "m".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"type":"kick-refused","kick":"cloud","kickId":"k-2","reason":"kick_expired","message":"m"}"#
+        );
+        let r = Output::KickReply(KickReply::Refused { reason: KickRefusal::Busy });
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"kick_reply":{"status":"refused","reason":"busy"}}"#
+        );
+        let a = Output::KickReply(KickReply::Accepted {
+            tas: HostPort::new("TAS.JFORCE.BE", 5555),
+            reference: None,
+        });
+        let back: Output = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(back, a);
+        let d = Event::DayClosed { by_hand: true };
+        assert_eq!(serde_json::to_string(&d).unwrap(), r#"{"type":"day-closed","byHand":true}"#);
+    }
+}

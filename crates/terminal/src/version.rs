@@ -74,11 +74,13 @@ impl SoftwareVersion {
 
     /// The minimum for the local kick, 11.3.02 (R3).
     pub fn min_local_kick() -> SoftwareVersion {
+        // Invariant: the constant is a valid version (checked by the unit tests).
         SoftwareVersion::parse(MIN_LOCAL_KICK).expect("constant version is valid")
     }
 
     /// The minimum for the cloud kick, 14.0.11.01 (R5).
     pub fn min_cloud_kick() -> SoftwareVersion {
+        // Invariant: the constant is a valid version (checked by the unit tests).
         SoftwareVersion::parse(MIN_CLOUD_KICK).expect("constant version is valid")
     }
 
