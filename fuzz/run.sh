@@ -7,7 +7,7 @@
 # each run (XML files as they are for opi_xml; the same files length-prefixed, singly and in
 # pairs, for opi_frame); new inputs libFuzzer finds stay in fuzz/corpus/TARGET (not committed).
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."
 
 target="${1:?usage: bash fuzz/run.sh TARGET [SECONDS]  (TARGET: opi_xml, opi_frame, terminal_inputs)}"
 seconds="${2:-300}"
@@ -18,7 +18,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 
-corpus="corpus/$target"
+corpus="fuzz/corpus/$target"
 mkdir -p "$corpus"
 
 # frame FILE: writes the 4-byte big-endian length of FILE, then FILE.
@@ -41,7 +41,7 @@ seed_opi() {
         { frame "$f"; frame "$f"; } >"$corpus/seed_pair_$name"
         ;;
     esac
-  done < <(find ../fixtures/opi -name '*.xml' -size -60k -print0)
+  done < <(find fixtures/opi -name '*.xml' -size -60k -print0)
 }
 
 case "$target" in
@@ -49,10 +49,15 @@ case "$target" in
   *) ;; # other targets seed their own corpus directory
 esac
 
+# One process by default (the machine is shared). FUZZ_JOBS=N runs N workers; libFuzzer then
+# writes their output to fuzz-<n>.log in the repository root.
+job_args=()
+[ "$jobs" -gt 1 ] && job_args=("-jobs=$jobs" "-workers=$jobs")
+
 dict_args=()
-[ -f "dict/$target.dict" ] && dict_args=("-dict=dict/$target.dict")
+[ -f "fuzz/dict/$target.dict" ] && dict_args=("-dict=fuzz/dict/$target.dict")
 
 echo "==> fuzzing $target for ${seconds}s with $jobs job(s); corpus $(find "$corpus" -type f | wc -l) files"
-RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$corpus" -- \
-  -max_total_time="$seconds" -jobs="$jobs" -workers="$jobs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 "${dict_args[@]}"
+RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" "$corpus" -- \
+  -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  "${job_args[@]}" "${dict_args[@]}"

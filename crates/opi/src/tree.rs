@@ -67,7 +67,8 @@ impl<'a> Doc<'a> {
     /// Parses `input` into a tree. On failure the tree built so far is returned beside the
     /// error, so the caller can still read the root element's attributes.
     pub(crate) fn parse(input: &'a str) -> (Doc<'a>, Result<(), DecodeErrorKind>) {
-        let mut doc = Doc { nodes: Vec::with_capacity(16), attrs: Vec::with_capacity(32) };
+        // Small enough to stay in the allocator's per-thread cache; larger messages grow the vectors.
+        let mut doc = Doc { nodes: Vec::with_capacity(8), attrs: Vec::with_capacity(16) };
         let result = doc.build(input);
         (doc, result)
     }
