@@ -70,7 +70,12 @@ struct Session {
 
 impl Conn {
     fn refuse(&self, client_id: Option<&str>, reason: Reason) {
-        tracing::warn!(peer = %self.peer, client_id = client_id.unwrap_or("-"), %reason, "client refused");
+        let id = client_id.unwrap_or("-");
+        if reason == Reason::Shutdown {
+            tracing::info!(peer = %self.peer, client_id = id, "connection closed: endpoint shutting down");
+        } else {
+            tracing::warn!(peer = %self.peer, client_id = id, %reason, "client refused");
+        }
         self.broker.emit(EndpointEvent::Refused {
             peer: self.peer,
             client_id: client_id.map(str::to_owned),

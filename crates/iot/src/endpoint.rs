@@ -1,6 +1,6 @@
 //! The listeners: a 443-style one that requires ALPN `x-amzn-mqtt-ca` and an optional 8883-style
 //! one that does not, both requiring SNI and a client certificate chained to the test CA. Each
-//! accepted connection runs [`crate::connection`] in its own task.
+//! accepted connection runs in its own task (module `connection`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -344,3 +344,52 @@ async fn a_sha384_server_chain_is_refused_by_a_sha256_only_client() {
     assert_eq!(p.mqtt_connect("T1", true, 30).await.expect("CONNACK").code, ConnectReturnCode::Success);
     endpoint.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_terminals_last_will_reaches_the_payment_api_when_it_drops_but_not_on_disconnect() {
+    let s = start().await;
+    let mut vpos = s.connect("vpos", "vpos-1", true).await;
+    vpos.subscribe("ccv/+/+/evt", QoS::AtLeastOnce).await.expect("SUBACK");
+    let connect_with_will = |payload: &[u8]| {
+        let mut c = rumqttc::mqttbytes::v4::Connect::new("T1");
+        c.keep_alive = 30;
+        c.last_will = Some(rumqttc::mqttbytes::v4::LastWill::new(
+            evt_topic("NL-CAT", "T1"),
+            payload.to_vec(),
+            QoS::AtLeastOnce,
+            false,
+        ));
+        Packet::Connect(c)
+    };
+    let open = || {
+        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
+    };
+    // Clean DISCONNECT: no will.
+    let mut t1 = open().await.expect("TLS ok");
+    t1.send(&connect_with_will(b"clean")).await.expect("sent");
+    assert!(matches!(t1.recv().await.expect("CONNACK"), Packet::ConnAck(_)));
+    t1.send(&Packet::Disconnect).await.expect("sent");
+    t1.expect_closed().await.expect("closed");
+    // Dropped connection: the will is published.
+    let mut t1 = open().await.expect("TLS ok");
+    t1.send(&connect_with_will(br#"{"type":"offline"}"#)).await.expect("sent");
+    assert!(matches!(t1.recv().await.expect("CONNACK"), Packet::ConnAck(_)));
+    drop(t1);
+    let will = vpos.next_publish().await.expect("will delivered");
+    assert_eq!(&will.payload[..], br#"{"type":"offline"}"#, "the cleanly disconnected will was not sent");
+
+    // A will on a topic the policy forbids refuses the CONNECT.
+    let mut t1 = open().await.expect("TLS ok");
+    let mut c = rumqttc::mqttbytes::v4::Connect::new("T1");
+    c.last_will = Some(rumqttc::mqttbytes::v4::LastWill::new(
+        cmd_topic("NL-CAT", "T2"),
+        b"x".to_vec(),
+        QoS::AtMostOnce,
+        false,
+    ));
+    t1.send(&Packet::Connect(c)).await.expect("sent");
+    match t1.recv().await.expect("CONNACK") {
+        Packet::ConnAck(ack) => assert_eq!(ack.code, ConnectReturnCode::NotAuthorized),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}
