@@ -169,11 +169,11 @@ impl Journal {
             let c = &mut self.totals.circuits[idx];
             match e.kind {
                 TransactionKind::Payment => {
-                    c.payments += 1;
+                    c.payments = c.payments.saturating_add(1);
                     c.payments_minor = c.payments_minor.saturating_add(e.approved.minor_units);
                 }
                 TransactionKind::Refund | TransactionKind::Reversal => {
-                    c.credits += 1;
+                    c.credits = c.credits.saturating_add(1);
                     c.credits_minor = c.credits_minor.saturating_add(e.approved.minor_units);
                 }
             }
@@ -192,7 +192,7 @@ impl Journal {
 
     /// Closes the period: returns its totals and starts the next one.
     pub fn close_period(&mut self) -> DayTotals {
-        self.period += 1;
+        self.period = self.period.wrapping_add(1).max(1);
         std::mem::replace(&mut self.totals, DayTotals { period: self.period, ..DayTotals::default() })
     }
 

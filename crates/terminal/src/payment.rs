@@ -777,7 +777,7 @@ impl Terminal {
         }
         let approved = d.outcome.is_approved();
         let receipt = (d.card.is_some() || reversed.is_some()).then(|| {
-            self.receipt_no += 1;
+            self.receipt_no = self.receipt_no.wrapping_add(1);
             self.receipt_no
         });
         let approval = approved.then(|| format!("{:06X}", self.next_random() & 0xFF_FFFF));
