@@ -83,8 +83,9 @@ impl CivilDate {
 
     /// The first millisecond of this date in UTC.
     pub fn to_timestamp(&self) -> Timestamp {
-        let days = days_from_civil(self.year, self.month, self.day);
-        Timestamp(u64::try_from(days.max(0) * 86_400_000).unwrap_or(0))
+        // Years far outside any terminal's life are clamped, so the arithmetic cannot overflow.
+        let days = days_from_civil(self.year.clamp(-1_000_000, 1_000_000), self.month, self.day);
+        Timestamp(u64::try_from(days.max(0).saturating_mul(86_400_000)).unwrap_or(0))
     }
 }
 
@@ -157,6 +158,15 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+
+    #[test]
+    fn civil_dates_convert_back() {
+        let t = Timestamp::from_secs(1_795_879_800);
+        assert_eq!(t.civil(0).date.to_timestamp(), Timestamp::from_secs(1_795_824_000));
+        let far = CivilDate { year: i64::MAX, month: 12, day: 31 };
+        let _ = far.to_timestamp();
+        assert_eq!(CivilDate { year: 1900, month: 1, day: 1 }.to_timestamp(), Timestamp(0));
     }
 
     #[test]
