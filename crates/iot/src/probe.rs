@@ -17,6 +17,10 @@ use tokio::time::timeout;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+/// Largest packet the probe accepts from a broker (remaining length, bytes): the IoT Core payload
+/// limit plus room for the topic and header.
+pub const MAX_INCOMING: usize = 128 * 1024 + 1024;
+
 /// Errors of the [`Probe`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -120,7 +124,7 @@ impl Probe {
     pub async fn recv_within(&mut self, wait: Duration) -> Result<Packet, ProbeError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            match Packet::read(&mut self.rbuf, usize::MAX >> 4) {
+            match Packet::read(&mut self.rbuf, MAX_INCOMING) {
                 Ok(p) => return Ok(p),
                 Err(MqttError::InsufficientBytes(n)) => {
                     self.rbuf.reserve(n.max(1024));

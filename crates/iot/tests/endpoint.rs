@@ -393,3 +393,27 @@ async fn a_terminals_last_will_reaches_the_payment_api_when_it_drops_but_not_on_
         other => panic!("expected CONNACK, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn tls_1_2_clients_are_served_too() {
+    let s = start().await;
+    let t1 = s.pki.terminal("T1").expect("T1");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in ccv_iot::tls::certs_from_pem(&s.pki.ca.cert_pem, "CA").expect("CA parses") {
+        roots.add(c).expect("CA added");
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(ccv_iot::tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("TLS 1.2")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            ccv_iot::tls::certs_from_pem(&t1.cert_pem, "cert").expect("cert"),
+            ccv_iot::tls::key_from_pem(&t1.key_pem, "key").expect("key"),
+        )
+        .expect("client auth");
+    cfg.alpn_protocols = vec![ALPN_MQTT_CA.to_vec()];
+    let mut p = Probe::connect(s.endpoint.local_addr(), Some("localhost"), std::sync::Arc::new(cfg), WAIT)
+        .await
+        .expect("TLS 1.2 hand-shake");
+    assert_eq!(p.mqtt_connect("T1", true, 30).await.expect("CONNACK").code, ConnectReturnCode::Success);
+}
