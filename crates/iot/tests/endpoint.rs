@@ -417,3 +417,20 @@ async fn tls_1_2_clients_are_served_too() {
         .expect("TLS 1.2 hand-shake");
     assert_eq!(p.mqtt_connect("T1", true, 30).await.expect("CONNACK").code, ConnectReturnCode::Success);
 }
+
+#[tokio::test]
+async fn an_offline_persistent_session_expires() {
+    let s = start_with(|c| c.session_expiry = Duration::from_millis(200)).await;
+    let mut t1 = s.connect("T1", "T1", false).await;
+    t1.subscribe(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce).await.expect("SUBACK");
+    t1.send(&Packet::Disconnect).await.expect("sent");
+    t1.expect_closed().await.expect("closed");
+    assert_eq!(s.endpoint.sessions(), 1, "kept while offline");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut p =
+        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
+            .await
+            .expect("TLS ok");
+    let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
+    assert!(!ack.session_present, "expired session is not resumed");
+}
