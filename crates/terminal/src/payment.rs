@@ -19,7 +19,6 @@ use crate::cards::{CardBehaviour, MagicOutcome, TEST_PIN, TestCard};
 use crate::config::DayState;
 use crate::input::{CardEvent, Channel};
 use crate::journal::{JournalEntry, JournalOutcome, TransactionKind};
-use crate::menu::money;
 use crate::output::{Event, Output, Screen};
 use crate::terminal::{LastApproved, Terminal};
 use crate::time::Timestamp;
@@ -313,7 +312,7 @@ impl Terminal {
             (Some(ms), _) => Some(self.now.plus_millis(ms)),
         };
         let deadline = self.now.plus_millis(p.card_timeout_ms);
-        let amount_text = money(i128::from(amount.minor_units), amount.currency.code());
+        let amount_text = amount.to_string();
         let screen = Screen::new(
             [format!("BEDRAG {amount_text}"), "PRESENTEER KAART".to_owned()],
             format!("amount {amount_text}: present card"),
@@ -384,7 +383,7 @@ impl Terminal {
             );
         }
         let stan = self.next_stan();
-        let amount_text = money(i128::from(last.amount.minor_units), last.amount.currency.code());
+        let amount_text = last.amount.to_string();
         self.session = Some(Session {
             channel,
             header: req.header,
@@ -448,14 +447,8 @@ impl Terminal {
                     text_lines: receipt_lines(&self.cfg.identity, e, copy),
                 }],
                 (DeviceJob::EJournal, Some(e)) => {
-                    let text = format!(
-                        "{} {:?} {} STAN {:06} {}",
-                        e.time,
-                        e.kind,
-                        money(i128::from(e.approved.minor_units), e.approved.currency.code()),
-                        e.stan,
-                        e.rule
-                    );
+                    let text =
+                        format!("{} {:?} {} STAN {:06} {}", e.time, e.kind, e.approved, e.stan, e.rule);
                     vec![OpiOutput {
                         out_device_target: OutDevice::EJournal,
                         text_lines: vec![TextLine::new(text)],
@@ -809,7 +802,7 @@ impl Terminal {
             JournalOutcome::TimedOut => ("TIMED OUT", "TIME-OUT", "timed out"),
             JournalOutcome::CommunicationError => ("HOST UNREACHABLE", "GEEN VERBINDING", "host unreachable"),
         };
-        let approved_text = money(i128::from(d.approved_minor), amount.currency.code());
+        let approved_text = Amount::new(d.approved_minor, amount.currency).to_string();
         self.queue_display(
             &[cashier.to_owned(), approved_text.clone()],
             &[customer.to_owned(), approved_text],
@@ -839,7 +832,11 @@ impl Terminal {
             JournalOutcome::PartiallyApproved => {
                 format!("partial approval: {} of {}", d.approved_minor, amount.minor_units)
             }
-            _ => format!("outcome={:?}", d.outcome).to_lowercase(),
+            JournalOutcome::Approved => "outcome=approved".to_owned(),
+            JournalOutcome::Declined => "outcome=declined".to_owned(),
+            JournalOutcome::Aborted => "outcome=aborted".to_owned(),
+            JournalOutcome::TimedOut => "outcome=timed_out".to_owned(),
+            JournalOutcome::CommunicationError => "outcome=communication_error".to_owned(),
         };
         let stan_opt = Some(stan);
         let Some(s) = self.session.as_mut() else { return };
@@ -872,7 +869,6 @@ impl Terminal {
 /// The lines of a customer or merchant receipt.
 fn receipt_lines(id: &crate::config::Identity, e: &JournalEntry, copy: &str) -> Vec<TextLine> {
     {
-        let cur = e.requested.currency.code();
         let mut lines = vec![
             id.merchant_name.clone(),
             id.merchant_city.clone(),
@@ -898,7 +894,7 @@ fn receipt_lines(id: &crate::config::Identity, e: &JournalEntry, copy: &str) -> 
         if let Some(r) = e.receipt_number {
             lines.push(format!("Ticket: {r}"));
         }
-        lines.push(format!("Totaal: {}", money(i128::from(e.approved.minor_units), cur)));
+        lines.push(format!("Totaal: {}", e.approved));
         lines.push(if e.outcome.is_approved() {
             "TRANSACTIE GESLAAGD".to_owned()
         } else {
