@@ -63,6 +63,8 @@ pub struct TasConfig {
     pub transcript_path: Option<PathBuf>,
     /// Transcript entries kept in memory for `GET /transcript`.
     pub transcript_memory: usize,
+    /// Most terminal connections served at once.
+    pub max_connections: usize,
 }
 
 impl Default for TasConfig {
@@ -75,6 +77,7 @@ impl Default for TasConfig {
             workstation_id: "TAS".to_owned(),
             transcript_path: None,
             transcript_memory: 10_000,
+            max_connections: 10_000,
         }
     }
 }

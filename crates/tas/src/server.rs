@@ -131,7 +131,16 @@ impl Shared {
 
 /// Accepts terminals until `shutdown`.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+    // At most `max_connections` terminal sockets at once; further terminals wait in the listen queue.
+    let permits = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections.max(1)));
     loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
@@ -141,7 +150,10 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shut
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let shutdown = shutdown.clone();
-                tokio::spawn(async move { connection(stream, peer, shared, shutdown).await });
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    connection(stream, peer, shared, shutdown).await
+                });
             }
             Err(err) => {
                 tracing::warn!(error = %err, "TAS: accept failed");
@@ -260,7 +272,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
     let (tms_id, reference, software, answer) = match conversation::classify(&hello) {
         Incoming::Hello { tms_id, reference, software, answer } => (tms_id, reference, software, answer),
         other => {
-            conn.record(Direction::FromTerminal, hello.clone().freeze(), None);
+            conn.record(Direction::FromTerminal, Bytes::copy_from_slice(&hello), None);
             let note = format!("closed: first frame is not a hand-shake ({})", other.describe());
             tracing::info!(%peer, "TAS: {note}");
             if let Some(reply) = conversation::refuse_handshake(&hello) {
@@ -271,7 +283,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
         }
     };
     conn.tms_id = Some(Arc::from(tms_id.as_str()));
-    conn.record(Direction::FromTerminal, hello.clone().freeze(), None);
+    conn.record(Direction::FromTerminal, Bytes::copy_from_slice(&hello), None);
     if conn.send(answer).await.is_err() {
         conn.event("closed: could not answer the hand-shake".into());
         return;
@@ -399,8 +411,8 @@ async fn serve(
                     conn.record(Direction::FromTerminal, Bytes::new(), Some("zero-length frame".into()));
                     break "zero-length frame from the terminal".to_owned();
                 }
-                let frame = frame.freeze();
-                conn.record(Direction::FromTerminal, frame.clone(), None);
+                // A copy: sharing the codec's read buffer would pin it and make every later read allocate.
+                conn.record(Direction::FromTerminal, Bytes::copy_from_slice(&frame), None);
                 match conversation::classify(&frame) {
                     Incoming::Device(dev) => {
                         let fail = conn.shared.fail_printer(tms_id);

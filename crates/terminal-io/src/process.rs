@@ -530,7 +530,8 @@ impl Driver {
     /// Default ITS: connects channel 1 to the POS if it is not connected (bounded by the write time-out).
     async fn ensure_channel1(&mut self) {
         let target = self.io.opi_channel1;
-        let timeout = self.io.write_timeout();
+        // Bounded tighter than a write: the drive loop waits for this connect.
+        let timeout = self.io.write_timeout().min(Duration::from_secs(3));
         let max = self.io.max_frame;
         if let Some(Link::Local { channel1, .. }) = self.link.as_mut() {
             if channel1.is_none() {

@@ -76,7 +76,7 @@ fn main() {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(async move {
-        let config = TasConfig { transcript_memory: 100_000, ..TasConfig::default() };
+        let config = TasConfig::default();
         // The TAS lives for the whole benchmark; leaking it gives the payment loops a `'static` handle.
         let tas: &'static Tas = Box::leak(Box::new(
             Tas::start("127.0.0.1:0".parse().expect("addr"), None, config).await.expect("TAS"),
