@@ -212,6 +212,29 @@ mod tests {
     }
 
     #[test]
+    fn the_file_gets_one_masked_json_line_per_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let t = Transcript::with_file(0, &path).unwrap();
+        let (id, peer): (Arc<str>, Arc<str>) = ("12345678".into(), "127.0.0.1:1".into());
+        t.record(
+            Some(&id),
+            &peer,
+            Direction::FromTerminal,
+            Bytes::from_static(b"<x PAN=\"4111111111111111\"/>"),
+            None,
+        );
+        t.record(None, &peer, Direction::Event, Bytes::new(), Some("closed".into()));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<TranscriptEntry> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].tms_id.as_deref(), Some("12345678"));
+        assert!(lines[0].xml.contains("411111******1111") && !text.contains("4111111111111111"), "{text}");
+        assert_eq!(lines[1].note.as_deref(), Some("closed"));
+        assert!(t.entries(None, 0).is_empty(), "capacity 0 keeps nothing in memory");
+    }
+
+    #[test]
     fn ring_is_bounded_and_filterable() {
         let t = Transcript::in_memory(3);
         let (a, b, p): (Arc<str>, Arc<str>, Arc<str>) = ("A".into(), "B".into(), "p".into());

@@ -141,6 +141,9 @@ async fn payment_through_the_api_collects_receipts_and_masks_the_transcript() {
     assert!(receipt.contains("BETAALD 12.34 EUR"), "{receipt}");
     assert!(receipt.contains("411111******1111"), "the PAN is masked in results too: {receipt}");
 
+    let (s, over_http) = call_json(&api, Method::GET, "/transcript?tmsId=12345678", None, T).await.unwrap();
+    assert_eq!(s, StatusCode::OK);
+    assert!(over_http.as_array().is_some_and(|a| a.len() >= 8), "{over_http}");
     let transcript = tas.transcript(Some("12345678"), 0);
     assert!(transcript.iter().all(|e| !e.xml.contains("4111111111111111")));
     assert!(transcript.iter().any(|e| e.xml.contains("411111******1111")));
