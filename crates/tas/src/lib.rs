@@ -19,11 +19,11 @@
 //! - `GET /transcript?tmsId=..&since=N`
 //!
 //! Layout:
-//! - [`server`](crate::Tas) accept loop, hand-shake, registry, one task per terminal connection
-//! - `conversation` the OPI side of each conversation (built and parsed with `ccv-opi`)
-//! - [`handshake`] the hand-shake message, shared with tests and benches
-//! - `api` the HTTP routes; [`client`] a small HTTP client for them (used by `ccv-emu pay`)
-//! - [`transcript`] the JSON-lines transcript and PAN masking; [`amount`] amount parsing; [`model`] API types
+//! - `server`: accept loop, hand-shake, registry, one task per terminal connection ([`Tas`] is its handle)
+//! - `conversation`: the OPI side of each conversation (built and parsed with `ccv-opi`)
+//! - [`handshake`]: the hand-shake message, shared with tests and benches
+//! - `api`: the HTTP routes; [`client`]: a small HTTP client for them (used by `ccv-emu pay`)
+//! - [`transcript`]: the JSON-lines transcript and PAN masking; [`amount`]: amount parsing; [`model`]: API types
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
