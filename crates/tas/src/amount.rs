@@ -77,6 +77,18 @@ mod tests {
         assert_eq!(format_minor(5), "0.05");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn minor_units_round_trip_through_text(minor in 1u64..=MAX_MINOR) {
+            proptest::prop_assert_eq!(parse_decimal(&format_minor(minor)), Ok(minor));
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(text in "\\PC{0,24}") {
+            let _ = parse_decimal(&text);
+        }
+    }
+
     #[test]
     fn refusals() {
         assert!(matches!(parse_amount(&json!(true)), Err(AmountError::WrongType(_))));

@@ -206,6 +206,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn masking_keeps_length_is_idempotent_and_never_shows_a_full_pan(text in "[0-9a-z <>=\"é]{0,80}") {
+            let once = mask_pans(&text);
+            proptest::prop_assert_eq!(once.chars().count(), text.chars().count());
+            proptest::prop_assert_eq!(mask_pans(&once), once.clone());
+            for run in once.split(|c: char| !c.is_ascii_digit()) {
+                proptest::prop_assert!(!((13..=19).contains(&run.len()) && luhn_ok(run)), "{once}");
+            }
+        }
+    }
+
     #[test]
     fn short_runs_and_text_are_untouched() {
         assert_eq!(mask_pans("abc 12345 é 999"), "abc 12345 é 999");
