@@ -123,6 +123,9 @@ fn partial_header(doc: &Doc<'_>) -> Option<PartialHeader> {
 
 type R<T> = Result<T, DecodeErrorKind>;
 
+const TIME_STAMP: &str =
+    "expected a date-time YYYY-MM-DDThh:mm:ss, optionally with a fraction and Z or +hh:mm";
+
 fn shorten(s: &str) -> String {
     match s.char_indices().nth(64) {
         Some((i, _)) => format!("{}...", &s[..i]),
@@ -213,7 +216,7 @@ impl<'d> M<'d, '_> {
     fn opt_time(&self, n: NodeId, attr: &'static str) -> R<Option<TimeStamp>> {
         self.doc
             .attr(n, attr)
-            .map(|v| TimeStamp::new(v).map_err(|e| self.invalid(n, Some(attr), v, e)))
+            .map(|v| TimeStamp::new(v).map_err(|_| self.invalid(n, Some(attr), v, TIME_STAMP)))
             .transpose()
     }
 
@@ -239,7 +242,17 @@ impl<'d> M<'d, '_> {
                 element: "(amount text)",
             });
         }
-        Amount::parse(text, currency).map_err(|e| self.invalid(n, None, text, e.to_string()))
+        Amount::parse(text, currency).map_err(|e| {
+            let reason = match e {
+                AmountError::TooManyDecimals { currency, decimals, .. } => {
+                    format!("{currency} has {decimals} decimals; round the amount")
+                }
+                AmountError::Overflow(_) => "the amount is too large".to_owned(),
+                _ => "expected digits with an optional '.' and decimals, e.g. 39.50 (no sign, no comma)"
+                    .to_owned(),
+            };
+            self.invalid(n, None, text, reason)
+        })
     }
 
     fn header(&self, n: NodeId) -> R<Header> {
@@ -255,7 +268,8 @@ impl<'d> M<'d, '_> {
         let Some(p) = self.child(n, "POSdata") else { return Ok(None) };
         let ts_node = self.req_child(p, "POSTimeStamp")?;
         let ts_text = self.text(ts_node);
-        let pos_time_stamp = TimeStamp::new(ts_text).map_err(|e| self.invalid(ts_node, None, ts_text, e))?;
+        let pos_time_stamp =
+            TimeStamp::new(ts_text).map_err(|_| self.invalid(ts_node, None, ts_text, TIME_STAMP))?;
         Ok(Some(PosData {
             language_code: self.opt(p, "LanguageCode"),
             pos_time_stamp,
