@@ -16,7 +16,7 @@ use ccv_terminal_io::kick::{KickRequestBody, KickTas};
 /// Flags override the file. Examples of each migration state are in fixtures/terminals/.
 #[derive(Debug, clap::Args)]
 pub struct TerminalArgs {
-    /// TOML config: the core's settings under [terminal], the IO shell's under [io].
+    /// TOML config: the core's settings in the `[terminal]` table, the IO shell's in the `[io]` table.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The terminal's TMS ID.
