@@ -113,15 +113,15 @@ pub fn run_pki(cmd: PkiCmd) -> anyhow::Result<ExitCode> {
             "vpos": {"cert": path("vpos.pem"), "key": path("vpos.key")},
             "terminals": terminals,
         });
-        println!("{out}");
+        outln!("{out}");
     } else {
         let verb = if existing { "updated" } else { "created" };
-        println!("{verb} test PKI in {} (see README.txt there)", dir.display());
-        println!("  CA            {}", path("ca.pem"));
-        println!("  IoT endpoint  {}  {}", path("server.pem"), path("server.key"));
-        println!("  payment API   {}  {}", path("vpos.pem"), path("vpos.key"));
+        outln!("{verb} test PKI in {} (see README.txt there)", dir.display());
+        outln!("  CA            {}", path("ca.pem"));
+        outln!("  IoT endpoint  {}  {}", path("server.pem"), path("server.key"));
+        outln!("  payment API   {}  {}", path("vpos.pem"), path("vpos.key"));
         for t in pki.terminals.keys() {
-            println!("  terminal {t:<8} {}", path(&format!("terminals/{t}.pem")));
+            outln!("  terminal {t:<8} {}", path(&format!("terminals/{t}.pem")));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -146,14 +146,14 @@ pub fn run_iot(args: IotArgs) -> anyhow::Result<ExitCode> {
         ready.extend(endpoint.local_addr_8883().map(|a| (a, false)));
         for (addr, alpn) in ready {
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"event": "listening", "addr": addr.to_string(), "alpnRequired": alpn})
                 );
             } else if alpn {
-                println!("iot listening on {addr} (alpn x-amzn-mqtt-ca required)");
+                outln!("iot listening on {addr} (alpn x-amzn-mqtt-ca required)");
             } else {
-                println!("iot listening on {addr} (no alpn required)");
+                outln!("iot listening on {addr} (no alpn required)");
             }
         }
         shutdown_signal().await;

@@ -10,6 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[macro_use]
+mod out;
+
 mod iot_cmd;
 mod opi_cmd;
 mod tas_cmd;

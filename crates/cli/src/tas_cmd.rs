@@ -89,7 +89,7 @@ pub fn run_tas(args: TasArgs) -> anyhow::Result<ExitCode> {
         };
         let tas = ccv_tas::Tas::start(args.listen, Some(args.api), config).await?;
         let api = tas.api_addr().map(|a| a.to_string()).unwrap_or_default();
-        println!("mock TAS: terminals connect to {}, HTTP API on http://{api}", tas.terminal_addr());
+        outln!("mock TAS: terminals connect to {}, HTTP API on http://{api}", tas.terminal_addr());
         tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
         tas.shutdown().await;
         Ok(ExitCode::SUCCESS)
@@ -149,7 +149,7 @@ async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the TAS refused: {} ({status})", message(&result));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        outln!("{}", serde_json::to_string_pretty(&result)?);
     } else {
         print_summary(&result);
     }
@@ -167,33 +167,33 @@ fn message(body: &Value) -> String {
 
 fn print_summary(r: &Value) {
     let s = |v: &Value| v.as_str().unwrap_or("-").to_owned();
-    println!("terminal:       {}", s(&r["tmsId"]));
-    println!("request:        {} (RequestID {})", s(&r["requestType"]), s(&r["requestId"]));
+    outln!("terminal:       {}", s(&r["tmsId"]));
+    outln!("request:        {} (RequestID {})", s(&r["requestType"]), s(&r["requestId"]));
     if r["amount"].is_string() {
-        println!("amount:         {} {}", s(&r["amount"]), s(&r["currency"]));
+        outln!("amount:         {} {}", s(&r["amount"]), s(&r["currency"]));
     }
-    println!("outcome:        {}", s(&r["outcome"]));
-    println!("overall result: {}", s(&r["overallResult"]));
+    outln!("outcome:        {}", s(&r["outcome"]));
+    outln!("overall result: {}", s(&r["overallResult"]));
     if let Some(reason) = r["reason"].as_str() {
-        println!("reason:         {reason}");
+        outln!("reason:         {reason}");
     }
     if let Some(auth) = r["authorisation"].as_object() {
         for (k, v) in auth {
             let v = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
-            println!("  {k:<18}{v}");
+            outln!("  {k:<18}{v}");
         }
     }
     if let Some(texts) = r["displayTexts"].as_array() {
         for t in texts {
-            println!("display [{}]: {}", s(&t["target"]), s(&t["text"]).replace('\n', " / "));
+            outln!("display [{}]: {}", s(&t["target"]), s(&t["text"]).replace('\n', " / "));
         }
     }
     if let Some(receipts) = r["receipts"].as_array() {
         for rc in receipts {
             let printed = if rc["printed"].as_bool() == Some(true) { "printed" } else { "NOT printed" };
-            println!("--- receipt ({}, {printed}) ---", s(&rc["target"]));
-            println!("{}", s(&rc["text"]));
+            outln!("--- receipt ({}, {printed}) ---", s(&rc["target"]));
+            outln!("{}", s(&rc["text"]));
         }
     }
-    println!("duration:       {} ms", r["durationMs"]);
+    outln!("duration:       {} ms", r["durationMs"]);
 }

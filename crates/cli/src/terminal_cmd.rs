@@ -100,14 +100,14 @@ pub fn run_terminal(args: TerminalArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let term = ccv_terminal_io::TerminalProcess::start(config, seed).await?;
         let kick = term.kick_addr().map_or_else(|| "off (trigger port 0)".to_owned(), |a| a.to_string());
-        println!(
+        outln!(
             "terminal {}: local kick on {kick}, TAS {}, POS OPI mode {}",
             term.tms_id(),
             term.tas_target(),
             term.pos_opi_mode()
         );
         if let Some(ch0) = term.channel0_addr() {
-            println!(
+            outln!(
                 "OPI channel 0 (POS -> terminal) on {ch0}; channel 1 (terminal -> POS) to {}",
                 term.channel1_target()
             );
@@ -148,28 +148,28 @@ fn kick_local(args: KickLocalArgs) -> anyhow::Result<ExitCode> {
         Duration::from_secs(args.timeout),
     ))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reply.body)?);
+        outln!("{}", serde_json::to_string_pretty(&reply.body)?);
     } else {
         let b = &reply.body;
         let s = |k: &str| b[k].as_str().unwrap_or("-").to_owned();
         match reply.status {
             202 => {
-                println!(
+                outln!(
                     "202 Accepted: kick accepted; terminal {} is dialling the TAS {}",
                     s("tmsId"),
                     s("tas")
                 );
                 if let Some(r) = b["reference"].as_str() {
-                    println!("reference: {r}");
+                    outln!("reference: {r}");
                 }
             }
-            409 => println!(
+            409 => outln!(
                 "409 Conflict: kick refused by terminal {}: {}\n{}",
                 s("tmsId"),
                 s("reason"),
                 s("message")
             ),
-            other => println!("{other}: {} {}", s("error"), s("message")),
+            other => outln!("{other}: {} {}", s("error"), s("message")),
         }
     }
     Ok(match reply.status {
