@@ -39,7 +39,8 @@ enum Command {
     Pki(iot_cmd::PkiCmd),
     /// Run the AWS IoT Core stand-in: MQTT 3.1.1 over mutual TLS with ALPN and policies.
     Iot(iot_cmd::IotArgs),
-    /// Run one emulated terminal: local-kick listener, TAS link, local OPI channels (Default ITS).
+    /// Run one emulated terminal: local-kick listener, TAS link, local OPI channels (Default ITS), and with
+    /// --iot/--pki the Cloud Connect 2.0 MQTT connection that takes cloud kicks.
     ///
     /// Without --config the terminal is fully migrated: software 14.0.11.01, CCV Cloud Connection on, MQT
     /// installed, POS OPI mode TCP FLAT-OUTGOING, trigger port 4105 on 127.0.0.1, day open, activated, TAS

@@ -29,9 +29,40 @@ pub struct TerminalArgs {
     /// The TAS to dial after a kick (sets the TAS in TMS and on the terminal).
     #[arg(long, value_name = "HOST:PORT")]
     tas: Option<String>,
+    /// Cloud Connect 2.0: the IoT endpoint to keep the MQTT connection to (sets the MQT service address in TMS
+    /// and on the terminal), e.g. localhost:8443 for `ccv-emu iot --listen 127.0.0.1:8443`. Use a host name:
+    /// TLS sends it as SNI, and the endpoint refuses clients without SNI. Needs --pki.
+    #[arg(long, value_name = "HOST:PORT", requires = "pki")]
+    iot: Option<String>,
+    /// Cloud Connect 2.0: the PKI directory made by `ccv-emu pki init DIR --terminal TMSID` (the CA and this
+    /// terminal's certificate and key). Without it the terminal has no MQTT client.
+    #[arg(long, value_name = "DIR")]
+    pki: Option<PathBuf>,
+    /// When to offer the ALPN protocol x-amzn-mqtt-ca: auto (on port 443 only, as the real terminal), always
+    /// (the default with --iot: the endpoint's 443-style listener requires it on any port), never.
+    #[arg(long, value_name = "WHEN")]
+    mqtt_alpn: Option<AlpnArg>,
     /// Seed for the terminal's randomness (approval codes, back-off jitter); random when absent.
     #[arg(long)]
     seed: Option<u64>,
+}
+
+/// `--mqtt-alpn` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AlpnArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<AlpnArg> for ccv_terminal_io::AlpnPolicy {
+    fn from(a: AlpnArg) -> Self {
+        match a {
+            AlpnArg::Auto => ccv_terminal_io::AlpnPolicy::Auto,
+            AlpnArg::Always => ccv_terminal_io::AlpnPolicy::Always,
+            AlpnArg::Never => ccv_terminal_io::AlpnPolicy::Never,
+        }
+    }
 }
 
 /// Kick a terminal.
@@ -95,6 +126,25 @@ pub fn run_terminal(args: TerminalArgs) -> anyhow::Result<ExitCode> {
         config.terminal.tms.tas = ccv_terminal::HostPort::new(host.clone(), port);
         config.terminal.installed.tas = ccv_terminal::HostPort::new(host, port);
     }
+    if let Some(iot) = &args.iot {
+        let (host, port) = parse_host_port(iot)?;
+        config.terminal.tms.mqt_service = ccv_terminal::HostPort::new(host.clone(), port);
+        config.terminal.installed.mqt_service = ccv_terminal::HostPort::new(host, port);
+        config.io.mqtt_alpn = ccv_terminal_io::AlpnPolicy::Always;
+    }
+    if let Some(alpn) = args.mqtt_alpn {
+        config.io.mqtt_alpn = alpn.into();
+    }
+    if let Some(dir) = &args.pki {
+        config.io.mqtt_pki = Some(dir.clone());
+    }
+    let mqtt_line = match &config.io.mqtt_pki {
+        None => "MQTT off (no --pki; Cloud Connect 2.0 needs --iot HOST:PORT --pki DIR)".to_owned(),
+        Some(dir) => {
+            let m = &config.terminal.installed.mqt_service;
+            format!("MQTT to {}:{} with the certificate from {}", m.host, m.port, dir.display())
+        }
+    };
     let seed = args.seed.unwrap_or_else(rand_seed);
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async move {
@@ -106,6 +156,7 @@ pub fn run_terminal(args: TerminalArgs) -> anyhow::Result<ExitCode> {
             term.tas_target(),
             term.pos_opi_mode()
         );
+        outln!("{mqtt_line}");
         if let Some(ch0) = term.channel0_addr() {
             outln!(
                 "OPI channel 0 (POS -> terminal) on {ch0}; channel 1 (terminal -> POS) to {}",

@@ -1,51 +1,11 @@
 //! The README walkthrough through the real binary: `ccv-emu tas`, `ccv-emu terminal`, `ccv-emu kick local`,
 //! `ccv-emu pay`, all on loopback, every wait bounded.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ccv-emu");
+mod common;
 
-/// A port that was free a moment ago (bound and released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Kills the child when the test ends, whatever happens.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a long-running subcommand and waits (at most 20 s) for its first stdout line.
-fn spawn(args: &[&str]) -> (Guard, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ccv-emu");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(20)).expect("the command prints its addresses");
-    (Guard(child), line)
-}
-
-fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN).args(args).stderr(Stdio::null()).output().expect("run ccv-emu");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use common::{free_port, run, spawn};
 
 #[test]
 fn walkthrough_tas_terminal_kick_pay() {

@@ -25,6 +25,9 @@ use ccv_iot::tls::{ALPN_MQTT_CA, client_config};
 use ccv_iot::topics::cmd_topic;
 use ccv_iot::{Endpoint, EndpointConfig, EndpointTls, Pki, PkiOptions};
 use rumqttc::mqttbytes::QoS;
+
+#[path = "../tests/common/mosquitto.rs"]
+mod mosquitto;
 use rumqttc::mqttbytes::v4::{Packet, Publish};
 use rustls::ClientConfig;
 use tokio::sync::Semaphore;
@@ -108,31 +111,9 @@ async fn start_ours(dir: &Path) -> Broker {
 }
 
 async fn start_mosquitto(dir: &Path) -> Option<Broker> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let conf = dir.join("mosquitto.conf");
-    let text = format!(
-        "per_listener_settings false\nallow_anonymous true\nuser root\npersistence false\nlog_type error\n\
-         max_queued_messages 20000\nmax_inflight_messages 100\n\
-         listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n\
-         require_certificate true\nuse_identity_as_username true\nmax_connections -1\n",
-        d = dir.display()
-    );
-    std::fs::write(&conf, text).ok()?;
-    let child = tokio::process::Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .ok()?;
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Some(Broker { name: "mosquitto", child, port });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
+    let extra = "log_type error\nmax_queued_messages 20000\nmax_inflight_messages 100\n";
+    let m = mosquitto::launch_mosquitto(dir, extra).await.ok()?;
+    Some(Broker { name: "mosquitto", child: m.child, port: m.port })
 }
 
 struct Row {

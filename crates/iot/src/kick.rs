@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use ccv_terminal::{KickRefusal, TasDialFailure};
 use serde::{Deserialize, Serialize};
 
 /// Largest command payload a terminal accepts (the AWS IoT Core payload limit).
@@ -97,23 +98,6 @@ pub fn parse_command(payload: &[u8]) -> Result<Command, CommandError> {
     serde_json::from_value(value).map_err(|e| CommandError::InvalidFields { kind, detail: e.to_string() })
 }
 
-/// Why a terminal refused a kick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum RefusalReason {
-    /// `expiresAt` lies in the past.
-    Expired,
-    /// Cloud Connect (MQT) is not enabled or not installed on the terminal.
-    CloudConnectDisabled,
-    /// The terminal is busy with another transaction.
-    Busy,
-    /// The day is closed or the terminal is not activated.
-    NotOperational,
-    /// The TAS could not be reached.
-    TasUnreachable,
-}
-
 /// Error codes of [`Event::Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -148,8 +132,10 @@ pub enum Event {
         kick_id: String,
         /// The payment reference.
         reference: String,
-        /// Why.
-        reason: RefusalReason,
+        /// Why (the terminal core's typed reason, e.g. `busy`, `kick_expired`, `not_flat_outgoing`).
+        reason: KickRefusal,
+        /// What the reason means and what to do.
+        message: String,
         /// Set when this answers a redelivered kick that was already handled.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         duplicate: bool,
@@ -165,6 +151,18 @@ pub enum Event {
         host: String,
         /// TAS port dialled.
         port: u16,
+    },
+    /// Dialling the TAS for this kick failed.
+    #[serde(rename_all = "camelCase")]
+    TasDialFailed {
+        /// The kick's id.
+        kick_id: String,
+        /// The payment reference.
+        reference: String,
+        /// Why (`dns`, `refused`, `timed_out`, `handshake`, `network`).
+        reason: TasDialFailure,
+        /// What the reason means and what to do.
+        message: String,
     },
     /// A command could not be handled at all.
     #[serde(rename_all = "camelCase")]
@@ -244,7 +242,8 @@ impl KickLedger {
             return KickDecision::Expired(Event::KickRefused {
                 kick_id: kick.kick_id.clone(),
                 reference: kick.reference.clone(),
-                reason: RefusalReason::Expired,
+                reason: KickRefusal::KickExpired,
+                message: KickRefusal::KickExpired.message().to_owned(),
                 duplicate: false,
             });
         }
@@ -297,12 +296,13 @@ mod tests {
         let e = Event::KickRefused {
             kick_id: "k".into(),
             reference: "r".into(),
-            reason: RefusalReason::Expired,
+            reason: KickRefusal::KickExpired,
+            message: "m".into(),
             duplicate: false,
         };
         assert_eq!(
             e.to_json(),
-            br#"{"type":"kick-refused","kickId":"k","reference":"r","reason":"expired"}"#
+            br#"{"type":"kick-refused","kickId":"k","reference":"r","reason":"kick_expired","message":"m"}"#
         );
         let err = Event::from_command_error(&CommandError::UnknownType("x".into()));
         let text = String::from_utf8(err.to_json()).expect("JSON is UTF-8");

@@ -4,26 +4,19 @@
 //! Each test prints a skip line when the binaries are missing (`.ci/run` installs them).
 
 mod common;
+#[path = "common/mosquitto.rs"]
+mod mosquitto;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use ccv_iot::probe::Probe;
 use ccv_iot::tls::client_config;
 use ccv_iot::{EndpointEvent, Reason};
 use common::{WAIT, start};
+use mosquitto::{have, start_mosquitto};
 use rumqttc::mqttbytes::QoS;
-
-fn have(bin: &str) -> bool {
-    let found = Command::new(bin).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    if !found {
-        eprintln!(
-            "SKIP: {bin} not installed (apt-get install mosquitto mosquitto-clients); interop not tested"
-        );
-    }
-    found
-}
 
 fn tls_args(dir: &Path, who: &str, alpn: bool) -> Vec<String> {
     let (cert, key) = match who {
@@ -140,40 +133,6 @@ async fn mosquitto_clients_kick_a_terminal_through_our_endpoint() {
     on8883[3] = port8883;
     let (ok, _, err) = run("mosquitto_pub", &on8883).await;
     assert!(ok, "mosquitto_pub without ALPN on the 8883-style listener: {err}");
-}
-
-/// A mosquitto broker with TLS and `require_certificate true` on a free loopback port.
-pub struct Mosquitto {
-    pub port: u16,
-    _child: tokio::process::Child,
-}
-
-pub async fn start_mosquitto(dir: &Path) -> Mosquitto {
-    let port =
-        std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
-    let conf = dir.join("mosquitto.conf");
-    let text = format!(
-        "per_listener_settings false\nallow_anonymous true\nuser root\npersistence false\n\
-         listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n\
-         require_certificate true\nuse_identity_as_username true\nmax_connections -1\n",
-        d = dir.display()
-    );
-    std::fs::write(&conf, text).expect("config written");
-    let child = tokio::process::Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("mosquitto starts");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Mosquitto { port, _child: child };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("mosquitto did not listen on 127.0.0.1:{port} within 5 s");
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@
 //! cors = "modern"            # or "old_firmware_no_cors" (R4)
 //! opi_channel0 = "127.0.0.1:4100"   # Default ITS: where the POS connects (channel 0)
 //! opi_channel1 = "127.0.0.1:4102"   # Default ITS: where the terminal connects to the POS (channel 1)
+//! mqtt_pki = "./pki"         # Cloud Connect 2.0: CA and this terminal's certificate (`ccv-emu pki init`)
+//! mqtt_alpn = "auto"         # offer ALPN x-amzn-mqtt-ca: "auto" (port 443), "always" or "never"
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -26,6 +28,7 @@ use ccv_terminal::TerminalConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::kick::CorsProfile;
+use crate::mqtt::AlpnPolicy;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -66,6 +69,16 @@ pub struct IoSettings {
     pub dial_attempts: u32,
     /// Time the TAS has to answer the hand-shake.
     pub handshake_timeout_ms: u64,
+    /// Cloud Connect 2.0: directory of a PKI made by `ccv-emu pki init` (`ca.pem`, `terminals/{tmsId}.pem` and
+    /// `.key`). When set, the terminal runs its MQTT client whenever the core wants a session; without it the
+    /// terminal has no MQTT link (its MQT service address would be the real AWS IoT Core).
+    pub mqtt_pki: Option<PathBuf>,
+    /// When to offer ALPN `x-amzn-mqtt-ca`: `auto` (port 443 only), `always`, `never`.
+    pub mqtt_alpn: AlpnPolicy,
+    /// MQTT keep-alive in seconds (at least 1).
+    pub mqtt_keep_alive_s: u64,
+    /// Time allowed for TCP, TLS and CONNACK, in seconds (at least 1).
+    pub mqtt_connect_timeout_s: u64,
 }
 
 impl Default for IoSettings {
@@ -82,6 +95,10 @@ impl Default for IoSettings {
             backoff_max_ms: 10_000,
             dial_attempts: 30,
             handshake_timeout_ms: 5_000,
+            mqtt_pki: None,
+            mqtt_alpn: AlpnPolicy::Auto,
+            mqtt_keep_alive_s: 30,
+            mqtt_connect_timeout_s: 10,
         }
     }
 }

@@ -7,10 +7,11 @@
 //! feed an input, drain the outputs, sleep until a socket event or the core's `poll_timeout` ([`process`]), so
 //! many terminals share one runtime with no thread per terminal and no polling.
 //!
-//! What it does not do: no payment or kick logic (that is the core's), no MQTT (the Cloud Connect 2.0 client plugs
-//! in through [`Hooks`]: it gets the core's `OpenMqtt`/`CloseMqtt`/`Publish` outputs and feeds link events and
-//! cloud kicks back), no TLS on the TAS link, no argv parsing or log
-//! subscriber (the CLI's).
+//! For Cloud Connect 2.0 it runs an MQTT client ([`mqtt`], rumqttc over rustls) whenever the core asks for a
+//! session, turns cloud kicks into core inputs and publishes the core's answers on the terminal's event topic.
+//!
+//! What it does not do: no payment or kick logic (that is the core's), no TLS on the TAS link, no argv parsing
+//! or log subscriber (the CLI's).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,12 +26,15 @@
 //! - [`config`]: the TOML file (`[terminal]` for the core, `[io]` for sockets and time-outs)
 //! - [`kick`]: the local-kick HTTP listener; [`kick_client`]: the matching client (`ccv-emu kick local`)
 //! - [`link`]: dialling, the hand-shake, OPI framing, back-off with jitter
+//! - [`mqtt`]: the Cloud Connect 2.0 MQTT client and the terminal's TLS material
 //! - [`process`]: [`TerminalProcess`] and its drive loop
 
 pub mod config;
 pub mod kick;
 pub mod kick_client;
 pub mod link;
+pub mod mqtt;
 pub mod process;
 
+pub use mqtt::{AlpnPolicy, MqttCredentials, MqttStatus};
 pub use process::{Hooks, StartError, Status, TerminalProcess};

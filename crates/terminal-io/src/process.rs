@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::FileConfig;
 use crate::kick::{KickAnswer, KickCall, KickHttpSettings, KickListener};
 use crate::link::{self, Backoff, OpiStream, Received};
+use crate::mqtt::{MqttClient, MqttClientSettings, MqttCredentials};
 
 /// Why a terminal process did not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,9 @@ pub enum StartError {
     /// The configuration is unusable.
     #[error("invalid terminal configuration: {0}")]
     Config(String),
+    /// The MQTT client's TLS material could not be loaded.
+    #[error(transparent)]
+    Mqtt(#[from] crate::mqtt::CredentialsError),
 }
 
 fn now() -> ccv_terminal::Timestamp {
@@ -71,6 +75,8 @@ pub struct Status {
     pub journal: Vec<String>,
     /// The last screen the core showed.
     pub screen: Vec<String>,
+    /// The Cloud Connect 2.0 MQTT client (`state` is empty when the terminal runs without one).
+    pub mqtt: crate::mqtt::MqttStatus,
 }
 
 /// A running terminal; dropping it stops the terminal.
@@ -83,6 +89,7 @@ pub struct TerminalProcess {
     channel0_addr: Option<SocketAddr>,
     channel1: SocketAddr,
     status: Arc<Mutex<Status>>,
+    inputs: mpsc::Sender<ccv_terminal::Input>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -93,12 +100,36 @@ impl TerminalProcess {
         TerminalProcess::start_with(config, seed, Hooks::default()).await
     }
 
-    /// Like [`TerminalProcess::start`], with [`Hooks`] for links this crate does not drive itself (the MQTT
-    /// client of Cloud Connect 2.0, a sandbox, tests).
+    /// Like [`TerminalProcess::start`], with [`Hooks`] for links this crate does not drive itself (a sandbox,
+    /// tests). When `config.io.mqtt_pki` is set, the MQTT client of Cloud Connect 2.0 runs with the terminal's
+    /// certificate from that directory.
     pub async fn start_with(
+        config: FileConfig,
+        seed: u64,
+        hooks: Hooks,
+    ) -> Result<TerminalProcess, StartError> {
+        let credentials = match &config.io.mqtt_pki {
+            Some(dir) => Some(MqttCredentials::load(dir, &config.terminal.identity.tms_id)?),
+            None => None,
+        };
+        TerminalProcess::start_inner(config, seed, hooks, credentials).await
+    }
+
+    /// Starts a terminal whose MQTT client uses `credentials` (TLS material held in memory, e.g. a PKI made by
+    /// `ccv_iot::Pki::generate`), whatever `config.io.mqtt_pki` says.
+    pub async fn start_with_credentials(
+        config: FileConfig,
+        seed: u64,
+        credentials: MqttCredentials,
+    ) -> Result<TerminalProcess, StartError> {
+        TerminalProcess::start_inner(config, seed, Hooks::default(), Some(credentials)).await
+    }
+
+    async fn start_inner(
         mut config: FileConfig,
         seed: u64,
         hooks: Hooks,
+        credentials: Option<MqttCredentials>,
     ) -> Result<TerminalProcess, StartError> {
         let shutdown = CancellationToken::new();
         let (kick_tx, kick_rx) = mpsc::channel::<KickCall>(16);
@@ -128,9 +159,36 @@ impl TerminalProcess {
         let tas = config.terminal.installed.tas.to_string();
         let mode = config.terminal.pos_opi_mode.as_str().to_owned();
         let channel1 = config.io.opi_channel1;
+        let (inputs, inputs_rx) = mpsc::channel::<ccv_terminal::Input>(64);
+        let mut outputs: Vec<mpsc::Sender<ccv_terminal::Output>> = hooks.outputs.into_iter().collect();
+        if let Some(credentials) = credentials {
+            let io = &config.io;
+            let settings = MqttClientSettings {
+                credentials,
+                alpn: io.mqtt_alpn,
+                keep_alive: Duration::from_secs(io.mqtt_keep_alive_s.max(1)),
+                connect_timeout: Duration::from_secs(io.mqtt_connect_timeout_s.max(1)),
+                backoff_initial_ms: io.backoff_initial_ms,
+                backoff_max_ms: io.backoff_max_ms,
+            };
+            let (out_tx, out_rx) = mpsc::channel(64);
+            outputs.push(out_tx);
+            let client = MqttClient::new(settings, tms_id.clone(), seed, inputs.clone(), status.clone());
+            tokio::spawn(client.run(out_rx, shutdown.clone()));
+        }
+        if let Some(mut external) = hooks.inputs {
+            let tx = inputs.clone();
+            tokio::spawn(async move {
+                while let Some(input) = external.recv().await {
+                    if tx.send(input).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         let mut driver = Driver::new(config, seed, status.clone(), shutdown.clone())?;
-        driver.hook_outputs = hooks.outputs;
-        let task = tokio::spawn(driver.run(kick_rx, channel0, hooks.inputs));
+        driver.hook_outputs = outputs;
+        let task = tokio::spawn(driver.run(kick_rx, channel0, inputs_rx));
         drop(kick_tx);
         Ok(TerminalProcess {
             tms_id,
@@ -140,9 +198,16 @@ impl TerminalProcess {
             channel0_addr,
             channel1,
             status,
+            inputs,
             shutdown,
             task: Some(task),
         })
+    }
+
+    /// Feeds one input to the terminal's core (key presses, card events, TMS changes, ...), in order with
+    /// everything else the terminal receives. Returns `false` when the terminal has stopped.
+    pub async fn input(&self, input: ccv_terminal::Input) -> bool {
+        self.inputs.send(input).await.is_ok()
     }
 
     /// The TMS ID.
@@ -197,9 +262,9 @@ impl Drop for TerminalProcess {
 
 /// Extra inputs and outputs of a terminal process, for links driven outside this crate.
 ///
-/// Inputs sent on `inputs` are fed to the core in order (for example `Input::Mqtt(..)` link events and
-/// `Input::CloudKick(..)` from an MQTT client). The core's `OpenMqtt`, `CloseMqtt` and `Publish` outputs are copied
-/// to `outputs` (without waiting: when the receiver lags, outputs are dropped with a warning).
+/// Inputs sent on `inputs` are fed to the core in order with everything else. The core's `OpenMqtt`,
+/// `CloseMqtt` and `Publish` outputs are copied to `outputs` (without waiting: when the receiver lags, outputs are
+/// dropped with a warning).
 #[derive(Debug, Default)]
 pub struct Hooks {
     /// Inputs for the core.
@@ -246,7 +311,7 @@ struct Driver {
     dial_task: Option<JoinHandle<()>>,
     trigger_port: u16,
     seed: u64,
-    hook_outputs: Option<mpsc::Sender<ccv_terminal::Output>>,
+    hook_outputs: Vec<mpsc::Sender<ccv_terminal::Output>>,
 }
 
 impl Driver {
@@ -281,7 +346,7 @@ impl Driver {
             dial_task: None,
             trigger_port,
             seed,
-            hook_outputs: None,
+            hook_outputs: Vec::new(),
         })
     }
 
@@ -297,8 +362,7 @@ enum Wake {
     Timer,
     Kick(KickCall),
     KicksClosed,
-    Hook(ccv_terminal::Input),
-    HooksClosed,
+    Input(ccv_terminal::Input),
     Event(Event),
     Link(u8, Option<Result<Result<ccv_opi::Message, ccv_opi::DecodeError>, ccv_opi::codec::CodecError>>),
     Accepted(std::io::Result<(tokio::net::TcpStream, SocketAddr)>),
@@ -309,13 +373,10 @@ impl Driver {
         mut self,
         mut kicks: mpsc::Receiver<KickCall>,
         channel0: Option<TcpListener>,
-        hook_inputs: Option<mpsc::Receiver<ccv_terminal::Input>>,
+        mut inputs: mpsc::Receiver<ccv_terminal::Input>,
     ) {
         let shutdown = self.shutdown.clone();
         let mut kicks_open = true;
-        let mut hooks_open = hook_inputs.is_some();
-        let (_unused_tx, unused_rx) = mpsc::channel(1);
-        let mut hook_inputs = hook_inputs.unwrap_or(unused_rx);
         // One timer for the whole life of the terminal, re-armed only when the core's deadline changes.
         let timer = tokio::time::sleep(Duration::from_secs(86_400));
         tokio::pin!(timer);
@@ -368,7 +429,8 @@ impl Driver {
                     _ = shutdown.cancelled() => Wake::Stop,
                     _ = sleep => Wake::Timer,
                     call = kicks.recv(), if kicks_open => call.map_or(Wake::KicksClosed, Wake::Kick),
-                    input = hook_inputs.recv(), if hooks_open => input.map_or(Wake::HooksClosed, Wake::Hook),
+                    // `TerminalProcess` holds a sender, so this closes only when the terminal is dropped.
+                    input = inputs.recv() => input.map_or(Wake::Stop, Wake::Input),
                     ev = self.events_rx.recv() => match ev {
                         Some(ev) => Wake::Event(ev),
                         // The driver holds a sender itself, so the channel never closes while it runs.
@@ -386,8 +448,7 @@ impl Driver {
                 }
                 Wake::Kick(call) => self.on_kick(call),
                 Wake::KicksClosed => kicks_open = false,
-                Wake::Hook(input) => self.input(input),
-                Wake::HooksClosed => hooks_open = false,
+                Wake::Input(input) => self.input(input),
                 Wake::Event(ev) => self.on_event(ev),
                 Wake::Link(channel, item) => self.on_link_item(channel, item).await,
                 Wake::Accepted(Ok((stream, peer))) => self.on_channel0(stream, peer),
@@ -592,8 +653,8 @@ impl Driver {
     }
 
     fn forward(&mut self, output: ccv_terminal::Output) {
-        if let Some(tx) = &self.hook_outputs {
-            if let Err(err) = tx.try_send(output) {
+        for tx in &self.hook_outputs {
+            if let Err(err) = tx.try_send(output.clone()) {
                 tracing::warn!(tms_id = %self.tms_id, "hook output dropped: {err}");
             }
         }

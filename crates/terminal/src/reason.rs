@@ -104,6 +104,8 @@ reason_enum! {
         Port443Blocked = ("port_443_blocked", "R11/R23", "outgoing TCP 443 is blocked by the firewall; allow it to the MQT service address"),
         /// The TLS hand-shake failed (certificate, SHA-256, ALPN).
         Tls = ("tls", "R6", "the TLS hand-shake with the MQT service failed; check certificates and the SHA-256 signature algorithm"),
+        /// Nothing answers at the service address (TCP refused, unreachable or timed out).
+        Unreachable = ("unreachable", "R5/R11", "nothing answers at the MQT service address and port; check the address, the port and that the network lets the terminal out"),
         /// The endpoint refused the MQTT connection.
         Refused = ("refused", "R5", "the MQT service refused the connection; check the terminal's certificate and policy"),
         /// The link was up and went down.

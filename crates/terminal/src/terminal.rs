@@ -689,10 +689,15 @@ impl Terminal {
         self.dial(tas, reference, KickKind::Cloud);
     }
 
+    /// The TAS a kick dials: the one it names, with an empty host or a port 0 taken from the installed TAS.
     fn kick_target(&self, over: Option<HostPort>) -> HostPort {
+        let installed = &self.cfg.installed.tas;
         match over {
-            Some(h) if !h.host.is_empty() && h.port != 0 => HostPort::new(cut(&h.host), h.port),
-            _ => self.cfg.installed.tas.clone(),
+            Some(h) => HostPort::new(
+                if h.host.is_empty() { installed.host.clone() } else { cut(&h.host) },
+                if h.port == 0 { installed.port } else { h.port },
+            ),
+            None => installed.clone(),
         }
     }
 
