@@ -150,8 +150,7 @@ impl Tas {
                 .map_err(|source| TasError::Transcript { path: path.clone(), source })?,
             None => Transcript::in_memory(config.transcript_memory),
         };
-        let listener =
-            TcpListener::bind(listen).await.map_err(|source| TasError::Bind { addr: listen, source })?;
+        let listener = terminal_listener(listen).map_err(|source| TasError::Bind { addr: listen, source })?;
         let terminal_addr =
             listener.local_addr().map_err(|source| TasError::Bind { addr: listen, source })?;
         let shared = Arc::new(server::Shared::new(config, transcript));
@@ -233,4 +232,16 @@ impl Drop for Tas {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// Pending connections the terminal listener queues (the kernel caps it at `net.core.somaxconn`): a storm of
+/// kicked terminals dials at once, and a dropped SYN costs a terminal a one-second retransmission.
+const TERMINAL_BACKLOG: u32 = 4096;
+
+fn terminal_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(TERMINAL_BACKLOG)
 }
