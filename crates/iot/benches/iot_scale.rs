@@ -14,20 +14,18 @@
 //! process; raise `ulimit -n` first if it is below 20,000 for N = 10,000).
 //! Internal mode: `iot_scale broker-child DIR` runs only the endpoint (used by the parent).
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ccv_iot::probe::Probe;
 use ccv_iot::tls::{ALPN_MQTT_CA, client_config};
 use ccv_iot::topics::cmd_topic;
-use ccv_iot::{Endpoint, EndpointConfig, EndpointTls, Pki, PkiOptions};
+use ccv_iot::{Pki, PkiOptions};
 use rumqttc::mqttbytes::QoS;
 
-#[path = "../tests/common/mosquitto.rs"]
-mod mosquitto;
+#[path = "../tests/common/procs.rs"]
+mod procs;
 use rumqttc::mqttbytes::v4::{Packet, Publish};
 use rustls::ClientConfig;
 use tokio::sync::Semaphore;
@@ -43,7 +41,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     if args.get(1).map(String::as_str) == Some("broker-child") {
         let dir = args.get(2).expect("broker-child needs the PKI directory");
-        rt.block_on(broker_child(Path::new(dir)));
+        rt.block_on(procs::endpoint_child(Path::new(dir), 20_000));
         return;
     }
     if args.iter().any(|a| a == "--list") {
@@ -56,33 +54,6 @@ fn main() {
     rt.block_on(run());
 }
 
-async fn broker_child(dir: &Path) {
-    let pki = Pki::load_dir(dir).expect("PKI loads");
-    let config = EndpointConfig {
-        limits: ccv_iot::Limits { max_queued: 20_000, ..Default::default() },
-        ..Default::default()
-    };
-    let endpoint =
-        Endpoint::start(config, EndpointTls::from_pki(&pki).expect("TLS")).await.expect("endpoint starts");
-    println!("{}", endpoint.local_addr());
-    // Exit when the parent closes our stdin.
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-    })
-    .await;
-    endpoint.shutdown().await;
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 struct Broker {
     name: &'static str,
     child: tokio::process::Child,
@@ -90,29 +61,15 @@ struct Broker {
 }
 
 async fn start_ours(dir: &Path) -> Broker {
-    let mut child = tokio::process::Command::new(std::env::current_exe().expect("own path"))
-        .arg("broker-child")
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("broker child starts");
-    let stdout = child.stdout.take().expect("piped");
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .expect("broker child ready in 10 s")
-        .expect("read")
-        .expect("a line");
+    let args = ["broker-child".to_owned(), dir.display().to_string()];
+    let (child, line, _) = procs::spawn_self(&args, Duration::from_secs(10)).await;
     let port = line.parse::<std::net::SocketAddr>().expect("address line").port();
     Broker { name: "ccv-iot", child, port }
 }
 
 async fn start_mosquitto(dir: &Path) -> Option<Broker> {
     let extra = "log_type error\nmax_queued_messages 20000\nmax_inflight_messages 100\n";
-    let m = mosquitto::launch_mosquitto(dir, extra).await.ok()?;
+    let m = procs::launch_mosquitto(dir, extra).await.ok()?;
     Some(Broker { name: "mosquitto", child: m.child, port: m.port })
 }
 
@@ -135,7 +92,7 @@ async fn round(
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], broker.port));
     let pid = broker.child.id().expect("broker running");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss0 = rss_kib(pid);
+    let rss0 = procs::rss_kib(pid);
 
     // Connect N terminals (bounded concurrency).
     let start = Instant::now();
@@ -157,7 +114,7 @@ async fn round(
     }
     let connect_s = start.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss1 = rss_kib(pid);
+    let rss1 = procs::rss_kib(pid);
 
     // Kick storms: REPS times one QoS 1 kick per terminal, publish -> arrival.
     let mut vpos = Probe::connect(addr, Some("localhost"), vpos_cfg, WAIT).await.expect("vpos TLS");

@@ -4,8 +4,8 @@
 //! Each test prints a skip line when the binaries are missing (`.ci/run` installs them).
 
 mod common;
-#[path = "common/mosquitto.rs"]
-mod mosquitto;
+#[path = "common/procs.rs"]
+mod procs;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -15,7 +15,7 @@ use ccv_iot::probe::Probe;
 use ccv_iot::tls::client_config;
 use ccv_iot::{EndpointEvent, Reason};
 use common::{WAIT, start};
-use mosquitto::{have, start_mosquitto};
+use procs::{have, start_mosquitto};
 use rumqttc::mqttbytes::QoS;
 
 fn tls_args(dir: &Path, who: &str, alpn: bool) -> Vec<String> {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ccv_iot::kick::{self, Command, ConnectTas, KickDecision, KickLedger};
-use ccv_terminal::{CloudKick, HostPort, Input, KickKind, MqttDownReason, MqttEvent, MqttSettings, Output};
+use ccv_terminal::{CloudKick, HostPort, Input, KickKind, MqttDownReason, MqttEvent, MqttSettings};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rumqttc::{AsyncClient, ConnectionError, EventLoop, MqttOptions, NetworkOptions, Packet, QoS, Transport};
@@ -165,6 +165,17 @@ pub struct MqttStatus {
     pub events: u64,
 }
 
+/// What the terminal's drive loop asks of the MQTT client (the core's MQTT-related outputs).
+#[derive(Debug)]
+pub(crate) enum MqttCommand {
+    /// `Output::OpenMqtt`.
+    Open(MqttSettings),
+    /// `Output::CloseMqtt`.
+    Close,
+    /// `Output::Publish`.
+    Publish(ccv_terminal::Event),
+}
+
 /// A kick handed to the core, waiting for its answer.
 struct Pending {
     publish: rumqttc::Publish,
@@ -184,13 +195,15 @@ struct Session {
 /// Kick ids answered, remembered for duplicates.
 const LEDGER: usize = 256;
 /// Requests (publishes, acks) queued towards rumqttc.
-const REQUESTS: usize = 256;
+const REQUESTS: usize = 64;
+/// QoS 1 messages the terminal keeps in flight.
+const INFLIGHT: u16 = 16;
 
 pub(crate) struct MqttClient {
     settings: MqttClientSettings,
     tms_id: String,
     seed: u64,
-    inputs: mpsc::Sender<Input>,
+    inputs: mpsc::Sender<Box<Input>>,
     status: Arc<Mutex<Status>>,
     session: Option<Session>,
     ledger: KickLedger,
@@ -202,7 +215,7 @@ pub(crate) struct MqttClient {
 
 enum Wake {
     Stop,
-    Output(Output),
+    Command(MqttCommand),
     Mqtt(Result<rumqttc::Event, ConnectionError>),
 }
 
@@ -220,7 +233,7 @@ impl MqttClient {
         settings: MqttClientSettings,
         tms_id: String,
         seed: u64,
-        inputs: mpsc::Sender<Input>,
+        inputs: mpsc::Sender<Box<Input>>,
         status: Arc<Mutex<Status>>,
     ) -> MqttClient {
         MqttClient {
@@ -242,7 +255,11 @@ impl MqttClient {
     }
 
     /// Runs until `shutdown` or until the terminal's output channel closes.
-    pub(crate) async fn run(mut self, mut outputs: mpsc::Receiver<Output>, shutdown: CancellationToken) {
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<MqttCommand>,
+        shutdown: CancellationToken,
+    ) {
         self.status().mqtt.state = "off".into();
         loop {
             let wake = {
@@ -261,13 +278,13 @@ impl MqttClient {
                 };
                 tokio::select! {
                     _ = shutdown.cancelled() => Wake::Stop,
-                    out = outputs.recv() => out.map_or(Wake::Stop, Wake::Output),
+                    command = commands.recv() => command.map_or(Wake::Stop, Wake::Command),
                     ev = poll => Wake::Mqtt(ev),
                 }
             };
             match wake {
                 Wake::Stop => break,
-                Wake::Output(out) => self.on_output(out).await,
+                Wake::Command(command) => self.on_command_from_core(command).await,
                 Wake::Mqtt(Ok(ev)) => self.on_mqtt(ev).await,
                 Wake::Mqtt(Err(err)) => self.on_error(err).await,
             }
@@ -279,19 +296,18 @@ impl MqttClient {
         let tx = self.inputs.clone();
         async move {
             // The terminal's drive loop is gone only when the terminal stops; nothing to report then.
-            let _ = tx.send(input).await;
+            let _ = tx.send(Box::new(input)).await;
         }
     }
 
-    async fn on_output(&mut self, out: Output) {
-        match out {
-            Output::OpenMqtt(settings) => self.open(settings).await,
-            Output::CloseMqtt => {
+    async fn on_command_from_core(&mut self, command: MqttCommand) {
+        match command {
+            MqttCommand::Open(settings) => self.open(settings).await,
+            MqttCommand::Close => {
                 self.close().await;
                 self.status().mqtt = MqttStatus { state: "off".into(), ..self.status().mqtt.clone() };
             }
-            Output::Publish(event) => self.on_core_event(event),
-            _ => {}
+            MqttCommand::Publish(event) => self.on_core_event(event),
         }
     }
 
@@ -318,11 +334,15 @@ impl MqttClient {
             .set_keep_alive(self.settings.keep_alive.max(Duration::from_secs(1)))
             .set_clean_session(false)
             .set_manual_acks(true)
+            // A terminal has few messages in flight; rumqttc keeps a slot per possible in-flight message.
+            .set_inflight(INFLIGHT)
             .set_max_packet_size(kick::MAX_PAYLOAD_BYTES + 1024, kick::MAX_PAYLOAD_BYTES + 1024)
             .set_transport(Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
         let (client, mut eventloop) = AsyncClient::new(options, REQUESTS);
         let mut net = NetworkOptions::new();
         net.set_connection_timeout(self.settings.connect_timeout.as_secs().max(1));
+        // Events are small writes; without this each one waits for the previous one's delayed ACK.
+        net.set_tcp_nodelay(true);
         eventloop.set_network_options(net);
         self.sessions_opened += 1;
         let rng = SmallRng::seed_from_u64(self.seed.wrapping_add(self.sessions_opened));

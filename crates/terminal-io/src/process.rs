@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::FileConfig;
 use crate::kick::{KickAnswer, KickCall, KickHttpSettings, KickListener};
 use crate::link::{self, Backoff, OpiStream, Received};
-use crate::mqtt::{MqttClient, MqttClientSettings, MqttCredentials};
+use crate::mqtt::{MqttClient, MqttClientSettings, MqttCommand, MqttCredentials};
 
 /// Why a terminal process did not start.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +89,7 @@ pub struct TerminalProcess {
     channel0_addr: Option<SocketAddr>,
     channel1: SocketAddr,
     status: Arc<Mutex<Status>>,
-    inputs: mpsc::Sender<ccv_terminal::Input>,
+    inputs: mpsc::Sender<Box<ccv_terminal::Input>>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -159,8 +159,10 @@ impl TerminalProcess {
         let tas = config.terminal.installed.tas.to_string();
         let mode = config.terminal.pos_opi_mode.as_str().to_owned();
         let channel1 = config.io.opi_channel1;
-        let (inputs, inputs_rx) = mpsc::channel::<ccv_terminal::Input>(64);
-        let mut outputs: Vec<mpsc::Sender<ccv_terminal::Output>> = hooks.outputs.into_iter().collect();
+        // Channel items are boxed: a channel allocates room for 32 items up front, and an `Input` is ~0.5 KiB.
+        let (inputs, inputs_rx) = mpsc::channel::<Box<ccv_terminal::Input>>(64);
+        let outputs: Vec<mpsc::Sender<ccv_terminal::Output>> = hooks.outputs.into_iter().collect();
+        let mut mqtt_tx = None;
         if let Some(credentials) = credentials {
             let io = &config.io;
             let settings = MqttClientSettings {
@@ -172,7 +174,7 @@ impl TerminalProcess {
                 backoff_max_ms: io.backoff_max_ms,
             };
             let (out_tx, out_rx) = mpsc::channel(64);
-            outputs.push(out_tx);
+            mqtt_tx = Some(out_tx);
             let client = MqttClient::new(settings, tms_id.clone(), seed, inputs.clone(), status.clone());
             tokio::spawn(client.run(out_rx, shutdown.clone()));
         }
@@ -180,7 +182,7 @@ impl TerminalProcess {
             let tx = inputs.clone();
             tokio::spawn(async move {
                 while let Some(input) = external.recv().await {
-                    if tx.send(input).await.is_err() {
+                    if tx.send(Box::new(input)).await.is_err() {
                         break;
                     }
                 }
@@ -188,6 +190,7 @@ impl TerminalProcess {
         }
         let mut driver = Driver::new(config, seed, status.clone(), shutdown.clone())?;
         driver.hook_outputs = outputs;
+        driver.mqtt = mqtt_tx;
         let task = tokio::spawn(driver.run(kick_rx, channel0, inputs_rx));
         drop(kick_tx);
         Ok(TerminalProcess {
@@ -207,7 +210,7 @@ impl TerminalProcess {
     /// Feeds one input to the terminal's core (key presses, card events, TMS changes, ...), in order with
     /// everything else the terminal receives. Returns `false` when the terminal has stopped.
     pub async fn input(&self, input: ccv_terminal::Input) -> bool {
-        self.inputs.send(input).await.is_ok()
+        self.inputs.send(Box::new(input)).await.is_ok()
     }
 
     /// The TMS ID.
@@ -305,13 +308,14 @@ struct Driver {
     shutdown: CancellationToken,
     link: Option<Link>,
     kicks: Vec<PendingKick>,
-    events_tx: mpsc::Sender<Event>,
-    events_rx: mpsc::Receiver<Event>,
+    events_tx: mpsc::Sender<Box<Event>>,
+    events_rx: mpsc::Receiver<Box<Event>>,
     dial_attempt: u64,
     dial_task: Option<JoinHandle<()>>,
     trigger_port: u16,
     seed: u64,
     hook_outputs: Vec<mpsc::Sender<ccv_terminal::Output>>,
+    mqtt: Option<mpsc::Sender<MqttCommand>>,
 }
 
 impl Driver {
@@ -347,6 +351,7 @@ impl Driver {
             trigger_port,
             seed,
             hook_outputs: Vec::new(),
+            mqtt: None,
         })
     }
 
@@ -362,8 +367,8 @@ enum Wake {
     Timer,
     Kick(KickCall),
     KicksClosed,
-    Input(ccv_terminal::Input),
-    Event(Event),
+    Input(Box<ccv_terminal::Input>),
+    Event(Box<Event>),
     Link(u8, Option<Result<Result<ccv_opi::Message, ccv_opi::DecodeError>, ccv_opi::codec::CodecError>>),
     Accepted(std::io::Result<(tokio::net::TcpStream, SocketAddr)>),
 }
@@ -373,7 +378,7 @@ impl Driver {
         mut self,
         mut kicks: mpsc::Receiver<KickCall>,
         channel0: Option<TcpListener>,
-        mut inputs: mpsc::Receiver<ccv_terminal::Input>,
+        mut inputs: mpsc::Receiver<Box<ccv_terminal::Input>>,
     ) {
         let shutdown = self.shutdown.clone();
         let mut kicks_open = true;
@@ -448,8 +453,8 @@ impl Driver {
                 }
                 Wake::Kick(call) => self.on_kick(call),
                 Wake::KicksClosed => kicks_open = false,
-                Wake::Input(input) => self.input(input),
-                Wake::Event(ev) => self.on_event(ev),
+                Wake::Input(input) => self.input(*input),
+                Wake::Event(ev) => self.on_event(*ev),
                 Wake::Link(channel, item) => self.on_link_item(channel, item).await,
                 Wake::Accepted(Ok((stream, peer))) => self.on_channel0(stream, peer),
                 Wake::Accepted(Err(err)) => tracing::warn!(error = %err, "channel 0: accept failed"),
@@ -638,16 +643,29 @@ impl Driver {
                 }
                 ccv_terminal::Output::Publish(event) => {
                     self.forward(ccv_terminal::Output::Publish(event.clone()));
+                    self.command_mqtt(MqttCommand::Publish(event.clone()));
                     if let ccv_terminal::Event::TasDialFailed { reason, .. } = &event {
                         self.status().last_dial_failure = Some(reason.as_str().to_owned());
                     }
                     let line = serde_json::to_string(&event).unwrap_or_default();
                     tracing::info!(tms_id = %self.tms_id, "event: {line}");
                 }
-                out @ (ccv_terminal::Output::OpenMqtt(_) | ccv_terminal::Output::CloseMqtt) => {
-                    // The MQTT client (Cloud Connect 2.0) plugs in through `Hooks`; without one, nothing to do.
-                    self.forward(out);
+                ccv_terminal::Output::OpenMqtt(settings) => {
+                    self.forward(ccv_terminal::Output::OpenMqtt(settings.clone()));
+                    self.command_mqtt(MqttCommand::Open(settings));
                 }
+                ccv_terminal::Output::CloseMqtt => {
+                    self.forward(ccv_terminal::Output::CloseMqtt);
+                    self.command_mqtt(MqttCommand::Close);
+                }
+            }
+        }
+    }
+
+    fn command_mqtt(&self, command: MqttCommand) {
+        if let Some(tx) = &self.mqtt {
+            if let Err(err) = tx.try_send(command) {
+                tracing::warn!(tms_id = %self.tms_id, "MQTT client lags; command dropped: {err}");
             }
         }
     }
@@ -737,7 +755,7 @@ impl Driver {
                 tracing::info!(tas = %dial.tas, reason = %failure, ?delay, "TAS dial failed; retrying");
                 tokio::time::sleep(delay).await;
             };
-            let _ = events.send(Event::Dialled { attempt, result }).await;
+            let _ = events.send(Box::new(Event::Dialled { attempt, result })).await;
         }));
     }
 }

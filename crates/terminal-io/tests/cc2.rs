@@ -18,8 +18,8 @@ use ccv_terminal_io::{AlpnPolicy, MqttCredentials, StartError, TerminalProcess};
 use rumqttc::mqttbytes::QoS;
 
 mod common;
-#[path = "../../iot/tests/common/mosquitto.rs"]
-mod mosquitto;
+#[path = "../../iot/tests/common/procs.rs"]
+mod procs;
 
 use common::{T, eventually, fixture, tas};
 
@@ -477,13 +477,13 @@ async fn a_missing_pki_is_a_start_error_that_names_the_fix() {
 /// kicked by a payment-API client through that broker.
 #[tokio::test]
 async fn our_terminal_takes_a_kick_through_a_real_mosquitto_broker() {
-    if !mosquitto::have("mosquitto") {
+    if !procs::have("mosquitto") {
         return;
     }
     let pki = pki_for(&["90000001"], KeyAlgorithm::default());
     let dir = tempfile::tempdir().expect("temp dir");
     pki.write_dir(dir.path()).expect("PKI written");
-    let broker = mosquitto::start_mosquitto(dir.path()).await;
+    let broker = procs::start_mosquitto(dir.path()).await;
     let addr = SocketAddr::from(([127, 0, 0, 1], broker.port));
     let tas = tas().await;
     let mut config = prepare(FileConfig::default(), "90000001", tas.terminal_addr(), addr);
