@@ -120,6 +120,9 @@ pub fn client_config(
             key_from_pem(key_pem, "client key")?,
         )?;
     config.alpn_protocols = alpn.map(|a| vec![a.to_vec()]).unwrap_or_default();
+    // A client talks to one endpoint: keep that server's session tickets only. The default cache is sized for
+    // 32 servers, about 14 KiB per configuration, and every terminal has a configuration of its own.
+    config.resumption = rustls::client::Resumption::in_memory_sessions(8);
     Ok(Arc::new(config))
 }
 

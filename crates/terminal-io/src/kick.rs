@@ -151,7 +151,7 @@ fn http_error(code: StatusCode, error: &str, message: impl Into<String>) -> Resp
 #[derive(Clone)]
 struct KickState {
     settings: Arc<KickHttpSettings>,
-    calls: mpsc::Sender<KickCall>,
+    calls: mpsc::Sender<Box<KickCall>>,
 }
 
 /// A bound kick listener; [`KickListener::serve`] runs it.
@@ -174,7 +174,7 @@ impl KickListener {
     }
 
     /// Serves kicks until `shutdown` is cancelled; each accepted kick goes to `calls`.
-    pub async fn serve(self, calls: mpsc::Sender<KickCall>, shutdown: CancellationToken) {
+    pub async fn serve(self, calls: mpsc::Sender<Box<KickCall>>, shutdown: CancellationToken) {
         let settings = Arc::new(self.settings);
         let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
         loop {
@@ -345,7 +345,7 @@ async fn kick_post(state: &KickState, peer: SocketAddr, req: Request) -> Respons
         }
     }
     let (reply, answer) = oneshot::channel();
-    let call = KickCall { body, peer, reply };
+    let call = Box::new(KickCall { body, peer, reply });
     let decide = state.settings.decide_timeout;
     match tokio::time::timeout(decide, state.calls.send(call)).await {
         Ok(Ok(())) => {}

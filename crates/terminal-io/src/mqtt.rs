@@ -215,7 +215,7 @@ pub(crate) struct MqttClient {
 
 enum Wake {
     Stop,
-    Command(MqttCommand),
+    Command(Box<MqttCommand>),
     Mqtt(Result<rumqttc::Event, ConnectionError>),
 }
 
@@ -257,7 +257,7 @@ impl MqttClient {
     /// Runs until `shutdown` or until the terminal's output channel closes.
     pub(crate) async fn run(
         mut self,
-        mut commands: mpsc::Receiver<MqttCommand>,
+        mut commands: mpsc::Receiver<Box<MqttCommand>>,
         shutdown: CancellationToken,
     ) {
         self.status().mqtt.state = "off".into();
@@ -272,7 +272,9 @@ impl MqttClient {
                                 tokio::time::sleep_until(at).await;
                                 s.retry_at = None;
                             }
-                            s.eventloop.poll().await
+                            // Boxed: rumqttc's poll future holds its whole connect path (TCP, TLS, CONNECT),
+                            // several KiB that an idle terminal would otherwise carry inline.
+                            Box::pin(s.eventloop.poll()).await
                         }
                     }
                 };
@@ -284,7 +286,7 @@ impl MqttClient {
             };
             match wake {
                 Wake::Stop => break,
-                Wake::Command(command) => self.on_command_from_core(command).await,
+                Wake::Command(command) => self.on_command_from_core(*command).await,
                 Wake::Mqtt(Ok(ev)) => self.on_mqtt(ev).await,
                 Wake::Mqtt(Err(err)) => self.on_error(err).await,
             }
@@ -366,7 +368,7 @@ impl MqttClient {
             let flush = async {
                 // Bounded: a few events at most before the DISCONNECT goes out or the link errors.
                 for _ in 0..16 {
-                    match s.eventloop.poll().await {
+                    match Box::pin(s.eventloop.poll()).await {
                         Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
                         Ok(_) => {}
                     }

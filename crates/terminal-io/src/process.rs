@@ -132,7 +132,7 @@ impl TerminalProcess {
         credentials: Option<MqttCredentials>,
     ) -> Result<TerminalProcess, StartError> {
         let shutdown = CancellationToken::new();
-        let (kick_tx, kick_rx) = mpsc::channel::<KickCall>(16);
+        let (kick_tx, kick_rx) = mpsc::channel::<Box<KickCall>>(16);
         let mut kick_addr = None;
         if let Some(addr) = config.kick_addr() {
             let settings = KickHttpSettings { cors: config.io.cors, ..KickHttpSettings::default() };
@@ -315,7 +315,7 @@ struct Driver {
     trigger_port: u16,
     seed: u64,
     hook_outputs: Vec<mpsc::Sender<ccv_terminal::Output>>,
-    mqtt: Option<mpsc::Sender<MqttCommand>>,
+    mqtt: Option<mpsc::Sender<Box<MqttCommand>>>,
 }
 
 impl Driver {
@@ -365,7 +365,7 @@ impl Driver {
 enum Wake {
     Stop,
     Timer,
-    Kick(KickCall),
+    Kick(Box<KickCall>),
     KicksClosed,
     Input(Box<ccv_terminal::Input>),
     Event(Box<Event>),
@@ -376,7 +376,7 @@ enum Wake {
 impl Driver {
     async fn run(
         mut self,
-        mut kicks: mpsc::Receiver<KickCall>,
+        mut kicks: mpsc::Receiver<Box<KickCall>>,
         channel0: Option<TcpListener>,
         mut inputs: mpsc::Receiver<Box<ccv_terminal::Input>>,
     ) {
@@ -451,11 +451,11 @@ impl Driver {
                     armed = None;
                     self.timer();
                 }
-                Wake::Kick(call) => self.on_kick(call),
+                Wake::Kick(call) => self.on_kick(*call),
                 Wake::KicksClosed => kicks_open = false,
                 Wake::Input(input) => self.input(*input),
                 Wake::Event(ev) => self.on_event(*ev),
-                Wake::Link(channel, item) => self.on_link_item(channel, item).await,
+                Wake::Link(channel, item) => Box::pin(self.on_link_item(channel, item)).await,
                 Wake::Accepted(Ok((stream, peer))) => self.on_channel0(stream, peer),
                 Wake::Accepted(Err(err)) => tracing::warn!(error = %err, "channel 0: accept failed"),
             }
@@ -537,7 +537,7 @@ impl Driver {
                 tracing::warn!(tms_id = %self.tms_id, ?opi_channel, "undecodable OPI frame answered with {}: {error}",
                     response.overall_result().map(|r| r.as_str().to_owned()).unwrap_or_default());
                 self.status().bad_frames += 1;
-                self.write(opi_channel, response).await;
+                Box::pin(self.write(opi_channel, response)).await;
             }
             Received::Dropped { error } => {
                 tracing::warn!(tms_id = %self.tms_id, ?opi_channel, "undecodable OPI frame dropped: {error}");
@@ -627,7 +627,11 @@ impl Driver {
                         self.status().last_close_reason = Some("closed by the terminal".into());
                     }
                 }
-                ccv_terminal::Output::SendOpi { channel, message } => self.write(channel, message).await,
+                // Boxed: the write future is large and rare; inline it would make every idle terminal's task
+                // that much bigger.
+                ccv_terminal::Output::SendOpi { channel, message } => {
+                    Box::pin(self.write(channel, message)).await
+                }
                 ccv_terminal::Output::Screen(screen) => {
                     tracing::debug!(tms_id = %self.tms_id, "screen: {}", screen.lines.join(" | "));
                     self.status().screen = screen.lines;
@@ -664,7 +668,7 @@ impl Driver {
 
     fn command_mqtt(&self, command: MqttCommand) {
         if let Some(tx) = &self.mqtt {
-            if let Err(err) = tx.try_send(command) {
+            if let Err(err) = tx.try_send(Box::new(command)) {
                 tracing::warn!(tms_id = %self.tms_id, "MQTT client lags; command dropped: {err}");
             }
         }

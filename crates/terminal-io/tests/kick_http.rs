@@ -19,7 +19,7 @@ const T: Duration = Duration::from_secs(10);
 async fn start(settings: KickHttpSettings) -> (SocketAddr, CancellationToken) {
     let listener = KickListener::bind("127.0.0.1:0".parse().unwrap(), settings).await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let (tx, mut rx) = mpsc::channel::<KickCall>(8);
+    let (tx, mut rx) = mpsc::channel::<Box<KickCall>>(8);
     let token = CancellationToken::new();
     tokio::spawn(listener.serve(tx, token.clone()));
     tokio::spawn(async move {
