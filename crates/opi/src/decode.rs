@@ -1,7 +1,7 @@
 //! Bytes → [`Message`]: character decoding by the XML declaration, one pass over the XML
-//! events into borrowed `Parts`, then the parts checked and copied into the typed model in a
-//! fixed order, so that the first error reported does not depend on the order of elements in the
-//! document.
+//! events into borrowed `Parts` (lists already checked into the model as they are read), then
+//! the parts checked and copied into the typed model in a fixed order, so that the first error
+//! reported does not depend on the order of elements in the document.
 
 use std::borrow::Cow;
 
@@ -11,7 +11,9 @@ use quick_xml::events::Event;
 use crate::attrs::AttrTokens;
 use crate::error::{DecodeError, DecodeErrorKind, PartialHeader};
 use crate::model::*;
-use crate::parts::{AmountParts, Attr, Parts, TerminalParts};
+use crate::parts::{
+    AmountParts, Attr, OutputParts, Parts, ReconciliationTotalParts, TerminalParts, TextLineParts,
+};
 
 /// Decodes one OPI message (the payload of one frame, without the length prefix).
 ///
@@ -25,7 +27,7 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
     if let Err(kind) = parts.read(&text) {
         return Err(DecodeError::new(offsets.fix(kind, &text), partial_header(&parts)));
     }
-    map_message(&parts).map_err(|kind| DecodeError::new(kind, partial_header(&parts)))
+    map_message(&mut parts).map_err(|kind| DecodeError::new(kind, partial_header(&parts)))
 }
 
 /// How offsets in the decoded text map back to input bytes.
@@ -161,12 +163,16 @@ fn opt(v: &Attr<'_>) -> Option<String> {
 /// An element the model reads, by its path below the root (`""` for the root itself,
 /// `"/Tender/Authorisation"`): turns absence and bad values into errors that name it.
 #[derive(Clone, Copy)]
-struct El {
+pub(crate) struct El {
     kind: MessageKind,
     below_root: &'static str,
 }
 
 impl El {
+    pub(crate) fn new(kind: MessageKind, below_root: &'static str) -> El {
+        El { kind, below_root }
+    }
+
     fn child(self, below_root: &'static str) -> El {
         El { kind: self.kind, below_root }
     }
@@ -201,7 +207,7 @@ impl El {
         }
     }
 
-    fn wire<T: WireEnum>(self, v: &Attr<'_>, attr: &'static str) -> R<T> {
+    pub(crate) fn wire<T: WireEnum>(self, v: &Attr<'_>, attr: &'static str) -> R<T> {
         let v = self.req(v, attr)?;
         T::from_wire(v.trim())
             .ok_or_else(|| self.invalid(Some(attr), v, format!("expected one of {}", T::expected())))
@@ -260,6 +266,43 @@ impl El {
         })
     }
 
+    /// A `TextLine` (this element).
+    pub(crate) fn text_line(self, l: &TextLineParts<'_>) -> R<TextLine> {
+        Ok(TextLine {
+            text: l.text.as_ref().to_owned(),
+            row: self.opt_u32(&l.row, "Row")?,
+            column: self.opt_u32(&l.column, "Column")?,
+            erase: self.opt_bool(&l.erase, "Erase")?,
+            echo: self.opt_bool(&l.echo, "Echo")?,
+            cursor: self.opt_bool(&l.cursor, "Cursor")?,
+            time_out: self.opt_u32(&l.time_out, "TimeOut")?,
+            color: opt(&l.color),
+            char_set: self.opt_u32(&l.char_set, "CharSet")?,
+            alignment: opt(&l.alignment),
+            height: opt(&l.height),
+            width: opt(&l.width),
+            char_style: opt(&l.char_style),
+        })
+    }
+
+    /// A reconciliation `TotalAmount` (this element).
+    pub(crate) fn reconciliation_total(self, t: &ReconciliationTotalParts<'_>) -> R<ReconciliationTotal> {
+        Ok(ReconciliationTotal {
+            card_circuit: opt(&t.card_circuit),
+            payment_type: opt(&t.payment_type),
+            number_payments: self.opt_u32(&t.number_payments, "NumberPayments")?,
+            amount: self.amount(&t.amount)?,
+        })
+    }
+
+    /// A `DeviceResponse` `Output` (this element).
+    pub(crate) fn output_result(self, o: &OutputParts<'_>) -> R<OutputResult> {
+        Ok(OutputResult {
+            out_device_target: self.wire::<OutDevice>(&o.out_device_target, "OutDeviceTarget")?,
+            out_result: self.overall(&o.out_result, "OutResult")?,
+        })
+    }
+
     fn terminal(self, t: &Option<TerminalParts<'_>>) -> R<Option<Terminal>> {
         let Some(t) = t else { return Ok(None) };
         Ok(Some(Terminal {
@@ -283,7 +326,7 @@ fn pos_data(root: El, parts: &Parts<'_>) -> R<Option<PosData>> {
     }))
 }
 
-fn map_message(parts: &Parts<'_>) -> R<Message> {
+fn map_message(parts: &mut Parts<'_>) -> R<Message> {
     // Invariant: `Parts::read` succeeded, so the document has a root element.
     let Some(name) = parts.root else { return Err(DecodeErrorKind::Empty) };
     let Some(kind) = parts.kind else {
@@ -387,22 +430,13 @@ fn map_message(parts: &Parts<'_>) -> R<Message> {
         MessageKind::ServiceResponse => {
             let request_type = root.wire::<ServiceRequestType>(&parts.request_type, "RequestType")?;
             let overall_result = root.overall(&parts.overall_result, "OverallResult")?;
-            let reconciliation = match &parts.reconciliation {
-                Some(r) => {
-                    let el = root.child("/Reconciliation/TotalAmount");
-                    let mut totals = Vec::with_capacity(r.totals.len());
-                    for t in &r.totals {
-                        totals.push(ReconciliationTotal {
-                            card_circuit: opt(&t.card_circuit),
-                            payment_type: opt(&t.payment_type),
-                            number_payments: el.opt_u32(&t.number_payments, "NumberPayments")?,
-                            amount: el.amount(&t.amount)?,
-                        });
-                    }
-                    Some(Reconciliation { language_code: opt(&r.language_code), totals })
-                }
-                None => None,
-            };
+            if let Some(e) = parts.list_error.take() {
+                return Err(e);
+            }
+            let reconciliation = parts
+                .reconciliation
+                .take()
+                .map(|r| Reconciliation { language_code: opt(&r.language_code), totals: r.totals });
             Message::ServiceResponse(ServiceResponse {
                 header,
                 request_type,
@@ -414,31 +448,10 @@ fn map_message(parts: &Parts<'_>) -> R<Message> {
         }
         MessageKind::DeviceRequest => {
             let request_type = root.wire::<DeviceRequestType>(&parts.request_type, "RequestType")?;
-            let mut outputs = Vec::with_capacity(parts.outputs.len());
-            for o in &parts.outputs {
-                let out_device_target =
-                    root.child("/Output").wire::<OutDevice>(&o.out_device_target, "OutDeviceTarget")?;
-                let el = root.child("/Output/TextLine");
-                let mut text_lines = Vec::with_capacity(o.text_lines.len());
-                for l in &o.text_lines {
-                    text_lines.push(TextLine {
-                        text: l.text.as_ref().to_owned(),
-                        row: el.opt_u32(&l.row, "Row")?,
-                        column: el.opt_u32(&l.column, "Column")?,
-                        erase: el.opt_bool(&l.erase, "Erase")?,
-                        echo: el.opt_bool(&l.echo, "Echo")?,
-                        cursor: el.opt_bool(&l.cursor, "Cursor")?,
-                        time_out: el.opt_u32(&l.time_out, "TimeOut")?,
-                        color: opt(&l.color),
-                        char_set: el.opt_u32(&l.char_set, "CharSet")?,
-                        alignment: opt(&l.alignment),
-                        height: opt(&l.height),
-                        width: opt(&l.width),
-                        char_style: opt(&l.char_style),
-                    });
-                }
-                outputs.push(Output { out_device_target, text_lines });
+            if let Some(e) = parts.list_error.take() {
+                return Err(e);
             }
+            let outputs = std::mem::take(&mut parts.outputs);
             if request_type == DeviceRequestType::Output && outputs.is_empty() {
                 return Err(root.missing("Output"));
             }
@@ -470,14 +483,10 @@ fn map_message(parts: &Parts<'_>) -> R<Message> {
         MessageKind::DeviceResponse => {
             let request_type = root.wire::<DeviceRequestType>(&parts.request_type, "RequestType")?;
             let overall_result = root.overall(&parts.overall_result, "OverallResult")?;
-            let el = root.child("/Output");
-            let mut outputs = Vec::with_capacity(parts.outputs.len());
-            for o in &parts.outputs {
-                outputs.push(OutputResult {
-                    out_device_target: el.wire::<OutDevice>(&o.out_device_target, "OutDeviceTarget")?,
-                    out_result: el.overall(&o.out_result, "OutResult")?,
-                });
+            if let Some(e) = parts.list_error.take() {
+                return Err(e);
             }
+            let outputs = std::mem::take(&mut parts.output_results);
             let input = match &parts.input {
                 Some(i) => {
                     let el = root.child("/Input");

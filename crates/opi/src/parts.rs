@@ -8,9 +8,10 @@
 //!
 //! Where the model reads one element (`POSdata`, `Tender`, ...), the first one in the document
 //! counts and later ones are ignored with everything inside them; where it reads a list
-//! (`Output`, `TextLine`, reconciliation `TotalAmount`), every one counts, in document order.
-//! An element's text is the text before its first child element (white space between children
-//! is layout); CDATA sections and references after a child are still added.
+//! (`Output`, `TextLine`, reconciliation `TotalAmount`), every one counts, in document order, and
+//! each item is checked into the model as soon as it is read. An element's text is the text
+//! before its first child element (white space between children is layout); CDATA sections and
+//! references after a child are still added.
 
 use std::borrow::Cow;
 
@@ -18,8 +19,9 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use crate::attrs::AttrTokens;
+use crate::decode::El;
 use crate::error::DecodeErrorKind;
-use crate::model::MessageKind;
+use crate::model::{MessageKind, OutDevice, Output, OutputResult, ReconciliationTotal};
 
 /// Deepest nesting accepted (OPI messages are at most five levels deep).
 const MAX_DEPTH: usize = 32;
@@ -53,9 +55,19 @@ pub(crate) struct Parts<'a> {
     pub(crate) tender: Option<TenderParts<'a>>,
     pub(crate) card_value: Option<CardValueParts<'a>>,
     pub(crate) reconciliation: Option<ReconciliationParts<'a>>,
-    pub(crate) outputs: Vec<OutputParts<'a>>,
+    /// `DeviceRequest/Output`, checked and converted as they are read.
+    pub(crate) outputs: Vec<Output>,
+    /// `DeviceResponse/Output`, checked and converted as they are read.
+    pub(crate) output_results: Vec<OutputResult>,
+    /// The first error in a list (outputs and their text lines, reconciliation totals). Lists are
+    /// checked in document order, which is the order the model checks them in, as they are read.
+    pub(crate) list_error: Option<DecodeErrorKind>,
     pub(crate) input: Option<InputParts<'a>>,
     pub(crate) private_data: Option<Text<'a>>,
+    /// The `Output`, `TextLine` or reconciliation `TotalAmount` being read.
+    output: OutputParts<'a>,
+    line: TextLineParts<'a>,
+    total: ReconciliationTotalParts<'a>,
 }
 
 /// An element whose text is an amount (`Currency` attribute).
@@ -116,7 +128,7 @@ pub(crate) struct CardValueParts<'a> {
 #[derive(Default)]
 pub(crate) struct ReconciliationParts<'a> {
     pub(crate) language_code: Attr<'a>,
-    pub(crate) totals: Vec<ReconciliationTotalParts<'a>>,
+    pub(crate) totals: Vec<ReconciliationTotal>,
 }
 
 #[derive(Default)]
@@ -127,12 +139,11 @@ pub(crate) struct ReconciliationTotalParts<'a> {
     pub(crate) amount: AmountParts<'a>,
 }
 
-/// `Output` of a `DeviceRequest` (with its text lines) or of a `DeviceResponse` (`OutResult`).
+/// `Output` of a `DeviceRequest` or of a `DeviceResponse` (`OutResult`).
 #[derive(Default)]
 pub(crate) struct OutputParts<'a> {
     pub(crate) out_device_target: Attr<'a>,
     pub(crate) out_result: Attr<'a>,
-    pub(crate) text_lines: Vec<TextLineParts<'a>>,
 }
 
 #[derive(Default)]
@@ -274,6 +285,7 @@ impl<'a> Parts<'a> {
                 }
                 Event::Start(e) => {
                     let (slot, name) = self.open(input, &e, stack.last_mut(), &mut keys, before)?;
+                    self.started(slot);
                     if stack.len() >= MAX_DEPTH {
                         return Err(DecodeErrorKind::LimitExceeded {
                             what: "element nesting depth",
@@ -284,13 +296,17 @@ impl<'a> Parts<'a> {
                     stack.push(Frame { slot, has_child: false, name });
                 }
                 Event::Empty(e) => {
-                    self.open(input, &e, stack.last_mut(), &mut keys, before)?;
+                    let (slot, _) = self.open(input, &e, stack.last_mut(), &mut keys, before)?;
+                    self.started(slot);
+                    self.ended(slot);
                     if stack.is_empty() {
                         root_done = true;
                     }
                 }
                 Event::End(_) => {
-                    stack.pop();
+                    if let Some(frame) = stack.pop() {
+                        self.ended(frame.slot);
+                    }
                     if stack.is_empty() {
                         root_done = true;
                     }
@@ -436,6 +452,53 @@ impl<'a> Parts<'a> {
         Ok((slot, name))
     }
 
+    /// After a start tag: an output is checked as soon as its attributes are read.
+    fn started(&mut self, slot: Slot) {
+        let (Slot::Output, Some(kind), None) = (slot, self.kind, &self.list_error) else { return };
+        let el = El::new(kind, "/Output");
+        if kind == MessageKind::DeviceRequest {
+            match el.wire::<OutDevice>(&self.output.out_device_target, "OutDeviceTarget") {
+                Ok(out_device_target) => {
+                    self.outputs.push(Output { out_device_target, text_lines: Vec::new() })
+                }
+                Err(e) => self.list_error = Some(e),
+            }
+        } else {
+            match el.output_result(&self.output) {
+                Ok(o) => self.output_results.push(o),
+                Err(e) => self.list_error = Some(e),
+            }
+        }
+    }
+
+    /// After an end tag (or an empty element): a text line or a reconciliation total is checked
+    /// once its text is read.
+    fn ended(&mut self, slot: Slot) {
+        let (Some(kind), None) = (self.kind, &self.list_error) else { return };
+        match slot {
+            Slot::TextLine => match El::new(kind, "/Output/TextLine").text_line(&self.line) {
+                // Invariant: a text line is read only inside an output that was accepted.
+                Ok(line) => {
+                    if let Some(o) = self.outputs.last_mut() {
+                        o.text_lines.push(line);
+                    }
+                }
+                Err(e) => self.list_error = Some(e),
+            },
+            Slot::ReconciliationTotal => {
+                match El::new(kind, "/Reconciliation/TotalAmount").reconciliation_total(&self.total) {
+                    Ok(total) => {
+                        if let Some(r) = &mut self.reconciliation {
+                            r.totals.push(total);
+                        }
+                    }
+                    Err(e) => self.list_error = Some(e),
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Where a child element called `name` of an element in `parent` goes; creates its part.
     fn enter(&mut self, parent: Slot, name: &str) -> Slot {
         use MessageKind::*;
@@ -461,7 +524,7 @@ impl<'a> Parts<'a> {
                 once(&mut self.reconciliation, Slot::Reconciliation)
             }
             (Slot::Root, "Output") if matches!(kind, DeviceRequest | DeviceResponse) => {
-                self.outputs.push(OutputParts::default());
+                self.output = OutputParts::default();
                 Slot::Output
             }
             (Slot::Root, "Input") if matches!(kind, DeviceRequest | DeviceResponse) => {
@@ -485,20 +548,14 @@ impl<'a> Parts<'a> {
                     _ => Slot::Skip,
                 }
             }
-            (Slot::Reconciliation, "TotalAmount") => match &mut self.reconciliation {
-                Some(r) => {
-                    r.totals.push(ReconciliationTotalParts::default());
-                    Slot::ReconciliationTotal
-                }
-                None => Slot::Skip,
-            },
-            (Slot::Output, "TextLine") if kind == DeviceRequest => match self.outputs.last_mut() {
-                Some(o) => {
-                    o.text_lines.push(TextLineParts::default());
-                    Slot::TextLine
-                }
-                None => Slot::Skip,
-            },
+            (Slot::Reconciliation, "TotalAmount") => {
+                self.total = ReconciliationTotalParts::default();
+                Slot::ReconciliationTotal
+            }
+            (Slot::Output, "TextLine") if kind == DeviceRequest => {
+                self.line = TextLineParts::default();
+                Slot::TextLine
+            }
             (Slot::Input, _) => {
                 let Some(i) = &mut self.input else { return Slot::Skip };
                 match name {
@@ -572,7 +629,7 @@ impl<'a> Parts<'a> {
             }
             (Slot::Reconciliation, "LanguageCode") => &mut self.reconciliation.as_mut()?.language_code,
             (Slot::ReconciliationTotal, _) => {
-                let t = self.reconciliation.as_mut()?.totals.last_mut()?;
+                let t = &mut self.total;
                 match name {
                     "CardCircuit" => &mut t.card_circuit,
                     "PaymentType" => &mut t.payment_type,
@@ -581,10 +638,10 @@ impl<'a> Parts<'a> {
                     _ => return None,
                 }
             }
-            (Slot::Output, "OutDeviceTarget") => &mut self.outputs.last_mut()?.out_device_target,
-            (Slot::Output, "OutResult") => &mut self.outputs.last_mut()?.out_result,
+            (Slot::Output, "OutDeviceTarget") => &mut self.output.out_device_target,
+            (Slot::Output, "OutResult") => &mut self.output.out_result,
             (Slot::TextLine, _) => {
-                let l = self.outputs.last_mut()?.text_lines.last_mut()?;
+                let l = &mut self.line;
                 match name {
                     "Row" => &mut l.row,
                     "Column" => &mut l.column,
@@ -624,10 +681,8 @@ impl<'a> Parts<'a> {
             Slot::ShiftNumber => self.pos_data.as_mut()?.shift_number.as_mut(),
             Slot::TotalAmount => Some(&mut self.total_amount.as_mut()?.text),
             Slot::TenderAmount => Some(&mut self.tender.as_mut()?.total_amount.as_mut()?.text),
-            Slot::ReconciliationTotal => {
-                Some(&mut self.reconciliation.as_mut()?.totals.last_mut()?.amount.text)
-            }
-            Slot::TextLine => Some(&mut self.outputs.last_mut()?.text_lines.last_mut()?.text),
+            Slot::ReconciliationTotal => Some(&mut self.total.amount.text),
+            Slot::TextLine => Some(&mut self.line.text),
             Slot::Command => Some(&mut self.input.as_mut()?.command.as_mut()?.text),
             Slot::InputValue => self.input.as_mut()?.input_value.as_mut(),
             Slot::InputValueChild => self.input.as_mut()?.input_value_child.as_mut(),
