@@ -8,7 +8,6 @@ use std::borrow::Cow;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use crate::attrs::AttrTokens;
 use crate::error::{DecodeError, DecodeErrorKind, PartialHeader};
 use crate::model::*;
 use crate::parts::{
@@ -72,19 +71,16 @@ fn declared_encoding(bytes: &[u8], text: Option<&str>) -> Result<Option<Cow<'sta
     };
     match reader.read_event() {
         Ok(Event::Decl(decl)) => {
-            // The declaration's content is `xml` and then pseudo-attributes; the first
-            // `encoding` counts, and a malformed attribute before it is an error.
-            for attr in (AttrTokens { tag: &decl, pos: 3 }) {
-                let attr = attr.map_err(|e| DecodeErrorKind::Xml {
-                    offset: 0,
-                    detail: format!("XML declaration: {e}"),
-                })?;
-                if decl[attr.key] == *b"encoding" {
-                    let label = &decl[attr.value];
+            match decl.encoding() {
+                None => {}
+                Some(Err(e)) => {
+                    return Err(DecodeErrorKind::Xml { offset: 0, detail: format!("XML declaration: {e}") });
+                }
+                Some(Ok(label)) => {
                     if label.eq_ignore_ascii_case(b"utf-8") {
                         return Ok(Some(Cow::Borrowed("utf-8")));
                     }
-                    return Ok(Some(Cow::Owned(String::from_utf8_lossy(label).trim().to_ascii_lowercase())));
+                    return Ok(Some(Cow::Owned(String::from_utf8_lossy(&label).trim().to_ascii_lowercase())));
                 }
             }
             Ok(None)

@@ -23,13 +23,12 @@
 //! Layout:
 //! - [`model`]: the typed messages and value types (amounts, currencies, time stamps, PANs)
 //! - `decode` / `encode`: the XML codec (quick-xml); decoding reads the events once into borrowed
-//!   `parts` (attributes through `attrs`), then checks them into the model
+//!   `parts` (attributes through quick-xml's attribute iterator), then checks them into the model
 //! - [`error`]: [`DecodeError`], its `OverallResult`, [`error_response`]
 //! - [`frame`]: [`FrameDecoder`], [`FrameBuffer`], [`encode_frame`]
 //! - `codec` (feature `codec`): tokio-util `Decoder`/`Encoder`
 //! - [`fuzz`]: fuzz target bodies, also run as tests over the fixtures
 
-mod attrs;
 #[cfg(feature = "codec")]
 pub mod codec;
 mod decode;

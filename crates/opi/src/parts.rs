@@ -18,7 +18,6 @@ use std::borrow::Cow;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use crate::attrs::AttrTokens;
 use crate::decode::El;
 use crate::error::DecodeErrorKind;
 use crate::model::{MessageKind, OutDevice, Output, OutputResult, ReconciliationTotal};
@@ -408,8 +407,8 @@ impl<'a> Parts<'a> {
         };
         // Duplicate attributes are found here, on the qualified name as XML defines them.
         keys.clear();
-        let attrs = AttrTokens { tag: tag.as_bytes(), pos: qname.len() };
-        for (i, attr) in attrs.enumerate() {
+        // quick-xml's own duplicate check allocates; the one here looks at this element's keys only.
+        for (i, attr) in e.attributes().with_checks(false).enumerate() {
             if i >= MAX_ATTRIBUTES {
                 return Err(DecodeErrorKind::LimitExceeded {
                     what: "attributes on one element",
@@ -418,9 +417,12 @@ impl<'a> Parts<'a> {
                 });
             }
             let attr = attr.map_err(|err| xml_err(offset, &err.to_string()))?;
-            // The spans start and end next to ASCII bytes (white space, `=`, `:`, quotes) or at
-            // the end of the tag, so on character boundaries.
-            let key = &tag[attr.key];
+            // Over a string, quick-xml hands out keys and (in XML mode, unnormalised) values that borrow from it.
+            let raw_value: &[u8] = &attr.value;
+            let (Some(key), Some(raw)) = (reborrow(input, attr.key.as_ref()), reborrow(input, raw_value))
+            else {
+                return Err(xml_err(offset, "attribute outside the input"));
+            };
             if keys.contains(&key) {
                 return Err(xml_err(offset, &format!("attribute {key} appears twice on one element")));
             }
@@ -428,8 +430,7 @@ impl<'a> Parts<'a> {
                 continue;
             }
             keys.push(key);
-            let raw = &tag[attr.value];
-            let value = if attr.escaped {
+            let value = if raw.contains('&') {
                 match quick_xml::escape::unescape(raw) {
                     Ok(v) => Cow::Owned(v.into_owned()),
                     Err(err) => return Err(xml_err(offset, &format!("attribute {key}: {err}"))),
@@ -438,7 +439,7 @@ impl<'a> Parts<'a> {
                 Cow::Borrowed(raw)
             };
             if slot != Slot::Skip {
-                if let Some(field) = self.attr_of(slot, &key[attr.prefix..]) {
+                if let Some(field) = self.attr_of(slot, &key[prefix_len(key.as_bytes())..]) {
                     // The first attribute of a local name counts (`a:Row` and `b:Row` may both be there).
                     if field.is_none() {
                         *field = Some(value);
