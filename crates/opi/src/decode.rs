@@ -1,5 +1,7 @@
-//! Bytes → [`Message`]: character decoding by the XML declaration, then the element tree
-//! mapped onto the typed model.
+//! Bytes → [`Message`]: character decoding by the XML declaration, one pass over the XML
+//! events into borrowed `Parts` (lists already checked into the model as they are read), then
+//! the parts checked and copied into the typed model in a fixed order, so that the first error
+//! reported does not depend on the order of elements in the document.
 
 use std::borrow::Cow;
 
@@ -8,7 +10,9 @@ use quick_xml::events::Event;
 
 use crate::error::{DecodeError, DecodeErrorKind, PartialHeader};
 use crate::model::*;
-use crate::tree::{Doc, NodeId};
+use crate::parts::{
+    AmountParts, Attr, OutputParts, Parts, ReconciliationTotalParts, TerminalParts, TextLineParts,
+};
 
 /// Decodes one OPI message (the payload of one frame, without the length prefix).
 ///
@@ -18,11 +22,11 @@ use crate::tree::{Doc, NodeId};
 /// all are equally accepted; unknown elements and attributes are ignored.
 pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
     let (text, offsets) = to_text(bytes)?;
-    let (doc, parsed) = Doc::parse(&text);
-    if let Err(kind) = parsed {
-        return Err(DecodeError::new(offsets.fix(kind, &text), partial_header(&doc)));
+    let mut parts = Parts::default();
+    if let Err(kind) = parts.read(&text) {
+        return Err(DecodeError::new(offsets.fix(kind, &text), partial_header(&parts)));
     }
-    map_message(&doc).map_err(|kind| DecodeError::new(kind, partial_header(&doc)))
+    map_message(&mut parts).map_err(|kind| DecodeError::new(kind, partial_header(&parts)))
 }
 
 /// How offsets in the decoded text map back to input bytes.
@@ -53,18 +57,34 @@ impl Offsets {
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The `encoding` of the XML declaration, if the input starts with one.
-fn declared_encoding(bytes: &[u8]) -> Result<Option<String>, DecodeErrorKind> {
+/// The `encoding` of the XML declaration, if the input starts with one: trimmed, in lower case.
+///
+/// `text` is the input when it is valid UTF-8; the reader then does not guess the encoding from
+/// the declaration itself, which only this function needs.
+fn declared_encoding(bytes: &[u8], text: Option<&str>) -> Result<Option<Cow<'static, str>>, DecodeErrorKind> {
     if !bytes.starts_with(b"<?xml") {
         return Ok(None);
     }
-    let mut reader = Reader::from_reader(bytes);
+    let mut reader = match text {
+        Some(text) => Reader::from_str(text),
+        None => Reader::from_reader(bytes),
+    };
     match reader.read_event() {
-        Ok(Event::Decl(decl)) => match decl.encoding() {
-            None => Ok(None),
-            Some(Ok(label)) => Ok(Some(String::from_utf8_lossy(&label).trim().to_ascii_lowercase())),
-            Some(Err(e)) => Err(DecodeErrorKind::Xml { offset: 0, detail: format!("XML declaration: {e}") }),
-        },
+        Ok(Event::Decl(decl)) => {
+            match decl.encoding() {
+                None => {}
+                Some(Err(e)) => {
+                    return Err(DecodeErrorKind::Xml { offset: 0, detail: format!("XML declaration: {e}") });
+                }
+                Some(Ok(label)) => {
+                    if label.eq_ignore_ascii_case(b"utf-8") {
+                        return Ok(Some(Cow::Borrowed("utf-8")));
+                    }
+                    return Ok(Some(Cow::Owned(String::from_utf8_lossy(&label).trim().to_ascii_lowercase())));
+                }
+            }
+            Ok(None)
+        }
         Ok(_) => Ok(None),
         Err(e) => Err(DecodeErrorKind::Xml {
             offset: reader.error_position() as usize,
@@ -81,9 +101,10 @@ fn to_text(bytes: &[u8]) -> Result<(Cow<'_, str>, Offsets), DecodeError> {
         Some(rest) => (rest, UTF8_BOM.len()),
         None => (bytes, 0),
     };
-    let label = declared_encoding(body)?;
+    let utf8 = std::str::from_utf8(body);
+    let label = declared_encoding(body, utf8.as_ref().ok().copied())?;
     match label.as_deref() {
-        None | Some("utf-8" | "utf8") => match std::str::from_utf8(body) {
+        None | Some("utf-8" | "utf8") => match utf8 {
             Ok(s) => Ok((Cow::Borrowed(s), Offsets::Utf8 { bom })),
             Err(e) => {
                 Err(DecodeErrorKind::InvalidEncoding { encoding: "UTF-8", offset: bom + e.valid_up_to() }
@@ -107,17 +128,15 @@ fn to_text(bytes: &[u8]) -> Result<(Cow<'_, str>, Offsets), DecodeError> {
 }
 
 /// The root element's header attributes, for error responses.
-fn partial_header(doc: &Doc<'_>) -> Option<PartialHeader> {
-    let root = doc.root()?;
-    let kind = MessageKind::from_name(&doc.node(root).name)?;
-    let get = |name: &str| doc.attr(root, name).map(str::to_owned);
+fn partial_header(parts: &Parts<'_>) -> Option<PartialHeader> {
+    let kind = MessageKind::from_name(parts.root?)?;
     Some(PartialHeader {
         kind,
-        request_type: get("RequestType"),
-        application_sender: get("ApplicationSender"),
-        workstation_id: get("WorkstationID"),
-        pop_id: get("POPID"),
-        request_id: get("RequestID"),
+        request_type: opt(&parts.request_type),
+        application_sender: opt(&parts.application_sender),
+        workstation_id: opt(&parts.workstation_id),
+        pop_id: opt(&parts.pop_id),
+        request_id: opt(&parts.request_id),
     })
 }
 
@@ -133,114 +152,102 @@ fn shorten(s: &str) -> String {
     }
 }
 
-/// Accessors that turn absence and bad values into located errors.
-struct M<'d, 'a> {
-    doc: &'d Doc<'a>,
+fn opt(v: &Attr<'_>) -> Option<String> {
+    v.as_deref().map(str::to_owned)
 }
 
-impl<'d> M<'d, '_> {
+/// An element the model reads, by its path below the root (`""` for the root itself,
+/// `"/Tender/Authorisation"`): turns absence and bad values into errors that name it.
+#[derive(Clone, Copy)]
+pub(crate) struct El {
+    kind: MessageKind,
+    below_root: &'static str,
+}
+
+impl El {
+    pub(crate) fn new(kind: MessageKind, below_root: &'static str) -> El {
+        El { kind, below_root }
+    }
+
+    fn child(self, below_root: &'static str) -> El {
+        El { kind: self.kind, below_root }
+    }
+
+    /// The element's path from the root, e.g. `CardServiceResponse/Tender/Authorisation`.
+    fn path(self) -> String {
+        format!("{}{}", self.kind, self.below_root)
+    }
+
     fn invalid(
-        &self,
-        n: NodeId,
+        self,
         attribute: Option<&'static str>,
         value: &str,
         reason: impl Into<String>,
     ) -> DecodeErrorKind {
         DecodeErrorKind::InvalidValue {
-            element: self.doc.path(n),
+            element: self.path(),
             attribute,
             value: shorten(value),
             reason: reason.into(),
         }
     }
 
-    fn opt(&self, n: NodeId, attr: &'static str) -> Option<String> {
-        self.doc.attr(n, attr).map(str::to_owned)
+    fn missing(self, element: &'static str) -> DecodeErrorKind {
+        DecodeErrorKind::MissingElement { parent: self.path(), element }
     }
 
-    fn req(&self, n: NodeId, attr: &'static str) -> R<&'d str> {
-        match self.doc.attr(n, attr) {
+    fn req<'v>(self, v: &'v Attr<'_>, attr: &'static str) -> R<&'v str> {
+        match v.as_deref() {
             Some(v) if !v.trim().is_empty() => Ok(v),
-            _ => Err(DecodeErrorKind::MissingAttribute { element: self.doc.path(n), attribute: attr }),
+            _ => Err(DecodeErrorKind::MissingAttribute { element: self.path(), attribute: attr }),
         }
     }
 
-    fn child(&self, n: NodeId, name: &'static str) -> Option<NodeId> {
-        self.doc.child(n, name)
-    }
-
-    fn req_child(&self, n: NodeId, name: &'static str) -> R<NodeId> {
-        self.doc
-            .child(n, name)
-            .ok_or_else(|| DecodeErrorKind::MissingElement { parent: self.doc.path(n), element: name })
-    }
-
-    fn children(&self, n: NodeId, name: &'static str) -> impl Iterator<Item = NodeId> + '_ {
-        self.doc.children(n).filter(move |c| self.doc.node(*c).name == name)
-    }
-
-    fn text(&self, n: NodeId) -> &'d str {
-        &self.doc.node(n).text
-    }
-
-    fn child_text(&self, n: NodeId, name: &'static str) -> Option<String> {
-        self.child(n, name).map(|c| self.text(c).trim().to_owned())
-    }
-
-    fn wire<T: WireEnum>(&self, n: NodeId, attr: &'static str) -> R<T> {
-        let v = self.req(n, attr)?;
+    pub(crate) fn wire<T: WireEnum>(self, v: &Attr<'_>, attr: &'static str) -> R<T> {
+        let v = self.req(v, attr)?;
         T::from_wire(v.trim())
-            .ok_or_else(|| self.invalid(n, Some(attr), v, format!("expected one of {}", T::expected())))
+            .ok_or_else(|| self.invalid(Some(attr), v, format!("expected one of {}", T::expected())))
     }
 
-    fn opt_u32(&self, n: NodeId, attr: &'static str) -> R<Option<u32>> {
-        self.doc
-            .attr(n, attr)
+    fn opt_u32(self, v: &Attr<'_>, attr: &'static str) -> R<Option<u32>> {
+        v.as_deref()
             .map(|v| {
-                v.trim().parse::<u32>().map_err(|_| self.invalid(n, Some(attr), v, "expected a whole number"))
+                v.trim().parse::<u32>().map_err(|_| self.invalid(Some(attr), v, "expected a whole number"))
             })
             .transpose()
     }
 
-    fn opt_bool(&self, n: NodeId, attr: &'static str) -> R<Option<bool>> {
-        self.doc
-            .attr(n, attr)
+    fn opt_bool(self, v: &Attr<'_>, attr: &'static str) -> R<Option<bool>> {
+        v.as_deref()
             .map(|v| match v.trim() {
                 "true" | "1" => Ok(true),
                 "false" | "0" => Ok(false),
-                _ => Err(self.invalid(n, Some(attr), v, "expected true or false")),
+                _ => Err(self.invalid(Some(attr), v, "expected true or false")),
             })
             .transpose()
     }
 
-    fn opt_time(&self, n: NodeId, attr: &'static str) -> R<Option<TimeStamp>> {
-        self.doc
-            .attr(n, attr)
-            .map(|v| TimeStamp::new(v).map_err(|_| self.invalid(n, Some(attr), v, TIME_STAMP)))
+    fn opt_time(self, v: &Attr<'_>, attr: &'static str) -> R<Option<TimeStamp>> {
+        v.as_deref()
+            .map(|v| TimeStamp::new(v).map_err(|_| self.invalid(Some(attr), v, TIME_STAMP)))
             .transpose()
     }
 
-    fn opt_pan(&self, n: NodeId, attr: &'static str) -> R<Option<CardPan>> {
-        self.doc
-            .attr(n, attr)
-            .map(|v| CardPan::new(v).map_err(|e| self.invalid(n, Some(attr), v, e)))
-            .transpose()
+    fn opt_pan(self, v: &Attr<'_>, attr: &'static str) -> R<Option<CardPan>> {
+        v.as_deref().map(|v| CardPan::new(v).map_err(|e| self.invalid(Some(attr), v, e))).transpose()
     }
 
-    fn overall(&self, n: NodeId, attr: &'static str) -> R<OverallResult> {
-        Ok(OverallResult::from_wire(self.req(n, attr)?.trim()))
+    fn overall(self, v: &Attr<'_>, attr: &'static str) -> R<OverallResult> {
+        Ok(OverallResult::from_wire(self.req(v, attr)?.trim()))
     }
 
     /// An element whose text is an amount and whose `Currency` attribute names the currency.
-    fn amount(&self, n: NodeId) -> R<Amount> {
-        let code = self.req(n, "Currency")?;
-        let currency = Currency::new(code.trim()).map_err(|e| self.invalid(n, Some("Currency"), code, e))?;
-        let text = self.text(n);
+    fn amount(self, a: &AmountParts<'_>) -> R<Amount> {
+        let code = self.req(&a.currency, "Currency")?;
+        let currency = Currency::new(code.trim()).map_err(|e| self.invalid(Some("Currency"), code, e))?;
+        let text = &a.text;
         if text.trim().is_empty() {
-            return Err(DecodeErrorKind::MissingElement {
-                parent: self.doc.path(n),
-                element: "(amount text)",
-            });
+            return Err(self.missing("(amount text)"));
         }
         Amount::parse(text, currency).map_err(|e| {
             let reason = match e {
@@ -251,61 +258,89 @@ impl<'d> M<'d, '_> {
                 _ => "expected digits with an optional '.' and decimals, e.g. 39.50 (no sign, no comma)"
                     .to_owned(),
             };
-            self.invalid(n, None, text, reason)
+            self.invalid(None, text, reason)
         })
     }
 
-    fn header(&self, n: NodeId) -> R<Header> {
-        Ok(Header {
-            application_sender: self.opt(n, "ApplicationSender"),
-            workstation_id: self.req(n, "WorkstationID")?.to_owned(),
-            pop_id: self.opt(n, "POPID"),
-            request_id: self.req(n, "RequestID")?.to_owned(),
+    /// A `TextLine` (this element).
+    pub(crate) fn text_line(self, l: &TextLineParts<'_>) -> R<TextLine> {
+        Ok(TextLine {
+            text: l.text.as_ref().to_owned(),
+            row: self.opt_u32(&l.row, "Row")?,
+            column: self.opt_u32(&l.column, "Column")?,
+            erase: self.opt_bool(&l.erase, "Erase")?,
+            echo: self.opt_bool(&l.echo, "Echo")?,
+            cursor: self.opt_bool(&l.cursor, "Cursor")?,
+            time_out: self.opt_u32(&l.time_out, "TimeOut")?,
+            color: opt(&l.color),
+            char_set: self.opt_u32(&l.char_set, "CharSet")?,
+            alignment: opt(&l.alignment),
+            height: opt(&l.height),
+            width: opt(&l.width),
+            char_style: opt(&l.char_style),
         })
     }
 
-    fn pos_data(&self, n: NodeId) -> R<Option<PosData>> {
-        let Some(p) = self.child(n, "POSdata") else { return Ok(None) };
-        let ts_node = self.req_child(p, "POSTimeStamp")?;
-        let ts_text = self.text(ts_node);
-        let pos_time_stamp =
-            TimeStamp::new(ts_text).map_err(|_| self.invalid(ts_node, None, ts_text, TIME_STAMP))?;
-        Ok(Some(PosData {
-            language_code: self.opt(p, "LanguageCode"),
-            pos_time_stamp,
-            clerk_id: self.child_text(p, "ClerkID"),
-            shift_number: self.child_text(p, "ShiftNumber"),
-        }))
+    /// A reconciliation `TotalAmount` (this element).
+    pub(crate) fn reconciliation_total(self, t: &ReconciliationTotalParts<'_>) -> R<ReconciliationTotal> {
+        Ok(ReconciliationTotal {
+            card_circuit: opt(&t.card_circuit),
+            payment_type: opt(&t.payment_type),
+            number_payments: self.opt_u32(&t.number_payments, "NumberPayments")?,
+            amount: self.amount(&t.amount)?,
+        })
     }
 
-    fn private_data(&self, n: NodeId) -> Option<PrivateData> {
-        self.child(n, "PrivateData").map(|c| PrivateData(self.text(c).to_owned()))
+    /// A `DeviceResponse` `Output` (this element).
+    pub(crate) fn output_result(self, o: &OutputParts<'_>) -> R<OutputResult> {
+        Ok(OutputResult {
+            out_device_target: self.wire::<OutDevice>(&o.out_device_target, "OutDeviceTarget")?,
+            out_result: self.overall(&o.out_result, "OutResult")?,
+        })
     }
 
-    fn terminal(&self, n: NodeId) -> R<Option<Terminal>> {
-        let Some(t) = self.child(n, "Terminal") else { return Ok(None) };
+    fn terminal(self, t: &Option<TerminalParts<'_>>) -> R<Option<Terminal>> {
+        let Some(t) = t else { return Ok(None) };
         Ok(Some(Terminal {
-            terminal_id: self.req(t, "TerminalID")?.to_owned(),
-            terminal_batch: self.opt(t, "TerminalBatch"),
-            stan: self.opt(t, "STAN"),
+            terminal_id: self.child("/Terminal").req(&t.terminal_id, "TerminalID")?.to_owned(),
+            terminal_batch: opt(&t.terminal_batch),
+            stan: opt(&t.stan),
         }))
     }
 }
 
-fn map_message(doc: &Doc<'_>) -> R<Message> {
-    let m = M { doc };
-    // Invariant: `Doc::parse` succeeded, so the document has a root element.
-    let Some(root) = doc.root() else { return Err(DecodeErrorKind::Empty) };
-    let name = &doc.node(root).name;
-    let Some(kind) = MessageKind::from_name(name) else {
+fn pos_data(root: El, parts: &Parts<'_>) -> R<Option<PosData>> {
+    let Some(p) = &parts.pos_data else { return Ok(None) };
+    let Some(ts_text) = &p.pos_time_stamp else { return Err(root.child("/POSdata").missing("POSTimeStamp")) };
+    let pos_time_stamp = TimeStamp::new(ts_text)
+        .map_err(|_| root.child("/POSdata/POSTimeStamp").invalid(None, ts_text, TIME_STAMP))?;
+    Ok(Some(PosData {
+        language_code: opt(&p.language_code),
+        pos_time_stamp,
+        clerk_id: p.clerk_id.as_deref().map(|t| t.trim().to_owned()),
+        shift_number: p.shift_number.as_deref().map(|t| t.trim().to_owned()),
+    }))
+}
+
+fn map_message(parts: &mut Parts<'_>) -> R<Message> {
+    // Invariant: `Parts::read` succeeded, so the document has a root element.
+    let Some(name) = parts.root else { return Err(DecodeErrorKind::Empty) };
+    let Some(kind) = parts.kind else {
         return Err(DecodeErrorKind::UnknownMessage { element: shorten(name) });
     };
-    let header = m.header(root)?;
+    let root = El { kind, below_root: "" };
+    let header = Header {
+        application_sender: opt(&parts.application_sender),
+        workstation_id: root.req(&parts.workstation_id, "WorkstationID")?.to_owned(),
+        pop_id: opt(&parts.pop_id),
+        request_id: root.req(&parts.request_id, "RequestID")?.to_owned(),
+    };
+    let private_data = parts.private_data.as_deref().map(|t| PrivateData(t.to_owned()));
     Ok(match kind {
         MessageKind::CardServiceRequest => {
-            let request_type = m.wire::<CardRequestType>(root, "RequestType")?;
-            let total_amount = match m.child(root, "TotalAmount") {
-                Some(t) => Some(m.amount(t)?),
+            let request_type = root.wire::<CardRequestType>(&parts.request_type, "RequestType")?;
+            let total_amount = match &parts.total_amount {
+                Some(t) => Some(root.child("/TotalAmount").amount(t)?),
                 None if matches!(
                     request_type,
                     CardRequestType::CardPayment
@@ -313,58 +348,62 @@ fn map_message(doc: &Doc<'_>) -> R<Message> {
                         | CardRequestType::CardReservation
                 ) =>
                 {
-                    return Err(DecodeErrorKind::MissingElement {
-                        parent: doc.path(root),
-                        element: "TotalAmount",
-                    });
+                    return Err(root.missing("TotalAmount"));
                 }
                 None => None,
             };
-            let original_transaction = match m.child(root, "OriginalTransaction") {
+            let original_transaction = match &parts.original_transaction {
                 Some(o) => Some(OriginalTransaction {
-                    terminal_id: m.opt(o, "TerminalID"),
-                    stan: m.opt(o, "STAN"),
-                    time_stamp: m.opt_time(o, "TimeStamp")?,
-                    approval_code: m.opt(o, "ApprovalCode"),
+                    terminal_id: opt(&o.terminal_id),
+                    stan: opt(&o.stan),
+                    time_stamp: root.child("/OriginalTransaction").opt_time(&o.time_stamp, "TimeStamp")?,
+                    approval_code: opt(&o.approval_code),
                 }),
                 None => None,
             };
             Message::CardServiceRequest(CardServiceRequest {
                 header,
                 request_type,
-                pos_data: m.pos_data(root)?,
+                pos_data: pos_data(root, parts)?,
                 total_amount,
                 original_transaction,
-                private_data: m.private_data(root),
+                private_data,
             })
         }
         MessageKind::CardServiceResponse => {
-            let request_type = m.wire::<CardRequestType>(root, "RequestType")?;
-            let overall_result = m.overall(root, "OverallResult")?;
-            let tender = match m.child(root, "Tender") {
+            let request_type = root.wire::<CardRequestType>(&parts.request_type, "RequestType")?;
+            let overall_result = root.overall(&parts.overall_result, "OverallResult")?;
+            let tender = match &parts.tender {
                 Some(t) => Some(Tender {
-                    total_amount: m.child(t, "TotalAmount").map(|a| m.amount(a)).transpose()?,
-                    authorisation: match m.child(t, "Authorisation") {
-                        Some(a) => Some(Authorisation {
-                            acquirer_id: m.opt(a, "AcquirerID"),
-                            card_pan: m.opt_pan(a, "CardPAN")?,
-                            card_circuit: m.opt(a, "CardCircuit"),
-                            authorisation_type: m.opt(a, "AuthorisationType"),
-                            approval_code: m.opt(a, "ApprovalCode"),
-                            receipt_number: m.opt(a, "ReceiptNumber"),
-                            time_stamp: m.opt_time(a, "TimeStamp")?,
-                            action_code: m.opt(a, "ActionCode"),
-                        }),
+                    total_amount: t
+                        .total_amount
+                        .as_ref()
+                        .map(|a| root.child("/Tender/TotalAmount").amount(a))
+                        .transpose()?,
+                    authorisation: match &t.authorisation {
+                        Some(a) => {
+                            let el = root.child("/Tender/Authorisation");
+                            Some(Authorisation {
+                                acquirer_id: opt(&a.acquirer_id),
+                                card_pan: el.opt_pan(&a.card_pan, "CardPAN")?,
+                                card_circuit: opt(&a.card_circuit),
+                                authorisation_type: opt(&a.authorisation_type),
+                                approval_code: opt(&a.approval_code),
+                                receipt_number: opt(&a.receipt_number),
+                                time_stamp: el.opt_time(&a.time_stamp, "TimeStamp")?,
+                                action_code: opt(&a.action_code),
+                            })
+                        }
                         None => None,
                     },
                 }),
                 None => None,
             };
-            let card_value = match m.child(root, "CardValue") {
+            let card_value = match &parts.card_value {
                 Some(c) => Some(CardValue {
-                    card_circuit: m.opt(c, "CardCircuit"),
-                    card_pan: m.opt_pan(c, "CardPAN")?,
-                    expiry_date: m.opt(c, "ExpiryDate"),
+                    card_circuit: opt(&c.card_circuit),
+                    card_pan: root.child("/CardValue").opt_pan(&c.card_pan, "CardPAN")?,
+                    expiry_date: opt(&c.expiry_date),
                 }),
                 None => None,
             };
@@ -372,118 +411,90 @@ fn map_message(doc: &Doc<'_>) -> R<Message> {
                 header,
                 request_type,
                 overall_result,
-                terminal: m.terminal(root)?,
+                terminal: root.terminal(&parts.terminal)?,
                 tender,
                 card_value,
-                private_data: m.private_data(root),
+                private_data,
             })
         }
         MessageKind::ServiceRequest => Message::ServiceRequest(ServiceRequest {
             header,
-            request_type: m.wire::<ServiceRequestType>(root, "RequestType")?,
-            pos_data: m.pos_data(root)?,
-            private_data: m.private_data(root),
+            request_type: root.wire::<ServiceRequestType>(&parts.request_type, "RequestType")?,
+            pos_data: pos_data(root, parts)?,
+            private_data,
         }),
         MessageKind::ServiceResponse => {
-            let request_type = m.wire::<ServiceRequestType>(root, "RequestType")?;
-            let overall_result = m.overall(root, "OverallResult")?;
-            let reconciliation = match m.child(root, "Reconciliation") {
-                Some(r) => {
-                    let mut totals = Vec::new();
-                    for t in m.children(r, "TotalAmount") {
-                        totals.push(ReconciliationTotal {
-                            card_circuit: m.opt(t, "CardCircuit"),
-                            payment_type: m.opt(t, "PaymentType"),
-                            number_payments: m.opt_u32(t, "NumberPayments")?,
-                            amount: m.amount(t)?,
-                        });
-                    }
-                    Some(Reconciliation { language_code: m.opt(r, "LanguageCode"), totals })
-                }
-                None => None,
-            };
+            let request_type = root.wire::<ServiceRequestType>(&parts.request_type, "RequestType")?;
+            let overall_result = root.overall(&parts.overall_result, "OverallResult")?;
+            if let Some(e) = parts.list_error.take() {
+                return Err(e);
+            }
+            let reconciliation = parts
+                .reconciliation
+                .take()
+                .map(|r| Reconciliation { language_code: opt(&r.language_code), totals: r.totals });
             Message::ServiceResponse(ServiceResponse {
                 header,
                 request_type,
                 overall_result,
-                terminal: m.terminal(root)?,
+                terminal: root.terminal(&parts.terminal)?,
                 reconciliation,
-                private_data: m.private_data(root),
+                private_data,
             })
         }
         MessageKind::DeviceRequest => {
-            let request_type = m.wire::<DeviceRequestType>(root, "RequestType")?;
-            let mut outputs = Vec::new();
-            for o in m.children(root, "Output") {
-                let out_device_target = m.wire::<OutDevice>(o, "OutDeviceTarget")?;
-                let mut text_lines = Vec::new();
-                for l in m.children(o, "TextLine") {
-                    text_lines.push(TextLine {
-                        text: m.text(l).to_owned(),
-                        row: m.opt_u32(l, "Row")?,
-                        column: m.opt_u32(l, "Column")?,
-                        erase: m.opt_bool(l, "Erase")?,
-                        echo: m.opt_bool(l, "Echo")?,
-                        cursor: m.opt_bool(l, "Cursor")?,
-                        time_out: m.opt_u32(l, "TimeOut")?,
-                        color: m.opt(l, "Color"),
-                        char_set: m.opt_u32(l, "CharSet")?,
-                        alignment: m.opt(l, "Alignment"),
-                        height: m.opt(l, "Height"),
-                        width: m.opt(l, "Width"),
-                        char_style: m.opt(l, "CharStyle1"),
-                    });
-                }
-                outputs.push(Output { out_device_target, text_lines });
+            let request_type = root.wire::<DeviceRequestType>(&parts.request_type, "RequestType")?;
+            if let Some(e) = parts.list_error.take() {
+                return Err(e);
             }
+            let outputs = std::mem::take(&mut parts.outputs);
             if request_type == DeviceRequestType::Output && outputs.is_empty() {
-                return Err(DecodeErrorKind::MissingElement { parent: doc.path(root), element: "Output" });
+                return Err(root.missing("Output"));
             }
-            let input = match m.child(root, "Input") {
+            let input = match &parts.input {
                 Some(i) => Some(Input {
-                    in_device_target: m.wire::<InDevice>(i, "InDeviceTarget")?,
-                    command: match m.child(i, "Command") {
-                        Some(c) => Some(InputCommand {
-                            command: m.text(c).trim().to_owned(),
-                            time_out: m.opt_u32(c, "TimeOut")?,
-                            min_length: m.opt_u32(c, "MinLength")?,
-                            max_length: m.opt_u32(c, "MaxLength")?,
-                        }),
+                    in_device_target: root
+                        .child("/Input")
+                        .wire::<InDevice>(&i.in_device_target, "InDeviceTarget")?,
+                    command: match &i.command {
+                        Some(c) => {
+                            let el = root.child("/Input/Command");
+                            Some(InputCommand {
+                                command: c.text.trim().to_owned(),
+                                time_out: el.opt_u32(&c.time_out, "TimeOut")?,
+                                min_length: el.opt_u32(&c.min_length, "MinLength")?,
+                                max_length: el.opt_u32(&c.max_length, "MaxLength")?,
+                            })
+                        }
                         None => None,
                     },
                 }),
                 None if matches!(request_type, DeviceRequestType::Input | DeviceRequestType::SecureInput) => {
-                    return Err(DecodeErrorKind::MissingElement { parent: doc.path(root), element: "Input" });
+                    return Err(root.missing("Input"));
                 }
                 None => None,
             };
-            Message::DeviceRequest(DeviceRequest {
-                header,
-                request_type,
-                outputs,
-                input,
-                private_data: m.private_data(root),
-            })
+            Message::DeviceRequest(DeviceRequest { header, request_type, outputs, input, private_data })
         }
         MessageKind::DeviceResponse => {
-            let request_type = m.wire::<DeviceRequestType>(root, "RequestType")?;
-            let overall_result = m.overall(root, "OverallResult")?;
-            let mut outputs = Vec::new();
-            for o in m.children(root, "Output") {
-                outputs.push(OutputResult {
-                    out_device_target: m.wire::<OutDevice>(o, "OutDeviceTarget")?,
-                    out_result: m.overall(o, "OutResult")?,
-                });
+            let request_type = root.wire::<DeviceRequestType>(&parts.request_type, "RequestType")?;
+            let overall_result = root.overall(&parts.overall_result, "OverallResult")?;
+            if let Some(e) = parts.list_error.take() {
+                return Err(e);
             }
-            let input = match m.child(root, "Input") {
-                Some(i) => Some(InputResult {
-                    in_device_target: m.wire::<InDevice>(i, "InDeviceTarget")?,
-                    in_result: m.overall(i, "InResult")?,
-                    input_value: m.child(i, "InputValue").map(|v| {
-                        let inner = doc.children(v).next().map_or(m.text(v), |c| m.text(c));
-                        inner.trim().to_owned()
-                    }),
-                }),
+            let outputs = std::mem::take(&mut parts.output_results);
+            let input = match &parts.input {
+                Some(i) => {
+                    let el = root.child("/Input");
+                    Some(InputResult {
+                        in_device_target: el.wire::<InDevice>(&i.in_device_target, "InDeviceTarget")?,
+                        in_result: el.overall(&i.in_result, "InResult")?,
+                        input_value: i
+                            .input_value
+                            .as_deref()
+                            .map(|own| i.input_value_child.as_deref().unwrap_or(own).trim().to_owned()),
+                    })
+                }
                 None => None,
             };
             Message::DeviceResponse(DeviceResponse {
@@ -492,7 +503,7 @@ fn map_message(doc: &Doc<'_>) -> R<Message> {
                 overall_result,
                 outputs,
                 input,
-                private_data: m.private_data(root),
+                private_data,
             })
         }
     })

@@ -22,7 +22,8 @@
 //!
 //! Layout:
 //! - [`model`]: the typed messages and value types (amounts, currencies, time stamps, PANs)
-//! - `decode` / `encode`: the XML codec (quick-xml), over a small borrowed element tree (`tree`)
+//! - `decode` / `encode`: the XML codec (quick-xml); decoding reads the events once into borrowed
+//!   `parts` (attributes through quick-xml's attribute iterator), then checks them into the model
 //! - [`error`]: [`DecodeError`], its `OverallResult`, [`error_response`]
 //! - [`frame`]: [`FrameDecoder`], [`FrameBuffer`], [`encode_frame`]
 //! - `codec` (feature `codec`): tokio-util `Decoder`/`Encoder`
@@ -36,7 +37,7 @@ pub mod error;
 pub mod frame;
 pub mod fuzz;
 pub mod model;
-mod tree;
+mod parts;
 
 pub use decode::decode;
 pub use encode::{EncodeOptions, encode, encode_with};

@@ -439,30 +439,30 @@ pub struct Currency {
 }
 
 /// ISO 4217 codes whose minor unit is not 2.
-const CURRENCY_DECIMALS: &[(&str, u8)] = &[
-    ("BHD", 3),
-    ("BIF", 0),
-    ("CLP", 0),
-    ("DJF", 0),
-    ("GNF", 0),
-    ("IQD", 3),
-    ("ISK", 0),
-    ("JOD", 3),
-    ("JPY", 0),
-    ("KMF", 0),
-    ("KRW", 0),
-    ("KWD", 3),
-    ("LYD", 3),
-    ("OMR", 3),
-    ("PYG", 0),
-    ("RWF", 0),
-    ("TND", 3),
-    ("UGX", 0),
-    ("VND", 0),
-    ("VUV", 0),
-    ("XAF", 0),
-    ("XOF", 0),
-    ("XPF", 0),
+const CURRENCY_DECIMALS: &[([u8; 3], u8)] = &[
+    (*b"BHD", 3),
+    (*b"BIF", 0),
+    (*b"CLP", 0),
+    (*b"DJF", 0),
+    (*b"GNF", 0),
+    (*b"IQD", 3),
+    (*b"ISK", 0),
+    (*b"JOD", 3),
+    (*b"JPY", 0),
+    (*b"KMF", 0),
+    (*b"KRW", 0),
+    (*b"KWD", 3),
+    (*b"LYD", 3),
+    (*b"OMR", 3),
+    (*b"PYG", 0),
+    (*b"RWF", 0),
+    (*b"TND", 3),
+    (*b"UGX", 0),
+    (*b"VND", 0),
+    (*b"VUV", 0),
+    (*b"XAF", 0),
+    (*b"XOF", 0),
+    (*b"XPF", 0),
 ];
 
 impl Currency {
@@ -487,8 +487,7 @@ impl Currency {
 
     /// How many decimals the currency's minor unit has.
     pub fn decimals(&self) -> u8 {
-        let code = self.code();
-        CURRENCY_DECIMALS.iter().find(|(c, _)| *c == code).map_or(2, |(_, d)| *d)
+        CURRENCY_DECIMALS.iter().find(|(c, _)| *c == self.code).map_or(2, |(_, d)| *d)
     }
 }
 
