@@ -47,8 +47,74 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 struct Link {
     conn_id: u64,
-    tx: mpsc::Sender<Publish>,
+    tx: Outbox,
     kicker: Arc<Kicker>,
+}
+
+/// Why [`Outbox::try_send`] did not queue a message.
+pub(crate) enum OutboxError {
+    /// The connection already holds `max_queued` undelivered messages.
+    Full(Publish),
+    /// The connection is gone.
+    Closed(Publish),
+}
+
+/// The broker's end of a connection's queue of messages to deliver. It holds at most `cap` messages, the
+/// configured `max_queued`, counted on both ends, so a subscriber that takes a burst (the payment API on
+/// `ccv/+/+/evt` during a kick storm) is cut off by the limit the operator set and nothing smaller.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox {
+    tx: mpsc::UnboundedSender<Publish>,
+    depth: Arc<AtomicUsize>,
+    cap: usize,
+}
+
+/// The connection's end of its [`Outbox`].
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    rx: mpsc::UnboundedReceiver<Publish>,
+    depth: Arc<AtomicUsize>,
+}
+
+/// A connection's message queue holding at most `cap` messages.
+pub(crate) fn outbox(cap: usize) -> (Outbox, Inbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let depth = Arc::new(AtomicUsize::new(0));
+    (Outbox { tx, depth: depth.clone(), cap: cap.max(1) }, Inbox { rx, depth })
+}
+
+impl Outbox {
+    pub(crate) fn try_send(&self, p: Publish) -> Result<(), OutboxError> {
+        if self.tx.is_closed() {
+            return Err(OutboxError::Closed(p));
+        }
+        if self.depth.fetch_add(1, Ordering::AcqRel) >= self.cap {
+            self.depth.fetch_sub(1, Ordering::AcqRel);
+            return Err(OutboxError::Full(p));
+        }
+        self.tx.send(p).map_err(|e| {
+            self.depth.fetch_sub(1, Ordering::AcqRel);
+            OutboxError::Closed(e.0)
+        })
+    }
+}
+
+impl Inbox {
+    pub(crate) async fn recv(&mut self) -> Option<Publish> {
+        let p = self.rx.recv().await?;
+        self.depth.fetch_sub(1, Ordering::AcqRel);
+        Some(p)
+    }
+
+    pub(crate) fn try_recv(&mut self) -> Option<Publish> {
+        let p = self.rx.try_recv().ok()?;
+        self.depth.fetch_sub(1, Ordering::AcqRel);
+        Some(p)
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.rx.close();
+    }
 }
 
 #[derive(Debug, Default)]
@@ -132,7 +198,7 @@ impl Broker {
         &self,
         client_id: &Arc<str>,
         clean: bool,
-        tx: mpsc::Sender<Publish>,
+        tx: Outbox,
         kicker: Arc<Kicker>,
     ) -> Attached {
         let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
@@ -255,7 +321,7 @@ impl Broker {
             match &session.link {
                 Some(link) => match link.tx.try_send(out) {
                     Ok(()) => delivered += 1,
-                    Err(mpsc::error::TrySendError::Full(p)) => {
+                    Err(OutboxError::Full(p)) => {
                         if p.qos == QoS::AtLeastOnce {
                             link.kicker.kick(Reason::SlowConsumer);
                             if session.persistent && session.queued.len() < self.limits.max_queued {
@@ -265,7 +331,7 @@ impl Broker {
                             tracing::debug!(client = %client, "QoS 0 message dropped: client is not reading");
                         }
                     }
-                    Err(mpsc::error::TrySendError::Closed(p)) => {
+                    Err(OutboxError::Closed(p)) => {
                         if session.persistent && p.qos == QoS::AtLeastOnce {
                             session.queued.push_back(p);
                         }
@@ -307,5 +373,29 @@ impl Broker {
 
     pub(crate) fn session_count(&self) -> usize {
         lock(&self.state).sessions.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(i: u8) -> Publish {
+        Publish::new("ccv/NL-CAT/T1/evt", QoS::AtLeastOnce, vec![i])
+    }
+
+    #[tokio::test]
+    async fn an_outbox_holds_max_queued_messages_and_frees_a_slot_per_message_taken() {
+        let (tx, mut rx) = outbox(2);
+        assert!(tx.try_send(msg(1)).is_ok());
+        assert!(tx.try_send(msg(2)).is_ok());
+        assert!(matches!(tx.try_send(msg(3)), Err(OutboxError::Full(p)) if p.payload[..] == [3]));
+        assert_eq!(rx.recv().await.map(|p| p.payload[0]), Some(1));
+        assert!(tx.try_send(msg(4)).is_ok(), "taking one message frees one slot");
+        assert_eq!(rx.try_recv().map(|p| p.payload[0]), Some(2));
+        assert_eq!(rx.try_recv().map(|p| p.payload[0]), Some(4));
+        assert!(rx.try_recv().is_none());
+        rx.close();
+        assert!(matches!(tx.try_send(msg(5)), Err(OutboxError::Closed(_))));
     }
 }

@@ -18,7 +18,6 @@ use rumqttc::mqttbytes::{Error as MqttError, QoS};
 use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -38,8 +37,6 @@ const KEEP_BUFFER: usize = 4096;
 const READ_CHUNK: usize = 1024;
 /// Largest read while a client sends a burst.
 const BUSY_CHUNK: usize = 16 * 1024;
-/// Capacity of the channel from the broker to this connection (slots are allocated lazily).
-const CHANNEL: usize = 1024;
 
 type Stream = TlsStream<TcpStream>;
 
@@ -195,7 +192,7 @@ impl Conn {
             }
         };
         let client_id: Arc<str> = Arc::from(connect.client_id.as_str());
-        let (tx, mut rx) = mpsc::channel(CHANNEL);
+        let (tx, mut rx) = crate::broker::outbox(self.config.limits.max_queued);
         let kicker = Arc::new(Kicker::default());
         let attached = self.broker.attach(&client_id, connect.clean_session, tx, kicker.clone());
         self.broker.connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -245,7 +242,7 @@ impl Conn {
         rx.close();
         let mut leftovers: Vec<Publish> = s.inflight.drain(..).collect();
         leftovers.extend(s.backlog.drain(..));
-        while let Ok(p) = rx.try_recv() {
+        while let Some(p) = rx.try_recv() {
             if p.qos == QoS::AtLeastOnce {
                 leftovers.push(p);
             }
@@ -257,7 +254,7 @@ impl Conn {
         &self,
         stream: &mut Stream,
         s: &mut Session,
-        rx: &mut mpsc::Receiver<Publish>,
+        rx: &mut crate::broker::Inbox,
         kicker: &Kicker,
         keep_alive: Duration,
     ) -> End {
@@ -312,8 +309,8 @@ impl Conn {
                     // Take whatever else is already waiting, so one flush covers a burst.
                     for _ in 0..64 {
                         match rx.try_recv() {
-                            Ok(p) => self.deliver(s, p),
-                            Err(_) => break,
+                            Some(p) => self.deliver(s, p),
+                            None => break,
                         }
                     }
                 }

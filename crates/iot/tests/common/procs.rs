@@ -116,6 +116,19 @@ pub async fn endpoint_child(dir: &Path, max_queued: usize) {
     let tls = ccv_iot::EndpointTls::from_pki(&pki).expect("TLS");
     let endpoint = ccv_iot::Endpoint::start(config, tls).await.expect("endpoint starts");
     println!("{}", endpoint.local_addr());
+    // Refusals go to stderr: a bench that loses a client says why.
+    let mut events = endpoint.events();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(ccv_iot::EndpointEvent::Refused { client_id, reason, .. }) => {
+                    eprintln!("endpoint refused or dropped {client_id:?}: {reason}");
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    });
     until_stdin_closes().await;
     endpoint.shutdown().await;
 }
