@@ -387,7 +387,7 @@ async fn first_failure(config: FileConfig, credentials: MqttCredentials) -> (Str
 }
 
 #[tokio::test]
-async fn r06_a_sha384_server_chain_wrong_ca_or_no_alpn_fail_with_typed_reasons() {
+async fn r06_a_sha384_server_chain_wrong_ca_no_alpn_or_no_sni_fail_with_typed_reasons() {
     let tas = tas().await;
     let good = pki_for(&["60000001"], KeyAlgorithm::default());
     let endpoint = endpoint_on(&good, "127.0.0.1:0".parse().expect("addr")).await;
@@ -409,6 +409,14 @@ async fn r06_a_sha384_server_chain_wrong_ca_or_no_alpn_fail_with_typed_reasons()
     let mut no_alpn = base.clone();
     no_alpn.io.mqtt_alpn = AlpnPolicy::Never;
     let (reason, detail) = first_failure(no_alpn, credentials(&good, "60000001")).await;
+    assert_eq!(reason, "tls", "{detail}");
+
+    // The service address as an IP literal: no SNI (and no name the server certificate carries).
+    let mut by_ip = base.clone();
+    let ip = ccv_terminal::HostPort::new("127.0.0.1", endpoint.local_addr().port());
+    by_ip.terminal.tms.mqt_service = ip.clone();
+    by_ip.terminal.installed.mqt_service = ip;
+    let (reason, detail) = first_failure(by_ip, credentials(&good, "60000001")).await;
     assert_eq!(reason, "tls", "{detail}");
 
     // Nothing listening.
