@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use ccv_opi::codec::{CodecError, FrameCodec};
+use ccv_opi::{FrameDecoder, FrameError};
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use crate::conversation::{self, Incoming};
@@ -163,7 +165,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shut
     }
 }
 
-type FramedConn = Framed<TcpStream, LengthDelimitedCodec>;
+type FramedConn = Framed<TcpStream, FrameCodec>;
 
 struct Conn {
     framed: FramedConn,
@@ -177,15 +179,16 @@ impl Conn {
         self.shared.transcript.record(self.tms_id.as_ref(), &self.peer, dir, payload, note);
     }
 
-    async fn send(&mut self, payload: Vec<u8>) -> std::io::Result<()> {
+    async fn send(&mut self, payload: Vec<u8>) -> Result<(), CodecError> {
         let payload = Bytes::from(payload);
         self.record(Direction::ToTerminal, payload.clone(), None);
         let write = self.framed.send(payload);
         match tokio::time::timeout(self.shared.config.write_timeout, write).await {
             Ok(res) => res,
-            Err(_) => {
-                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write to the terminal timed out"))
-            }
+            Err(_) => Err(CodecError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "write to the terminal timed out",
+            ))),
         }
     }
 
@@ -242,11 +245,8 @@ impl InFlight {
 }
 
 async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdown: CancellationToken) {
-    let codec = LengthDelimitedCodec::builder()
-        .length_field_length(4)
-        .big_endian()
-        .max_frame_length(shared.config.max_frame)
-        .new_codec();
+    // The same framing as the terminal side: 4-byte big-endian length, the limit checked before allocating.
+    let codec = FrameCodec::new(FrameDecoder::with_max_frame_len(shared.config.max_frame));
     let mut conn =
         Conn { framed: Framed::new(stream, codec), peer: Arc::from(peer.to_string()), tms_id: None, shared };
     conn.event("connected".into());
@@ -404,13 +404,13 @@ async fn serve(
             frame = conn.framed.next() => {
                 let frame = match frame {
                     None => break "closed by the terminal".to_owned(),
+                    Some(Err(CodecError::Frame(FrameError::ZeroLength { .. }))) => {
+                        conn.record(Direction::FromTerminal, Bytes::new(), Some("zero-length frame".into()));
+                        break "zero-length frame from the terminal".to_owned();
+                    }
                     Some(Err(err)) => break format!("framing error: {err}"),
                     Some(Ok(frame)) => frame,
                 };
-                if frame.is_empty() {
-                    conn.record(Direction::FromTerminal, Bytes::new(), Some("zero-length frame".into()));
-                    break "zero-length frame from the terminal".to_owned();
-                }
                 // A copy: sharing the codec's read buffer would pin it and make every later read allocate.
                 conn.record(Direction::FromTerminal, Bytes::copy_from_slice(&frame), None);
                 match conversation::classify(&frame) {
