@@ -6,6 +6,7 @@
 //! out one at a time; the next waits for the `DeviceResponse` (or its time-out). A failed printer
 //! does not lose the transaction: it is reported in the response's `PrivateData`.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use ccv_opi::{
@@ -39,7 +40,8 @@ enum Phase {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Awaiting {
-    request_id: String,
+    /// The number `n` of the request, whose `RequestID` is `D{n}`.
+    request_no: u64,
     deadline: Timestamp,
     printer: bool,
 }
@@ -97,7 +99,7 @@ struct Decision {
     approved_minor: u64,
     card: Option<TestCard>,
     action_code: Option<&'static str>,
-    rule: String,
+    rule: Cow<'static, str>,
 }
 
 impl Decision {
@@ -105,7 +107,7 @@ impl Decision {
         outcome: JournalOutcome,
         result: OverallResult,
         card: Option<TestCard>,
-        rule: impl Into<String>,
+        rule: impl Into<Cow<'static, str>>,
     ) -> Decision {
         Decision { outcome, result, approved_minor: 0, card, action_code: None, rule: rule.into() }
     }
@@ -409,7 +411,7 @@ impl Terminal {
             approved_minor: last.amount.minor_units,
             card: None,
             action_code: Some("00"),
-            rule: "reversal_of_last_payment".to_owned(),
+            rule: Cow::Borrowed("reversal_of_last_payment"),
         };
         self.finish(d, Some(last));
     }
@@ -475,7 +477,7 @@ impl Terminal {
                 .iter()
                 .any(|o| matches!(o.out_device_target, OutDevice::Printer | OutDevice::PrinterReceipt));
             s.awaiting = Some(Awaiting {
-                request_id: req.header.request_id.clone(),
+                request_no: self.device_req_no,
                 deadline: now.plus_millis(device_timeout),
                 printer,
             });
@@ -501,7 +503,7 @@ impl Terminal {
     fn device_response(&mut self, resp: DeviceResponse) {
         let Some(s) = self.session.as_mut() else { return };
         let Some(a) = &s.awaiting else { return };
-        if a.request_id != resp.header.request_id {
+        if !is_device_request_id(&resp.header.request_id, a.request_no) {
             return;
         }
         if a.printer {
@@ -582,7 +584,7 @@ impl Terminal {
         let rule = magic.rule();
         let card = Some(TestCard::Maestro);
         let d = match magic {
-            MagicOutcome::Approve => return self.card_decision(TestCard::Maestro, rule.to_owned()),
+            MagicOutcome::Approve => return self.card_decision(TestCard::Maestro, Cow::Borrowed(rule)),
             MagicOutcome::Decline => Decision {
                 action_code: Some("05"),
                 ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule)
@@ -606,13 +608,13 @@ impl Terminal {
                 card,
                 rule,
             ),
-            MagicOutcome::PartialApproval => partial(amount, allow_partial, card, rule),
+            MagicOutcome::PartialApproval => partial(amount, allow_partial, card, Cow::Borrowed(rule)),
         };
         self.finish(d, None);
     }
 
     /// A card was read (and its PIN, if any, was right): its behaviour decides.
-    fn card_decision(&mut self, card: TestCard, rule: String) {
+    fn card_decision(&mut self, card: TestCard, rule: Cow<'static, str>) {
         let Some(s) = self.session.as_ref() else { return };
         let (amount, allow_partial) = (s.amount, s.allow_partial);
         let d = match card.behaviour() {
@@ -621,7 +623,7 @@ impl Terminal {
                 action_code: Some("00"),
                 ..Decision::new(JournalOutcome::Approved, OverallResult::Success, Some(card), rule)
             },
-            CardBehaviour::Decline("51") => partial(amount, allow_partial, Some(card), &rule),
+            CardBehaviour::Decline("51") => partial(amount, allow_partial, Some(card), rule),
             CardBehaviour::Decline(code) => Decision {
                 action_code: Some(code),
                 ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, Some(card), rule)
@@ -648,12 +650,12 @@ impl Terminal {
                     self.queue_display(&["ENTER PIN".to_owned()], &["VOER PINCODE IN".to_owned()]);
                     self.pump();
                 } else {
-                    self.card_decision(card, format!("test_card_{}", card.name()));
+                    self.card_decision(card, Cow::Owned(format!("test_card_{}", card.name())));
                 }
             }
             (CardEvent::Pin(pin), Phase::WaitingPin { card, tries, deadline }) => {
                 if pin == TEST_PIN {
-                    self.card_decision(card, format!("test_card_{}", card.name()));
+                    self.card_decision(card, Cow::Owned(format!("test_card_{}", card.name())));
                 } else if tries + 1 >= PIN_TRIES {
                     let d = Decision {
                         action_code: Some("75"),
@@ -719,7 +721,7 @@ impl Terminal {
     }
 
     /// Ends a transaction that cannot answer any more (link lost, power off): journal, no response.
-    pub(crate) fn abort_session(&mut self, rule: &str) {
+    pub(crate) fn abort_session(&mut self, rule: &'static str) {
         let Some(s) = self.session.as_ref() else { return };
         if s.phase != Phase::Finishing {
             let d = Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, rule);
@@ -754,7 +756,7 @@ impl Terminal {
             approval_code: approval,
             reverses_stan: reverses,
             time: self.now.to_opi(self.cfg.profile.utc_offset_minutes),
-            rule: d.rule.clone(),
+            rule: d.rule.clone().into_owned(),
         };
         Some(self.journal.record(e))
     }
@@ -776,8 +778,8 @@ impl Terminal {
         let approval = approved.then(|| format!("{:06X}", self.next_random() & 0xFF_FFFF));
         let Some(mut entry) = self.journal_entry(&d, receipt, approval.clone()) else { return };
         if let Some(r) = &reversed {
-            entry.card_circuit = r.circuit.clone();
-            entry.card_pan = r.pan.clone();
+            entry.card_circuit = r.card.map(|c| c.circuit().to_owned());
+            entry.card_pan = r.card.map(TestCard::masked_pan);
         }
         self.emit(Output::Journal(entry.clone()));
         match (kind, approved) {
@@ -785,8 +787,7 @@ impl Terminal {
                 self.last_approved = Some(LastApproved {
                     stan,
                     amount: Amount::new(d.approved_minor, amount.currency),
-                    circuit: entry.card_circuit.clone(),
-                    pan: entry.card_pan.clone(),
+                    card: d.card,
                 });
             }
             (TransactionKind::Refund | TransactionKind::Reversal, true) => self.last_approved = None,
@@ -996,7 +997,18 @@ impl Terminal {
     }
 }
 
-fn partial(amount: Amount, allow: bool, card: Option<TestCard>, rule: &str) -> Decision {
+/// Whether `id` is `D{no}` (`no` in decimal, as the terminal writes it).
+fn is_device_request_id(id: &str, no: u64) -> bool {
+    // Digits only, no leading zero (but `0` itself): of the texts `parse` maps to `no`, the one
+    // `D{no}` writes.
+    id.strip_prefix('D').is_some_and(|n| {
+        n.bytes().all(|b| b.is_ascii_digit())
+            && (n.len() == 1 || !n.starts_with('0'))
+            && n.parse::<u64>() == Ok(no)
+    })
+}
+
+fn partial(amount: Amount, allow: bool, card: Option<TestCard>, rule: Cow<'static, str>) -> Decision {
     if allow {
         let half = (amount.minor_units / 2).max(1);
         Decision {
@@ -1009,5 +1021,25 @@ fn partial(amount: Amount, allow: bool, card: Option<TestCard>, rule: &str) -> D
             action_code: Some("51"),
             ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_device_request_id;
+
+    #[test]
+    fn device_request_ids_match_as_the_written_text() {
+        for no in [0u64, 1, 7, 10, 42, 999, 1_000_000, u64::MAX] {
+            assert!(is_device_request_id(&format!("D{no}"), no), "{no}");
+            for other in
+                [format!("D0{no}"), format!("D+{no}"), format!("d{no}"), format!("D{no} "), format!("{no}")]
+            {
+                assert!(!is_device_request_id(&other, no), "{other:?}");
+            }
+            assert!(!is_device_request_id(&format!("D{}", no.wrapping_add(1)), no));
+        }
+        assert!(!is_device_request_id("D", 0));
+        assert!(!is_device_request_id("D18446744073709551616", 0));
     }
 }

@@ -68,8 +68,8 @@ pub enum TasLink {
 pub(crate) struct LastApproved {
     pub(crate) stan: u32,
     pub(crate) amount: ccv_opi::Amount,
-    pub(crate) circuit: Option<String>,
-    pub(crate) pan: Option<ccv_opi::CardPan>,
+    /// The card it was paid with (its circuit and masked PAN go on the reversal).
+    pub(crate) card: Option<crate::cards::TestCard>,
 }
 
 /// A simulated CCV payment terminal: a deterministic state machine with no IO and no clock.
