@@ -22,6 +22,7 @@ use crate::input::{CardEvent, Channel};
 use crate::journal::{JournalEntry, JournalOutcome, TransactionKind};
 use crate::output::{Event, Output, Screen};
 use crate::terminal::{LastApproved, Terminal};
+use crate::text;
 use crate::time::Timestamp;
 
 /// The largest amount the terminal accepts, in minor units (999 999.99).
@@ -114,19 +115,20 @@ impl Decision {
 }
 
 fn private(rule: &str, detail: &str) -> Option<PrivateData> {
-    Some(PrivateData(format!("rule={rule}; {detail}")))
-}
-
-fn display_lines(lines: &[String]) -> Vec<TextLine> {
-    lines.iter().map(TextLine::new).collect()
+    let mut pd = String::with_capacity(7 + rule.len() + detail.len());
+    pd.push_str("rule=");
+    pd.push_str(rule);
+    pd.push_str("; ");
+    pd.push_str(detail);
+    Some(PrivateData(pd))
 }
 
 impl Terminal {
     fn terminal_element(&self, stan: Option<u32>) -> ccv_opi::Terminal {
         ccv_opi::Terminal {
             terminal_id: self.cfg.identity.tms_id.clone(),
-            terminal_batch: Some(self.journal.period().to_string()),
-            stan: stan.map(|s| format!("{s:06}")),
+            terminal_batch: Some(text::decimal(u64::from(self.journal.period()))),
+            stan: stan.map(|s| text::padded(u64::from(s), 6)),
         }
     }
 
@@ -314,10 +316,10 @@ impl Terminal {
             (Some(ms), _) => Some(self.now.plus_millis(ms)),
         };
         let deadline = self.now.plus_millis(p.card_timeout_ms);
-        let amount_text = amount.to_string();
+        let bedrag = text::amount_text("BEDRAG ", amount, "");
         let screen = Screen::new(
-            [format!("BEDRAG {amount_text}"), "PRESENTEER KAART".to_owned()],
-            format!("amount {amount_text}: present card"),
+            [bedrag.clone(), "PRESENTEER KAART".to_owned()],
+            text::amount_text("amount ", amount, ": present card"),
         );
         self.session = Some(Session {
             channel,
@@ -336,8 +338,8 @@ impl Terminal {
             screen,
         });
         self.queue_display(
-            &[format!("AMOUNT {amount_text}"), "PRESENT CARD".to_owned()],
-            &[format!("BEDRAG {amount_text}"), "PRESENTEER KAART".to_owned()],
+            vec![TextLine::new(text::amount_text("AMOUNT ", amount, "")), TextLine::new("PRESENT CARD")],
+            vec![TextLine::new(bedrag), TextLine::new("PRESENTEER KAART")],
         );
         self.pump();
     }
@@ -385,7 +387,7 @@ impl Terminal {
             );
         }
         let stan = self.next_stan();
-        let amount_text = last.amount.to_string();
+        let amount_text = text::amount_text("", last.amount, "");
         self.session = Some(Session {
             channel,
             header: req.header,
@@ -402,7 +404,7 @@ impl Terminal {
             response: None,
             screen: Screen::new(
                 ["ANNULERING".to_owned(), amount_text.clone()],
-                format!("reversal of {amount_text}"),
+                text::amount_text("reversal of ", last.amount, ""),
             ),
         });
         let d = Decision {
@@ -416,10 +418,10 @@ impl Terminal {
         self.finish(d, Some(last));
     }
 
-    fn queue_display(&mut self, cashier: &[String], customer: &[String]) {
+    fn queue_display(&mut self, cashier: Vec<TextLine>, customer: Vec<TextLine>) {
         let outputs = vec![
-            OpiOutput { out_device_target: OutDevice::CashierDisplay, text_lines: display_lines(cashier) },
-            OpiOutput { out_device_target: OutDevice::CustomerDisplay, text_lines: display_lines(customer) },
+            OpiOutput { out_device_target: OutDevice::CashierDisplay, text_lines: cashier },
+            OpiOutput { out_device_target: OutDevice::CustomerDisplay, text_lines: customer },
         ];
         self.queue_device(outputs);
     }
@@ -465,7 +467,12 @@ impl Terminal {
                     application_sender: Some(APPLICATION_SENDER.to_owned()),
                     workstation_id: s.header.workstation_id.clone(),
                     pop_id: s.header.pop_id.clone(),
-                    request_id: format!("D{}", self.device_req_no),
+                    request_id: {
+                        let mut id = String::with_capacity(21);
+                        id.push('D');
+                        text::push_u64(&mut id, self.device_req_no);
+                        id
+                    },
                 },
                 request_type: DeviceRequestType::Output,
                 outputs,
@@ -647,7 +654,10 @@ impl Terminal {
                 if card.needs_pin() {
                     s.phase = Phase::WaitingPin { card, tries: 0, deadline: now.plus_millis(pin_timeout) };
                     s.screen = Screen::new([card.circuit(), "VOER PINCODE IN"], "enter PIN");
-                    self.queue_display(&["ENTER PIN".to_owned()], &["VOER PINCODE IN".to_owned()]);
+                    self.queue_display(
+                        vec![TextLine::new("ENTER PIN")],
+                        vec![TextLine::new("VOER PINCODE IN")],
+                    );
                     self.pump();
                 } else {
                     self.card_decision(card, Cow::Owned(format!("test_card_{}", card.name())));
@@ -775,7 +785,7 @@ impl Terminal {
             self.receipt_no = self.receipt_no.wrapping_add(1);
             self.receipt_no
         });
-        let approval = approved.then(|| format!("{:06X}", self.next_random() & 0xFF_FFFF));
+        let approval = approved.then(|| text::hex6(self.next_random()));
         let Some(mut entry) = self.journal_entry(&d, receipt, approval.clone()) else { return };
         if let Some(r) = &reversed {
             entry.card_circuit = r.card.map(|c| c.circuit().to_owned());
@@ -803,10 +813,10 @@ impl Terminal {
             JournalOutcome::TimedOut => ("TIMED OUT", "TIME-OUT", "timed out"),
             JournalOutcome::CommunicationError => ("HOST UNREACHABLE", "GEEN VERBINDING", "host unreachable"),
         };
-        let approved_text = Amount::new(d.approved_minor, amount.currency).to_string();
+        let approved_text = text::amount_text("", Amount::new(d.approved_minor, amount.currency), "");
         self.queue_display(
-            &[cashier.to_owned(), approved_text.clone()],
-            &[customer.to_owned(), approved_text],
+            vec![TextLine::new(cashier), TextLine::new(approved_text.clone())],
+            vec![TextLine::new(customer), TextLine::new(approved_text)],
         );
         if let Some(s) = self.session.as_mut() {
             s.recorded = true;
@@ -824,7 +834,7 @@ impl Terminal {
                 card_circuit: entry.card_circuit.clone(),
                 authorisation_type: Some("Online".to_owned()),
                 approval_code: approval,
-                receipt_number: receipt.map(|r| r.to_string()),
+                receipt_number: receipt.map(|r| text::decimal(u64::from(r))),
                 time_stamp: Some(entry.time.clone()),
                 action_code: d.action_code.map(str::to_owned),
             }),
