@@ -80,8 +80,8 @@ impl Session {
         }
     }
 
-    pub(crate) fn screen(&self) -> Screen {
-        self.screen.clone()
+    pub(crate) fn screen(&self) -> &Screen {
+        &self.screen
     }
 }
 
@@ -496,6 +496,7 @@ impl Terminal {
             // Invariant: a session in `Finishing` always holds its response (set in `finish`).
             let Some(s) = self.session.take() else { return };
             if let Some(mut resp) = s.response {
+                resp.header = s.header;
                 if let Some(p) = &s.printer_failed {
                     let pd = resp.private_data.take().map(|p| p.0).unwrap_or_default();
                     resp.private_data = Some(PrivateData(format!(
@@ -734,8 +735,8 @@ impl Terminal {
     pub(crate) fn abort_session(&mut self, rule: &'static str) {
         let Some(s) = self.session.as_ref() else { return };
         if s.phase != Phase::Finishing {
-            let d = Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, rule);
-            if let Some(entry) = self.journal_entry(&d, None, None) {
+            let mut d = Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, rule);
+            if let Some(entry) = self.journal_entry(&mut d, None, None) {
                 self.emit(Output::Journal(entry));
             }
         }
@@ -744,7 +745,7 @@ impl Terminal {
 
     fn journal_entry(
         &mut self,
-        d: &Decision,
+        d: &mut Decision,
         receipt: Option<u32>,
         approval: Option<String>,
     ) -> Option<JournalEntry> {
@@ -766,7 +767,7 @@ impl Terminal {
             approval_code: approval,
             reverses_stan: reverses,
             time: self.now.to_opi(self.cfg.profile.utc_offset_minutes),
-            rule: d.rule.clone().into_owned(),
+            rule: std::mem::take(&mut d.rule).into_owned(),
         };
         Some(self.journal.record(e))
     }
@@ -786,12 +787,11 @@ impl Terminal {
             self.receipt_no
         });
         let approval = approved.then(|| text::hex6(self.next_random()));
-        let Some(mut entry) = self.journal_entry(&d, receipt, approval.clone()) else { return };
+        let Some(mut entry) = self.journal_entry(&mut d, receipt, approval) else { return };
         if let Some(r) = &reversed {
             entry.card_circuit = r.card.map(|c| c.circuit().to_owned());
             entry.card_pan = r.card.map(TestCard::masked_pan);
         }
-        self.emit(Output::Journal(entry.clone()));
         match (kind, approved) {
             (TransactionKind::Payment, true) => {
                 self.last_approved = Some(LastApproved {
@@ -813,19 +813,8 @@ impl Terminal {
             JournalOutcome::TimedOut => ("TIMED OUT", "TIME-OUT", "timed out"),
             JournalOutcome::CommunicationError => ("HOST UNREACHABLE", "GEEN VERBINDING", "host unreachable"),
         };
-        let approved_text = text::amount_text("", Amount::new(d.approved_minor, amount.currency), "");
-        self.queue_display(
-            vec![TextLine::new(cashier), TextLine::new(approved_text.clone())],
-            vec![TextLine::new(customer), TextLine::new(approved_text)],
-        );
-        if let Some(s) = self.session.as_mut() {
-            s.recorded = true;
-            if receipt.is_some() {
-                s.queue.push_back(DeviceJob::Receipt("KLANTENTICKET"));
-                s.queue.push_back(DeviceJob::Receipt("HANDELARENTICKET"));
-            }
-            s.queue.push_back(DeviceJob::EJournal);
-        }
+        // The response's parts that copy the entry are built before the entry itself goes out
+        // (moved, not cloned); nothing is emitted in between, so the output order is unchanged.
         let tender = (receipt.is_some() || approved).then(|| Tender {
             total_amount: Some(Amount::new(d.approved_minor, amount.currency)),
             authorisation: Some(Authorisation {
@@ -833,46 +822,65 @@ impl Terminal {
                 card_pan: entry.card_pan.clone(),
                 card_circuit: entry.card_circuit.clone(),
                 authorisation_type: Some("Online".to_owned()),
-                approval_code: approval,
+                approval_code: entry.approval_code.clone(),
                 receipt_number: receipt.map(|r| text::decimal(u64::from(r))),
                 time_stamp: Some(entry.time.clone()),
                 action_code: d.action_code.map(str::to_owned),
             }),
         });
-        let detail = match d.outcome {
-            JournalOutcome::PartiallyApproved => {
-                format!("partial approval: {} of {}", d.approved_minor, amount.minor_units)
+        let card_value = d.card.map(|c| CardValue {
+            card_circuit: Some(c.circuit().to_owned()),
+            card_pan: entry.card_pan.clone(),
+            expiry_date: None,
+        });
+        let private_data = {
+            let detail = match d.outcome {
+                JournalOutcome::PartiallyApproved => "partial approval: ",
+                JournalOutcome::Approved => "outcome=approved",
+                JournalOutcome::Declined => "outcome=declined",
+                JournalOutcome::Aborted => "outcome=aborted",
+                JournalOutcome::TimedOut => "outcome=timed_out",
+                JournalOutcome::CommunicationError => "outcome=communication_error",
+            };
+            let mut pd = String::with_capacity(7 + entry.rule.len() + detail.len() + 44);
+            pd.push_str("rule=");
+            pd.push_str(&entry.rule);
+            pd.push_str("; ");
+            pd.push_str(detail);
+            if d.outcome == JournalOutcome::PartiallyApproved {
+                text::push_u64(&mut pd, d.approved_minor);
+                pd.push_str(" of ");
+                text::push_u64(&mut pd, amount.minor_units);
             }
-            JournalOutcome::Approved => "outcome=approved".to_owned(),
-            JournalOutcome::Declined => "outcome=declined".to_owned(),
-            JournalOutcome::Aborted => "outcome=aborted".to_owned(),
-            JournalOutcome::TimedOut => "outcome=timed_out".to_owned(),
-            JournalOutcome::CommunicationError => "outcome=communication_error".to_owned(),
+            PrivateData(pd)
         };
-        let stan_opt = Some(stan);
+        self.emit(Output::Journal(entry));
+        let approved_text = text::amount_text("", Amount::new(d.approved_minor, amount.currency), "");
+        self.queue_display(
+            vec![TextLine::new(cashier), TextLine::new(approved_text.clone())],
+            vec![TextLine::new(customer), TextLine::new(approved_text)],
+        );
+        let terminal = self.terminal_element(Some(stan));
         let Some(s) = self.session.as_mut() else { return };
-        let resp = CardServiceResponse {
-            header: s.header.clone(),
-            request_type: s.request_type,
-            overall_result: d.result.clone(),
-            terminal: None,
-            tender,
-            card_value: d.card.map(|c| CardValue {
-                card_circuit: Some(c.circuit().to_owned()),
-                card_pan: entry.card_pan.clone(),
-                expiry_date: None,
-            }),
-            private_data: private(&d.rule, &detail),
-        };
-        s.response = Some(resp);
-        s.phase = Phase::Finishing;
-        s.screen = Screen::new([customer.to_owned()], gloss);
-        let term = self.terminal_element(stan_opt);
-        if let Some(s) = self.session.as_mut()
-            && let Some(r) = s.response.as_mut()
-        {
-            r.terminal = Some(term);
+        s.recorded = true;
+        if receipt.is_some() {
+            s.queue.push_back(DeviceJob::Receipt("KLANTENTICKET"));
+            s.queue.push_back(DeviceJob::Receipt("HANDELARENTICKET"));
         }
+        s.queue.push_back(DeviceJob::EJournal);
+        s.response = Some(CardServiceResponse {
+            // The session's header goes in when the response is sent (`pump`); the device
+            // requests until then still need it.
+            header: Header::default(),
+            request_type: s.request_type,
+            overall_result: d.result,
+            terminal: Some(terminal),
+            tender,
+            card_value,
+            private_data: Some(private_data),
+        });
+        s.phase = Phase::Finishing;
+        s.screen = Screen::new([customer], gloss);
         self.pump();
     }
 }

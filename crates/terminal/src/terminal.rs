@@ -344,26 +344,33 @@ impl Terminal {
     }
 
     fn refresh_screen(&mut self) {
-        use std::hash::{Hash, Hasher};
-        let s = self.render_screen();
-        // A fingerprint of the last screen sent is enough to tell a change; it saves a clone.
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        s.hash(&mut h);
-        let fp = h.finish();
+        // A fingerprint of the last screen sent is enough to tell a change; it saves a clone. A
+        // session's screen is fingerprinted where it is and cloned only when it changed.
+        let screen = match self.session_screen() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(self.render_screen()),
+        };
+        let fp = fingerprint(&screen);
         if self.last_screen != Some(fp) {
+            let screen = screen.into_owned();
             self.last_screen = Some(fp);
-            self.out.push_back(Output::Screen(s));
+            self.out.push_back(Output::Screen(screen));
         }
     }
 
+    /// The screen of the transaction in progress, when that is what the terminal shows.
+    fn session_screen(&self) -> Option<&Screen> {
+        if self.powered && self.menu.is_idle() { self.session.as_ref().map(Session::screen) } else { None }
+    }
+
     fn render_screen(&self) -> Screen {
+        if let Some(s) = self.session_screen() {
+            return s.clone();
+        }
         if !self.powered {
             return Screen::new(Vec::<String>::new(), "the terminal is off");
         }
         if self.menu.is_idle() {
-            if let Some(s) = &self.session {
-                return s.screen();
-            }
             return self.idle_screen();
         }
         self.menu_screen()
@@ -722,6 +729,14 @@ impl Terminal {
         let tms_id = self.cfg.identity.tms_id.clone();
         self.emit(Output::DialTas(DialTas { tas, tms_id, reference, kick }));
     }
+}
+
+/// A fingerprint of a screen (the same for equal screens).
+fn fingerprint(s: &Screen) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
 }
 
 fn cut(s: &str) -> String {
