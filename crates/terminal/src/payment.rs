@@ -20,7 +20,7 @@ use crate::cards::{CardBehaviour, MagicOutcome, TEST_PIN, TestCard};
 use crate::config::DayState;
 use crate::input::{CardEvent, Channel};
 use crate::journal::{JournalEntry, JournalOutcome, TransactionKind};
-use crate::output::{Event, Output, Screen};
+use crate::output::{Event, FixedScreen, KeptScreen, Output, Screen};
 use crate::terminal::{LastApproved, Terminal};
 use crate::text;
 use crate::time::Timestamp;
@@ -64,7 +64,7 @@ pub(crate) struct Session {
     awaiting: Option<Awaiting>,
     printer_failed: Option<String>,
     response: Option<CardServiceResponse>,
-    screen: Screen,
+    screen: KeptScreen,
 }
 
 impl Session {
@@ -80,7 +80,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn screen(&self) -> &Screen {
+    pub(crate) fn screen(&self) -> &KeptScreen {
         &self.screen
     }
 }
@@ -335,7 +335,7 @@ impl Terminal {
             awaiting: None,
             printer_failed: None,
             response: None,
-            screen,
+            screen: KeptScreen::Owned(screen),
         });
         self.queue_display(
             vec![TextLine::new(text::amount_text("AMOUNT ", amount, "")), TextLine::new("PRESENT CARD")],
@@ -402,10 +402,10 @@ impl Terminal {
             awaiting: None,
             printer_failed: None,
             response: None,
-            screen: Screen::new(
-                ["ANNULERING".to_owned(), amount_text.clone()],
+            screen: KeptScreen::Owned(Screen::new(
+                ["ANNULERING".to_owned(), amount_text],
                 text::amount_text("reversal of ", last.amount, ""),
-            ),
+            )),
         });
         let d = Decision {
             outcome: JournalOutcome::Approved,
@@ -654,7 +654,8 @@ impl Terminal {
             (CardEvent::Presented(card), Phase::WaitingCard { .. }) => {
                 if card.needs_pin() {
                     s.phase = Phase::WaitingPin { card, tries: 0, deadline: now.plus_millis(pin_timeout) };
-                    s.screen = Screen::new([card.circuit(), "VOER PINCODE IN"], "enter PIN");
+                    s.screen =
+                        KeptScreen::Fixed(FixedScreen::two(card.circuit(), "VOER PINCODE IN", "enter PIN"));
                     self.queue_display(
                         vec![TextLine::new("ENTER PIN")],
                         vec![TextLine::new("VOER PINCODE IN")],
@@ -680,8 +681,11 @@ impl Terminal {
                     self.finish(d, None);
                 } else {
                     s.phase = Phase::WaitingPin { card, tries: tries + 1, deadline };
-                    s.screen =
-                        Screen::new(["PINCODE ONJUIST", "VOER PINCODE IN"], "wrong PIN: enter PIN again");
+                    s.screen = KeptScreen::Fixed(FixedScreen::two(
+                        "PINCODE ONJUIST",
+                        "VOER PINCODE IN",
+                        "wrong PIN: enter PIN again",
+                    ));
                 }
             }
             (CardEvent::Removed, Phase::WaitingPin { card, .. }) => {
@@ -880,7 +884,7 @@ impl Terminal {
             private_data: Some(private_data),
         });
         s.phase = Phase::Finishing;
-        s.screen = Screen::new([customer], gloss);
+        s.screen = KeptScreen::Fixed(FixedScreen::one(customer, gloss));
         self.pump();
     }
 }

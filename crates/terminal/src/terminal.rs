@@ -8,7 +8,9 @@ use crate::config::{DayState, HostPort, PosOpiMode, TerminalConfig};
 use crate::input::{Channel, CloudKick, Input, LocalKick, MqttEvent, TasEvent};
 use crate::journal::{DayTotals, Journal, JournalEntry};
 use crate::menu::MenuState;
-use crate::output::{AWS_IOT_ALPN, DialTas, Event, KickKind, KickReply, MqttSettings, Output, Screen};
+use crate::output::{
+    AWS_IOT_ALPN, DialTas, Event, KeptScreen, KickKind, KickReply, MqttSettings, Output, Screen, fingerprint,
+};
 use crate::payment::Session;
 use crate::reason::{DiagnosisReason, KickRefusal, MqttDownReason, TasDialFailure};
 use crate::time::Timestamp;
@@ -345,27 +347,29 @@ impl Terminal {
 
     fn refresh_screen(&mut self) {
         // A fingerprint of the last screen sent is enough to tell a change; it saves a clone. A
-        // session's screen is fingerprinted where it is and cloned only when it changed.
-        let screen = match self.session_screen() {
-            Some(s) => std::borrow::Cow::Borrowed(s),
-            None => std::borrow::Cow::Owned(self.render_screen()),
+        // session's screen is fingerprinted where it is kept and rendered only when it changed.
+        let (fp, screen) = match self.session_screen() {
+            Some(s) => (s.fingerprint(), None),
+            None => {
+                let s = self.render_screen();
+                (fingerprint(&s), Some(s))
+            }
         };
-        let fp = fingerprint(&screen);
         if self.last_screen != Some(fp) {
-            let screen = screen.into_owned();
+            let screen = screen.unwrap_or_else(|| self.render_screen());
             self.last_screen = Some(fp);
             self.out.push_back(Output::Screen(screen));
         }
     }
 
     /// The screen of the transaction in progress, when that is what the terminal shows.
-    fn session_screen(&self) -> Option<&Screen> {
+    fn session_screen(&self) -> Option<&KeptScreen> {
         if self.powered && self.menu.is_idle() { self.session.as_ref().map(Session::screen) } else { None }
     }
 
     fn render_screen(&self) -> Screen {
         if let Some(s) = self.session_screen() {
-            return s.clone();
+            return s.render();
         }
         if !self.powered {
             return Screen::new(Vec::<String>::new(), "the terminal is off");
@@ -729,14 +733,6 @@ impl Terminal {
         let tms_id = self.cfg.identity.tms_id.clone();
         self.emit(Output::DialTas(DialTas { tas, tms_id, reference, kick }));
     }
-}
-
-/// A fingerprint of a screen (the same for equal screens).
-fn fingerprint(s: &Screen) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
 }
 
 fn cut(s: &str) -> String {
