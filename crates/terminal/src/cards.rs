@@ -115,10 +115,27 @@ impl TestCard {
         }
     }
 
+    /// The masked PAN as text: first six and last four digits of [`TestCard::pan`], `*` between
+    /// (what `CardPan::mask` makes of it).
+    fn masked_pan_text(self) -> &'static str {
+        match self {
+            TestCard::Maestro => "670312******1234",
+            TestCard::VPay => "400012******0010",
+            TestCard::Bancontact => "670398******0001",
+            TestCard::Mastercard => "541333******0019",
+            TestCard::Visa => "476173******0011",
+            TestCard::VisaDeclined => "400000******0002",
+            TestCard::MastercardInsufficientFunds => "510000******0040",
+            TestCard::MaestroExpired => "670300******0033",
+            TestCard::VisaHostUnreachable => "400000******0119",
+        }
+    }
+
     /// The masked PAN.
     pub fn masked_pan(self) -> ccv_opi::CardPan {
-        // Invariant: every test PAN is 16 digits, which `CardPan::mask` accepts.
-        ccv_opi::CardPan::mask(self.pan()).expect("test PANs are 16 digits")
+        // Invariant: every masked test PAN shows ten digits, which `CardPan::new` accepts (the
+        // test `masked_pans_are_the_masked_test_pans` checks each against `CardPan::mask`).
+        ccv_opi::CardPan::new(self.masked_pan_text()).expect("masked test PANs are valid")
     }
 }
 
@@ -185,6 +202,13 @@ mod tests {
         assert_eq!(MagicOutcome::for_minor_units(51), MagicOutcome::Decline);
         assert_eq!(MagicOutcome::for_minor_units(999_957), MagicOutcome::PartialApproval);
         assert_eq!(MagicOutcome::for_minor_units(1050), MagicOutcome::Approve);
+    }
+
+    #[test]
+    fn masked_pans_are_the_masked_test_pans() {
+        for c in TestCard::ALL {
+            assert_eq!(c.masked_pan(), ccv_opi::CardPan::mask(c.pan()).unwrap(), "{c:?}");
+        }
     }
 
     #[test]

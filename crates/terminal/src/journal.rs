@@ -156,13 +156,13 @@ impl Journal {
         self.next_seq += 1;
         if e.outcome.is_approved() {
             self.totals.net_minor += e.signed_minor();
-            let circuit = e.card_circuit.clone().unwrap_or_else(|| "ONBEKEND".to_owned());
-            let idx = match self.totals.circuits.binary_search_by(|c| c.card_circuit.cmp(&circuit)) {
+            let circuit = e.card_circuit.as_deref().unwrap_or("ONBEKEND");
+            let idx = match self.totals.circuits.binary_search_by(|c| c.card_circuit.as_str().cmp(circuit)) {
                 Ok(i) => i,
                 Err(i) => {
                     self.totals
                         .circuits
-                        .insert(i, CircuitTotal { card_circuit: circuit, ..Default::default() });
+                        .insert(i, CircuitTotal { card_circuit: circuit.to_owned(), ..Default::default() });
                     i
                 }
             };

@@ -56,6 +56,7 @@ pub mod password;
 pub mod payment;
 pub mod reason;
 pub mod terminal;
+mod text;
 pub mod time;
 pub mod version;
 

@@ -1,5 +1,7 @@
 //! Everything a terminal wants done: the [`Output`] enum and its parts.
 
+use std::hash::{Hash, Hasher};
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::HostPort;
@@ -105,6 +107,74 @@ impl Screen {
     }
 }
 
+/// A fingerprint of a screen: the same for equal screens (it tells the terminal whether the
+/// screen changed without keeping a copy of the last one).
+pub(crate) fn fingerprint(s: &Screen) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// A screen of fixed texts (at most two lines): the [`Screen`] it renders to, without owning
+/// its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FixedScreen {
+    lines: [&'static str; 2],
+    len: usize,
+    gloss: &'static str,
+}
+
+impl FixedScreen {
+    /// One line.
+    pub(crate) fn one(line: &'static str, gloss: &'static str) -> FixedScreen {
+        FixedScreen { lines: [line, ""], len: 1, gloss }
+    }
+
+    /// Two lines.
+    pub(crate) fn two(first: &'static str, second: &'static str, gloss: &'static str) -> FixedScreen {
+        FixedScreen { lines: [first, second], len: 2, gloss }
+    }
+
+    fn lines(&self) -> &[&'static str] {
+        &self.lines[..self.len]
+    }
+}
+
+/// A screen the terminal keeps: owned text, or fixed texts rendered when it is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeptScreen {
+    /// Text built at run time.
+    Owned(Screen),
+    /// Fixed texts.
+    Fixed(FixedScreen),
+}
+
+impl KeptScreen {
+    /// The screen.
+    pub(crate) fn render(&self) -> Screen {
+        match self {
+            KeptScreen::Owned(s) => s.clone(),
+            KeptScreen::Fixed(f) => Screen::new(f.lines().iter().copied(), f.gloss),
+        }
+    }
+
+    /// [`fingerprint`] of [`Self::render`], without rendering.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        match self {
+            KeptScreen::Owned(s) => fingerprint(s),
+            KeptScreen::Fixed(f) => {
+                // A `[&str]` hashes as the `Vec<String>` of the same texts and a `&str` as the
+                // `String` (the `Borrow` contract: `String: Borrow<str>`, `Vec<T>: Borrow<[T]>`), in
+                // the order the derived `Hash` of `Screen` feeds its fields.
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                f.lines().hash(&mut h);
+                f.gloss.hash(&mut h);
+                h.finish()
+            }
+        }
+    }
+}
+
 /// The answer to a local kick.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -193,6 +263,28 @@ mod tests {
     use super::*;
     use crate::config::HostPort;
     use crate::reason::KickRefusal;
+
+    #[test]
+    fn fixed_screens_fingerprint_as_their_rendering() {
+        let screens = [
+            FixedScreen::one("BETALING GESLAAGD", "approved"),
+            FixedScreen::one("", ""),
+            FixedScreen::two("MAESTRO", "VOER PINCODE IN", "enter PIN"),
+            FixedScreen::two("PINCODE ONJUIST", "VOER PINCODE IN", "wrong PIN: enter PIN again"),
+            FixedScreen::two("", "", ""),
+        ];
+        for f in screens {
+            let kept = KeptScreen::Fixed(f);
+            let rendered = kept.render();
+            assert_eq!(rendered.lines.len(), f.lines().len());
+            assert_eq!(kept.fingerprint(), fingerprint(&rendered), "{f:?}");
+            assert_eq!(KeptScreen::Owned(rendered.clone()).fingerprint(), fingerprint(&rendered));
+        }
+        assert_ne!(
+            KeptScreen::Fixed(FixedScreen::one("A", "B")).fingerprint(),
+            KeptScreen::Fixed(FixedScreen::two("A", "B", "")).fingerprint()
+        );
+    }
 
     #[test]
     fn json_shapes_are_the_documented_ones() {

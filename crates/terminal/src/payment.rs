@@ -6,6 +6,7 @@
 //! out one at a time; the next waits for the `DeviceResponse` (or its time-out). A failed printer
 //! does not lose the transaction: it is reported in the response's `PrivateData`.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use ccv_opi::{
@@ -19,8 +20,9 @@ use crate::cards::{CardBehaviour, MagicOutcome, TEST_PIN, TestCard};
 use crate::config::DayState;
 use crate::input::{CardEvent, Channel};
 use crate::journal::{JournalEntry, JournalOutcome, TransactionKind};
-use crate::output::{Event, Output, Screen};
+use crate::output::{Event, FixedScreen, KeptScreen, Output, Screen};
 use crate::terminal::{LastApproved, Terminal};
+use crate::text;
 use crate::time::Timestamp;
 
 /// The largest amount the terminal accepts, in minor units (999 999.99).
@@ -39,7 +41,8 @@ enum Phase {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Awaiting {
-    request_id: String,
+    /// The number `n` of the request, whose `RequestID` is `D{n}`.
+    request_no: u64,
     deadline: Timestamp,
     printer: bool,
 }
@@ -61,7 +64,7 @@ pub(crate) struct Session {
     awaiting: Option<Awaiting>,
     printer_failed: Option<String>,
     response: Option<CardServiceResponse>,
-    screen: Screen,
+    screen: KeptScreen,
 }
 
 impl Session {
@@ -77,8 +80,8 @@ impl Session {
         }
     }
 
-    pub(crate) fn screen(&self) -> Screen {
-        self.screen.clone()
+    pub(crate) fn screen(&self) -> &KeptScreen {
+        &self.screen
     }
 }
 
@@ -97,7 +100,7 @@ struct Decision {
     approved_minor: u64,
     card: Option<TestCard>,
     action_code: Option<&'static str>,
-    rule: String,
+    rule: Cow<'static, str>,
 }
 
 impl Decision {
@@ -105,26 +108,27 @@ impl Decision {
         outcome: JournalOutcome,
         result: OverallResult,
         card: Option<TestCard>,
-        rule: impl Into<String>,
+        rule: impl Into<Cow<'static, str>>,
     ) -> Decision {
         Decision { outcome, result, approved_minor: 0, card, action_code: None, rule: rule.into() }
     }
 }
 
 fn private(rule: &str, detail: &str) -> Option<PrivateData> {
-    Some(PrivateData(format!("rule={rule}; {detail}")))
-}
-
-fn display_lines(lines: &[String]) -> Vec<TextLine> {
-    lines.iter().map(TextLine::new).collect()
+    let mut pd = String::with_capacity(7 + rule.len() + detail.len());
+    pd.push_str("rule=");
+    pd.push_str(rule);
+    pd.push_str("; ");
+    pd.push_str(detail);
+    Some(PrivateData(pd))
 }
 
 impl Terminal {
     fn terminal_element(&self, stan: Option<u32>) -> ccv_opi::Terminal {
         ccv_opi::Terminal {
             terminal_id: self.cfg.identity.tms_id.clone(),
-            terminal_batch: Some(self.journal.period().to_string()),
-            stan: stan.map(|s| format!("{s:06}")),
+            terminal_batch: Some(text::decimal(u64::from(self.journal.period()))),
+            stan: stan.map(|s| text::padded(u64::from(s), 6)),
         }
     }
 
@@ -312,10 +316,10 @@ impl Terminal {
             (Some(ms), _) => Some(self.now.plus_millis(ms)),
         };
         let deadline = self.now.plus_millis(p.card_timeout_ms);
-        let amount_text = amount.to_string();
+        let bedrag = text::amount_text("BEDRAG ", amount, "");
         let screen = Screen::new(
-            [format!("BEDRAG {amount_text}"), "PRESENTEER KAART".to_owned()],
-            format!("amount {amount_text}: present card"),
+            [bedrag.clone(), "PRESENTEER KAART".to_owned()],
+            text::amount_text("amount ", amount, ": present card"),
         );
         self.session = Some(Session {
             channel,
@@ -331,11 +335,11 @@ impl Terminal {
             awaiting: None,
             printer_failed: None,
             response: None,
-            screen,
+            screen: KeptScreen::Owned(screen),
         });
         self.queue_display(
-            &[format!("AMOUNT {amount_text}"), "PRESENT CARD".to_owned()],
-            &[format!("BEDRAG {amount_text}"), "PRESENTEER KAART".to_owned()],
+            vec![TextLine::new(text::amount_text("AMOUNT ", amount, "")), TextLine::new("PRESENT CARD")],
+            vec![TextLine::new(bedrag), TextLine::new("PRESENTEER KAART")],
         );
         self.pump();
     }
@@ -383,7 +387,7 @@ impl Terminal {
             );
         }
         let stan = self.next_stan();
-        let amount_text = last.amount.to_string();
+        let amount_text = text::amount_text("", last.amount, "");
         self.session = Some(Session {
             channel,
             header: req.header,
@@ -398,10 +402,10 @@ impl Terminal {
             awaiting: None,
             printer_failed: None,
             response: None,
-            screen: Screen::new(
-                ["ANNULERING".to_owned(), amount_text.clone()],
-                format!("reversal of {amount_text}"),
-            ),
+            screen: KeptScreen::Owned(Screen::new(
+                ["ANNULERING".to_owned(), amount_text],
+                text::amount_text("reversal of ", last.amount, ""),
+            )),
         });
         let d = Decision {
             outcome: JournalOutcome::Approved,
@@ -409,15 +413,15 @@ impl Terminal {
             approved_minor: last.amount.minor_units,
             card: None,
             action_code: Some("00"),
-            rule: "reversal_of_last_payment".to_owned(),
+            rule: Cow::Borrowed("reversal_of_last_payment"),
         };
         self.finish(d, Some(last));
     }
 
-    fn queue_display(&mut self, cashier: &[String], customer: &[String]) {
+    fn queue_display(&mut self, cashier: Vec<TextLine>, customer: Vec<TextLine>) {
         let outputs = vec![
-            OpiOutput { out_device_target: OutDevice::CashierDisplay, text_lines: display_lines(cashier) },
-            OpiOutput { out_device_target: OutDevice::CustomerDisplay, text_lines: display_lines(customer) },
+            OpiOutput { out_device_target: OutDevice::CashierDisplay, text_lines: cashier },
+            OpiOutput { out_device_target: OutDevice::CustomerDisplay, text_lines: customer },
         ];
         self.queue_device(outputs);
     }
@@ -463,7 +467,12 @@ impl Terminal {
                     application_sender: Some(APPLICATION_SENDER.to_owned()),
                     workstation_id: s.header.workstation_id.clone(),
                     pop_id: s.header.pop_id.clone(),
-                    request_id: format!("D{}", self.device_req_no),
+                    request_id: {
+                        let mut id = String::with_capacity(21);
+                        id.push('D');
+                        text::push_u64(&mut id, self.device_req_no);
+                        id
+                    },
                 },
                 request_type: DeviceRequestType::Output,
                 outputs,
@@ -475,7 +484,7 @@ impl Terminal {
                 .iter()
                 .any(|o| matches!(o.out_device_target, OutDevice::Printer | OutDevice::PrinterReceipt));
             s.awaiting = Some(Awaiting {
-                request_id: req.header.request_id.clone(),
+                request_no: self.device_req_no,
                 deadline: now.plus_millis(device_timeout),
                 printer,
             });
@@ -487,6 +496,7 @@ impl Terminal {
             // Invariant: a session in `Finishing` always holds its response (set in `finish`).
             let Some(s) = self.session.take() else { return };
             if let Some(mut resp) = s.response {
+                resp.header = s.header;
                 if let Some(p) = &s.printer_failed {
                     let pd = resp.private_data.take().map(|p| p.0).unwrap_or_default();
                     resp.private_data = Some(PrivateData(format!(
@@ -501,7 +511,7 @@ impl Terminal {
     fn device_response(&mut self, resp: DeviceResponse) {
         let Some(s) = self.session.as_mut() else { return };
         let Some(a) = &s.awaiting else { return };
-        if a.request_id != resp.header.request_id {
+        if !is_device_request_id(&resp.header.request_id, a.request_no) {
             return;
         }
         if a.printer {
@@ -582,7 +592,7 @@ impl Terminal {
         let rule = magic.rule();
         let card = Some(TestCard::Maestro);
         let d = match magic {
-            MagicOutcome::Approve => return self.card_decision(TestCard::Maestro, rule.to_owned()),
+            MagicOutcome::Approve => return self.card_decision(TestCard::Maestro, Cow::Borrowed(rule)),
             MagicOutcome::Decline => Decision {
                 action_code: Some("05"),
                 ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule)
@@ -606,13 +616,13 @@ impl Terminal {
                 card,
                 rule,
             ),
-            MagicOutcome::PartialApproval => partial(amount, allow_partial, card, rule),
+            MagicOutcome::PartialApproval => partial(amount, allow_partial, card, Cow::Borrowed(rule)),
         };
         self.finish(d, None);
     }
 
     /// A card was read (and its PIN, if any, was right): its behaviour decides.
-    fn card_decision(&mut self, card: TestCard, rule: String) {
+    fn card_decision(&mut self, card: TestCard, rule: Cow<'static, str>) {
         let Some(s) = self.session.as_ref() else { return };
         let (amount, allow_partial) = (s.amount, s.allow_partial);
         let d = match card.behaviour() {
@@ -621,7 +631,7 @@ impl Terminal {
                 action_code: Some("00"),
                 ..Decision::new(JournalOutcome::Approved, OverallResult::Success, Some(card), rule)
             },
-            CardBehaviour::Decline("51") => partial(amount, allow_partial, Some(card), &rule),
+            CardBehaviour::Decline("51") => partial(amount, allow_partial, Some(card), rule),
             CardBehaviour::Decline(code) => Decision {
                 action_code: Some(code),
                 ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, Some(card), rule)
@@ -644,16 +654,20 @@ impl Terminal {
             (CardEvent::Presented(card), Phase::WaitingCard { .. }) => {
                 if card.needs_pin() {
                     s.phase = Phase::WaitingPin { card, tries: 0, deadline: now.plus_millis(pin_timeout) };
-                    s.screen = Screen::new([card.circuit(), "VOER PINCODE IN"], "enter PIN");
-                    self.queue_display(&["ENTER PIN".to_owned()], &["VOER PINCODE IN".to_owned()]);
+                    s.screen =
+                        KeptScreen::Fixed(FixedScreen::two(card.circuit(), "VOER PINCODE IN", "enter PIN"));
+                    self.queue_display(
+                        vec![TextLine::new("ENTER PIN")],
+                        vec![TextLine::new("VOER PINCODE IN")],
+                    );
                     self.pump();
                 } else {
-                    self.card_decision(card, format!("test_card_{}", card.name()));
+                    self.card_decision(card, Cow::Owned(format!("test_card_{}", card.name())));
                 }
             }
             (CardEvent::Pin(pin), Phase::WaitingPin { card, tries, deadline }) => {
                 if pin == TEST_PIN {
-                    self.card_decision(card, format!("test_card_{}", card.name()));
+                    self.card_decision(card, Cow::Owned(format!("test_card_{}", card.name())));
                 } else if tries + 1 >= PIN_TRIES {
                     let d = Decision {
                         action_code: Some("75"),
@@ -667,8 +681,11 @@ impl Terminal {
                     self.finish(d, None);
                 } else {
                     s.phase = Phase::WaitingPin { card, tries: tries + 1, deadline };
-                    s.screen =
-                        Screen::new(["PINCODE ONJUIST", "VOER PINCODE IN"], "wrong PIN: enter PIN again");
+                    s.screen = KeptScreen::Fixed(FixedScreen::two(
+                        "PINCODE ONJUIST",
+                        "VOER PINCODE IN",
+                        "wrong PIN: enter PIN again",
+                    ));
                 }
             }
             (CardEvent::Removed, Phase::WaitingPin { card, .. }) => {
@@ -719,11 +736,11 @@ impl Terminal {
     }
 
     /// Ends a transaction that cannot answer any more (link lost, power off): journal, no response.
-    pub(crate) fn abort_session(&mut self, rule: &str) {
+    pub(crate) fn abort_session(&mut self, rule: &'static str) {
         let Some(s) = self.session.as_ref() else { return };
         if s.phase != Phase::Finishing {
-            let d = Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, rule);
-            if let Some(entry) = self.journal_entry(&d, None, None) {
+            let mut d = Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, rule);
+            if let Some(entry) = self.journal_entry(&mut d, None, None) {
                 self.emit(Output::Journal(entry));
             }
         }
@@ -732,7 +749,7 @@ impl Terminal {
 
     fn journal_entry(
         &mut self,
-        d: &Decision,
+        d: &mut Decision,
         receipt: Option<u32>,
         approval: Option<String>,
     ) -> Option<JournalEntry> {
@@ -754,7 +771,7 @@ impl Terminal {
             approval_code: approval,
             reverses_stan: reverses,
             time: self.now.to_opi(self.cfg.profile.utc_offset_minutes),
-            rule: d.rule.clone(),
+            rule: std::mem::take(&mut d.rule).into_owned(),
         };
         Some(self.journal.record(e))
     }
@@ -773,20 +790,18 @@ impl Terminal {
             self.receipt_no = self.receipt_no.wrapping_add(1);
             self.receipt_no
         });
-        let approval = approved.then(|| format!("{:06X}", self.next_random() & 0xFF_FFFF));
-        let Some(mut entry) = self.journal_entry(&d, receipt, approval.clone()) else { return };
+        let approval = approved.then(|| text::hex6(self.next_random()));
+        let Some(mut entry) = self.journal_entry(&mut d, receipt, approval) else { return };
         if let Some(r) = &reversed {
-            entry.card_circuit = r.circuit.clone();
-            entry.card_pan = r.pan.clone();
+            entry.card_circuit = r.card.map(|c| c.circuit().to_owned());
+            entry.card_pan = r.card.map(TestCard::masked_pan);
         }
-        self.emit(Output::Journal(entry.clone()));
         match (kind, approved) {
             (TransactionKind::Payment, true) => {
                 self.last_approved = Some(LastApproved {
                     stan,
                     amount: Amount::new(d.approved_minor, amount.currency),
-                    circuit: entry.card_circuit.clone(),
-                    pan: entry.card_pan.clone(),
+                    card: d.card,
                 });
             }
             (TransactionKind::Refund | TransactionKind::Reversal, true) => self.last_approved = None,
@@ -802,19 +817,8 @@ impl Terminal {
             JournalOutcome::TimedOut => ("TIMED OUT", "TIME-OUT", "timed out"),
             JournalOutcome::CommunicationError => ("HOST UNREACHABLE", "GEEN VERBINDING", "host unreachable"),
         };
-        let approved_text = Amount::new(d.approved_minor, amount.currency).to_string();
-        self.queue_display(
-            &[cashier.to_owned(), approved_text.clone()],
-            &[customer.to_owned(), approved_text],
-        );
-        if let Some(s) = self.session.as_mut() {
-            s.recorded = true;
-            if receipt.is_some() {
-                s.queue.push_back(DeviceJob::Receipt("KLANTENTICKET"));
-                s.queue.push_back(DeviceJob::Receipt("HANDELARENTICKET"));
-            }
-            s.queue.push_back(DeviceJob::EJournal);
-        }
+        // The response's parts that copy the entry are built before the entry itself goes out
+        // (moved, not cloned); nothing is emitted in between, so the output order is unchanged.
         let tender = (receipt.is_some() || approved).then(|| Tender {
             total_amount: Some(Amount::new(d.approved_minor, amount.currency)),
             authorisation: Some(Authorisation {
@@ -822,46 +826,65 @@ impl Terminal {
                 card_pan: entry.card_pan.clone(),
                 card_circuit: entry.card_circuit.clone(),
                 authorisation_type: Some("Online".to_owned()),
-                approval_code: approval,
-                receipt_number: receipt.map(|r| r.to_string()),
+                approval_code: entry.approval_code.clone(),
+                receipt_number: receipt.map(|r| text::decimal(u64::from(r))),
                 time_stamp: Some(entry.time.clone()),
                 action_code: d.action_code.map(str::to_owned),
             }),
         });
-        let detail = match d.outcome {
-            JournalOutcome::PartiallyApproved => {
-                format!("partial approval: {} of {}", d.approved_minor, amount.minor_units)
+        let card_value = d.card.map(|c| CardValue {
+            card_circuit: Some(c.circuit().to_owned()),
+            card_pan: entry.card_pan.clone(),
+            expiry_date: None,
+        });
+        let private_data = {
+            let detail = match d.outcome {
+                JournalOutcome::PartiallyApproved => "partial approval: ",
+                JournalOutcome::Approved => "outcome=approved",
+                JournalOutcome::Declined => "outcome=declined",
+                JournalOutcome::Aborted => "outcome=aborted",
+                JournalOutcome::TimedOut => "outcome=timed_out",
+                JournalOutcome::CommunicationError => "outcome=communication_error",
+            };
+            let mut pd = String::with_capacity(7 + entry.rule.len() + detail.len() + 44);
+            pd.push_str("rule=");
+            pd.push_str(&entry.rule);
+            pd.push_str("; ");
+            pd.push_str(detail);
+            if d.outcome == JournalOutcome::PartiallyApproved {
+                text::push_u64(&mut pd, d.approved_minor);
+                pd.push_str(" of ");
+                text::push_u64(&mut pd, amount.minor_units);
             }
-            JournalOutcome::Approved => "outcome=approved".to_owned(),
-            JournalOutcome::Declined => "outcome=declined".to_owned(),
-            JournalOutcome::Aborted => "outcome=aborted".to_owned(),
-            JournalOutcome::TimedOut => "outcome=timed_out".to_owned(),
-            JournalOutcome::CommunicationError => "outcome=communication_error".to_owned(),
+            PrivateData(pd)
         };
-        let stan_opt = Some(stan);
+        self.emit(Output::Journal(entry));
+        let approved_text = text::amount_text("", Amount::new(d.approved_minor, amount.currency), "");
+        self.queue_display(
+            vec![TextLine::new(cashier), TextLine::new(approved_text.clone())],
+            vec![TextLine::new(customer), TextLine::new(approved_text)],
+        );
+        let terminal = self.terminal_element(Some(stan));
         let Some(s) = self.session.as_mut() else { return };
-        let resp = CardServiceResponse {
-            header: s.header.clone(),
-            request_type: s.request_type,
-            overall_result: d.result.clone(),
-            terminal: None,
-            tender,
-            card_value: d.card.map(|c| CardValue {
-                card_circuit: Some(c.circuit().to_owned()),
-                card_pan: entry.card_pan.clone(),
-                expiry_date: None,
-            }),
-            private_data: private(&d.rule, &detail),
-        };
-        s.response = Some(resp);
-        s.phase = Phase::Finishing;
-        s.screen = Screen::new([customer.to_owned()], gloss);
-        let term = self.terminal_element(stan_opt);
-        if let Some(s) = self.session.as_mut()
-            && let Some(r) = s.response.as_mut()
-        {
-            r.terminal = Some(term);
+        s.recorded = true;
+        if receipt.is_some() {
+            s.queue.push_back(DeviceJob::Receipt("KLANTENTICKET"));
+            s.queue.push_back(DeviceJob::Receipt("HANDELARENTICKET"));
         }
+        s.queue.push_back(DeviceJob::EJournal);
+        s.response = Some(CardServiceResponse {
+            // The session's header goes in when the response is sent (`pump`); the device
+            // requests until then still need it.
+            header: Header::default(),
+            request_type: s.request_type,
+            overall_result: d.result,
+            terminal: Some(terminal),
+            tender,
+            card_value,
+            private_data: Some(private_data),
+        });
+        s.phase = Phase::Finishing;
+        s.screen = KeptScreen::Fixed(FixedScreen::one(customer, gloss));
         self.pump();
     }
 }
@@ -996,7 +1019,18 @@ impl Terminal {
     }
 }
 
-fn partial(amount: Amount, allow: bool, card: Option<TestCard>, rule: &str) -> Decision {
+/// Whether `id` is `D{no}` (`no` in decimal, as the terminal writes it).
+fn is_device_request_id(id: &str, no: u64) -> bool {
+    // Digits only, no leading zero (but `0` itself): of the texts `parse` maps to `no`, the one
+    // `D{no}` writes.
+    id.strip_prefix('D').is_some_and(|n| {
+        n.bytes().all(|b| b.is_ascii_digit())
+            && (n.len() == 1 || !n.starts_with('0'))
+            && n.parse::<u64>() == Ok(no)
+    })
+}
+
+fn partial(amount: Amount, allow: bool, card: Option<TestCard>, rule: Cow<'static, str>) -> Decision {
     if allow {
         let half = (amount.minor_units / 2).max(1);
         Decision {
@@ -1009,5 +1043,25 @@ fn partial(amount: Amount, allow: bool, card: Option<TestCard>, rule: &str) -> D
             action_code: Some("51"),
             ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_device_request_id;
+
+    #[test]
+    fn device_request_ids_match_as_the_written_text() {
+        for no in [0u64, 1, 7, 10, 42, 999, 1_000_000, u64::MAX] {
+            assert!(is_device_request_id(&format!("D{no}"), no), "{no}");
+            for other in
+                [format!("D0{no}"), format!("D+{no}"), format!("d{no}"), format!("D{no} "), format!("{no}")]
+            {
+                assert!(!is_device_request_id(&other, no), "{other:?}");
+            }
+            assert!(!is_device_request_id(&format!("D{}", no.wrapping_add(1)), no));
+        }
+        assert!(!is_device_request_id("D", 0));
+        assert!(!is_device_request_id("D18446744073709551616", 0));
     }
 }

@@ -8,7 +8,9 @@ use crate::config::{DayState, HostPort, PosOpiMode, TerminalConfig};
 use crate::input::{Channel, CloudKick, Input, LocalKick, MqttEvent, TasEvent};
 use crate::journal::{DayTotals, Journal, JournalEntry};
 use crate::menu::MenuState;
-use crate::output::{AWS_IOT_ALPN, DialTas, Event, KickKind, KickReply, MqttSettings, Output, Screen};
+use crate::output::{
+    AWS_IOT_ALPN, DialTas, Event, KeptScreen, KickKind, KickReply, MqttSettings, Output, Screen, fingerprint,
+};
 use crate::payment::Session;
 use crate::reason::{DiagnosisReason, KickRefusal, MqttDownReason, TasDialFailure};
 use crate::time::Timestamp;
@@ -68,8 +70,8 @@ pub enum TasLink {
 pub(crate) struct LastApproved {
     pub(crate) stan: u32,
     pub(crate) amount: ccv_opi::Amount,
-    pub(crate) circuit: Option<String>,
-    pub(crate) pan: Option<ccv_opi::CardPan>,
+    /// The card it was paid with (its circuit and masked PAN go on the reversal).
+    pub(crate) card: Option<crate::cards::TestCard>,
 }
 
 /// A simulated CCV payment terminal: a deterministic state machine with no IO and no clock.
@@ -344,26 +346,35 @@ impl Terminal {
     }
 
     fn refresh_screen(&mut self) {
-        use std::hash::{Hash, Hasher};
-        let s = self.render_screen();
-        // A fingerprint of the last screen sent is enough to tell a change; it saves a clone.
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        s.hash(&mut h);
-        let fp = h.finish();
+        // A fingerprint of the last screen sent is enough to tell a change; it saves a clone. A
+        // session's screen is fingerprinted where it is kept and rendered only when it changed.
+        let (fp, screen) = match self.session_screen() {
+            Some(s) => (s.fingerprint(), None),
+            None => {
+                let s = self.render_screen();
+                (fingerprint(&s), Some(s))
+            }
+        };
         if self.last_screen != Some(fp) {
+            let screen = screen.unwrap_or_else(|| self.render_screen());
             self.last_screen = Some(fp);
-            self.out.push_back(Output::Screen(s));
+            self.out.push_back(Output::Screen(screen));
         }
     }
 
+    /// The screen of the transaction in progress, when that is what the terminal shows.
+    fn session_screen(&self) -> Option<&KeptScreen> {
+        if self.powered && self.menu.is_idle() { self.session.as_ref().map(Session::screen) } else { None }
+    }
+
     fn render_screen(&self) -> Screen {
+        if let Some(s) = self.session_screen() {
+            return s.render();
+        }
         if !self.powered {
             return Screen::new(Vec::<String>::new(), "the terminal is off");
         }
         if self.menu.is_idle() {
-            if let Some(s) = &self.session {
-                return s.screen();
-            }
             return self.idle_screen();
         }
         self.menu_screen()

@@ -55,7 +55,27 @@ impl Timestamp {
 
     /// The OPI `TimeStamp` text (`YYYY-MM-DDThh:mm:ss`, local time of the given offset).
     pub fn to_opi(self, offset_minutes: i32) -> ccv_opi::TimeStamp {
-        let text = self.civil(offset_minutes).to_string();
+        let c = self.civil(offset_minutes);
+        if (0..=9999).contains(&c.date.year) {
+            // The common case, written on the stack without the formatting machinery: the same
+            // text as `CivilDateTime`'s Display.
+            let mut b = *b"0000-00-00T00:00:00";
+            let year = c.date.year as u16;
+            for (i, d) in [year / 1000, year / 100 % 10, year / 10 % 10, year % 10].into_iter().enumerate() {
+                b[i] = b'0' + d as u8;
+            }
+            for (at, v) in [(5, c.date.month), (8, c.date.day), (11, c.hour), (14, c.minute), (17, c.second)]
+            {
+                b[at] = b'0' + v / 10;
+                b[at + 1] = b'0' + v % 10;
+            }
+            if let Ok(t) =
+                std::str::from_utf8(&b).map_err(drop).and_then(|s| ccv_opi::TimeStamp::new(s).map_err(drop))
+            {
+                return t;
+            }
+        }
+        let text = c.to_string();
         // Invariant: `CivilDateTime`'s Display writes exactly the shape `TimeStamp::new` accepts
         // (four-digit year for all years 0..=9999 reachable from a u64 of milliseconds clamped below).
         ccv_opi::TimeStamp::new(&text).unwrap_or_else(|_| {
@@ -167,6 +187,19 @@ mod tests {
         let far = CivilDate { year: i64::MAX, month: 12, day: 31 };
         let _ = far.to_timestamp();
         assert_eq!(CivilDate { year: 1900, month: 1, day: 1 }.to_timestamp(), Timestamp(0));
+    }
+
+    #[test]
+    fn opi_time_stamp_is_the_civil_text() {
+        for secs in (0..400_000_000_000u64).step_by(7_919_993) {
+            for offset in [-720, -60, 0, 60, 840] {
+                let t = Timestamp::from_secs(secs);
+                let civil = t.civil(offset).to_string();
+                let want = ccv_opi::TimeStamp::new(&civil)
+                    .unwrap_or_else(|_| ccv_opi::TimeStamp::new("1970-01-01T00:00:00").unwrap());
+                assert_eq!(t.to_opi(offset), want, "{secs} {offset}");
+            }
+        }
     }
 
     #[test]
