@@ -781,9 +781,10 @@ impl Terminal {
         let Some(s) = self.session.as_ref() else { return };
         let kind = s.kind;
         let (amount, stan) = (s.amount, s.stan);
-        if reversed.is_some() {
-            // The reversal re-uses the reversed payment's card data.
-            d.card = None;
+        if let Some(r) = &reversed {
+            // The reversal re-uses the reversed payment's card data: in its journal entry (so the day totals
+            // book it under that card circuit), its receipts and its response.
+            d.card = r.card;
         }
         let approved = d.outcome.is_approved();
         let receipt = (d.card.is_some() || reversed.is_some()).then(|| {
@@ -791,11 +792,7 @@ impl Terminal {
             self.receipt_no
         });
         let approval = approved.then(|| text::hex6(self.next_random()));
-        let Some(mut entry) = self.journal_entry(&mut d, receipt, approval) else { return };
-        if let Some(r) = &reversed {
-            entry.card_circuit = r.card.map(|c| c.circuit().to_owned());
-            entry.card_pan = r.card.map(TestCard::masked_pan);
-        }
+        let Some(entry) = self.journal_entry(&mut d, receipt, approval) else { return };
         match (kind, approved) {
             (TransactionKind::Payment, true) => {
                 self.last_approved = Some(LastApproved {

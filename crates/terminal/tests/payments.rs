@@ -225,6 +225,14 @@ fn refund_and_reversal_update_the_totals() {
     assert_eq!(e.kind, TransactionKind::Reversal);
     assert_eq!(e.reverses_stan, Some(3));
     assert_eq!(h.t.day_totals().net_minor, 1500);
+    // The reversal is booked under the reversed payment's card circuit, with its masked card number.
+    let paid =
+        h.t.day_totals().circuits.iter().find(|c| c.payments_minor >= 3000).expect("the payment's circuit");
+    assert_eq!(Some(&paid.card_circuit), e.card_circuit.as_ref(), "{:?}", h.t.day_totals());
+    // Both payments were on the same test card: the 5.00 refund and the 30.00 reversal are its credits.
+    assert_eq!((paid.credits, paid.credits_minor), (2, 3500), "{:?}", h.t.day_totals());
+    assert!(e.card_pan.is_some());
+    assert!(h.t.day_totals().circuits.iter().all(|c| c.card_circuit != "ONBEKEND"), "{:?}", h.t.day_totals());
     let outs = h.send_card(CardRequestType::PaymentReversal, Some(3000));
     assert_eq!(card_response(&outs).unwrap().overall_result, OverallResult::Failure, "only once");
 }
