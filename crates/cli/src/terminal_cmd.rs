@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ccv_terminal_io::config::FileConfig;
-use ccv_terminal_io::kick::{KickRequestBody, KickTas};
+use ccv_wire::HostPort;
+use ccv_wire::local_kick::KickRequestBody;
 
 /// Run one emulated terminal until Ctrl-C.
 ///
@@ -28,12 +29,12 @@ pub struct TerminalArgs {
     kick_listen: Option<SocketAddr>,
     /// The TAS to dial after a kick (sets the TAS in TMS and on the terminal).
     #[arg(long, value_name = "HOST:PORT")]
-    tas: Option<String>,
+    tas: Option<HostPort>,
     /// Cloud Connect 2.0: the IoT endpoint to keep the MQTT connection to (sets the MQT service address in TMS
     /// and on the terminal), e.g. localhost:8443 for `ccv-emu iot --listen 127.0.0.1:8443`. Use a host name:
     /// TLS sends it as SNI, and the endpoint refuses clients without SNI. Needs --pki.
     #[arg(long, value_name = "HOST:PORT", requires = "pki")]
-    iot: Option<String>,
+    iot: Option<HostPort>,
     /// Cloud Connect 2.0: the PKI directory made by `ccv-emu pki init DIR --terminal TMSID` (the CA and this
     /// terminal's certificate and key). Without it the terminal has no MQTT client.
     #[arg(long, value_name = "DIR")]
@@ -84,23 +85,13 @@ pub struct KickLocalArgs {
     reference: Option<String>,
     /// Ask the terminal to dial this TAS instead of its configured one.
     #[arg(long, value_name = "HOST:PORT")]
-    tas: Option<String>,
+    tas: Option<HostPort>,
     /// Seconds to wait for the answer.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
     /// Print the raw JSON answer.
     #[arg(long)]
     json: bool,
-}
-
-fn parse_host_port(text: &str) -> anyhow::Result<(String, u16)> {
-    let (host, port) = text
-        .rsplit_once(':')
-        .with_context(|| format!("{text:?} is not HOST:PORT (for example 127.0.0.1:5555)"))?;
-    let port: u16 = port.parse().with_context(|| format!("{port:?} in {text:?} is not a port number"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    anyhow::ensure!(!host.is_empty() && port != 0, "{text:?} needs a host and a non-zero port");
-    Ok((host.to_owned(), port))
 }
 
 pub fn run_terminal(args: TerminalArgs) -> anyhow::Result<ExitCode> {
@@ -122,14 +113,12 @@ pub fn run_terminal(args: TerminalArgs) -> anyhow::Result<ExitCode> {
         config.io.kick_bind = IpAddr::from([127, 0, 0, 1]);
     }
     if let Some(tas) = &args.tas {
-        let (host, port) = parse_host_port(tas)?;
-        config.terminal.tms.tas = ccv_terminal::HostPort::new(host.clone(), port);
-        config.terminal.installed.tas = ccv_terminal::HostPort::new(host, port);
+        config.terminal.tms.tas = tas.clone();
+        config.terminal.installed.tas = tas.clone();
     }
     if let Some(iot) = &args.iot {
-        let (host, port) = parse_host_port(iot)?;
-        config.terminal.tms.mqt_service = ccv_terminal::HostPort::new(host.clone(), port);
-        config.terminal.installed.mqt_service = ccv_terminal::HostPort::new(host, port);
+        config.terminal.tms.mqt_service = iot.clone();
+        config.terminal.installed.mqt_service = iot.clone();
         config.io.mqtt_alpn = ccv_terminal_io::AlpnPolicy::Always;
     }
     if let Some(alpn) = args.mqtt_alpn {
@@ -181,14 +170,7 @@ pub fn run_kick(cmd: KickCmd) -> anyhow::Result<ExitCode> {
 }
 
 fn kick_local(args: KickLocalArgs) -> anyhow::Result<ExitCode> {
-    let tas = match &args.tas {
-        Some(t) => {
-            let (host, port) = parse_host_port(t)?;
-            Some(KickTas { host, port })
-        }
-        None => None,
-    };
-    let body = KickRequestBody { reference: args.reference.clone(), tas };
+    let body = KickRequestBody { reference: args.reference.clone(), tas: args.tas.clone() };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

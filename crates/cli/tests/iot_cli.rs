@@ -7,7 +7,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ccv_iot::probe::Probe;
-use ccv_iot::tls::{ALPN_MQTT_CA, client_config};
+use ccv_tls::client_config;
+use ccv_wire::cloud::AWS_IOT_ALPN;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ccv-emu");
 
@@ -96,7 +97,7 @@ async fn iot_serves_on_loopback_and_stops_on_sigint() {
         &read("ca.pem"),
         &read("terminals/T1.pem"),
         &read("terminals/T1.key"),
-        Some(ALPN_MQTT_CA),
+        Some(AWS_IOT_ALPN.as_bytes()),
         true,
     )
     .expect("client config");

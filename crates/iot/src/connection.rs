@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::{Broker, Kicker};
 use crate::endpoint::{EndpointConfig, EndpointEvent, Reason};
 use crate::identity::Identity;
-use crate::tls::ALPN_MQTT_CA;
 use crate::{policy, topics};
+use ccv_wire::cloud::AWS_IOT_ALPN;
 
 /// Bytes of MQTT framing allowed on top of the payload limit (fixed header, topic, packet id).
 const PACKET_OVERHEAD: usize = 2 + topics::MAX_TOPIC_BYTES + 2 + 16;
@@ -135,7 +135,7 @@ impl Conn {
             if offered.is_empty() {
                 return Err(Reason::AlpnMissing);
             }
-            if !offered.iter().any(|p| p == ALPN_MQTT_CA) {
+            if !offered.iter().any(|p| p == AWS_IOT_ALPN.as_bytes()) {
                 let offered = offered.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
                 return Err(Reason::AlpnWrong { offered });
             }

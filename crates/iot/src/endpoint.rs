@@ -26,8 +26,9 @@ use crate::broker::Broker;
 use crate::identity::{Identity, IdentityError};
 use crate::pki::Pki;
 use crate::policy::Refusal;
-use crate::tls::{self, ALPN_MQTT_CA, TlsError};
 use crate::topics::TopicError;
+use ccv_tls::{self as tls, TlsError};
+use ccv_wire::cloud::AWS_IOT_ALPN;
 
 /// The AWS IoT Core limits (defaults) the endpoint enforces.
 #[derive(Debug, Clone)]
@@ -112,7 +113,7 @@ impl EndpointTls {
     pub fn from_pki(pki: &Pki) -> Result<Self, TlsError> {
         let (ca, cert, key) = (&pki.ca.cert_pem, &pki.server.cert_pem, &pki.server.key_pem);
         Ok(EndpointTls {
-            with_alpn: tls::server_config(ca, cert, key, Some(ALPN_MQTT_CA))?,
+            with_alpn: tls::server_config(ca, cert, key, Some(AWS_IOT_ALPN.as_bytes()))?,
             without_alpn: tls::server_config(ca, cert, key, None)?,
         })
     }

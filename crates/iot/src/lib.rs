@@ -7,7 +7,8 @@
 //! 128 bytes, topic 256 bytes and 7 slashes, payload 128 KiB), one connection per client id,
 //! keep-alive enforced at 1.5 times the interval, persistent sessions, and IoT-policy-like rules
 //! per certificate identity. Refused actions are logged with their reason and disconnect the
-//! client. It also defines the cloud-kick topics and JSON payloads both sides use.
+//! client. The cloud-kick topics and payloads it routes are `ccv-wire`'s; it builds its TLS configuration with
+//! `ccv-tls`.
 //!
 //! What it does not do: MQTT 5, WebSockets, custom authorisers, device shadows, rules, retained
 //! messages, or any AWS API. MQTT packets are framed and parsed by rumqttc's codec, never here.
@@ -16,9 +17,8 @@
 //!
 //! Layout:
 //! - [`pki`]: rcgen CA, server, payment-API and terminal certificates; on-disk layout.
-//! - [`tls`]: rustls server and client configs (SHA-256-only option for R6).
 //! - [`identity`], [`policy`]: who a certificate is and what it may do.
-//! - [`topics`], [`kick`]: the cloud-kick topics and payloads (serde), and the kick ledger.
+//! - [`topics`]: topic names and filters within AWS IoT Core's limits.
 //! - [`endpoint`]: listeners, limits, events; `connection` (private): one client's task;
 //!   `broker` (private): sessions, subscriptions, routing.
 //! - [`probe`]: a small step-by-step MQTT client for tests, benchmarks and diagnostics.
@@ -27,11 +27,9 @@ mod broker;
 mod connection;
 pub mod endpoint;
 pub mod identity;
-pub mod kick;
 pub mod pki;
 pub mod policy;
 pub mod probe;
-pub mod tls;
 pub mod topics;
 
 pub use endpoint::{Endpoint, EndpointConfig, EndpointError, EndpointEvent, EndpointTls, Limits, Reason};

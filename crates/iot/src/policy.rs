@@ -7,7 +7,7 @@
 //! | payment API | any                   | any filter under `ccv/`          | `ccv/{sub}/{tms}/cmd`   |
 
 use crate::identity::Identity;
-use crate::topics::{Channel, TerminalTopic};
+use ccv_wire::cloud::{Channel, TerminalTopic};
 
 /// Why an action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

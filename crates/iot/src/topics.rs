@@ -1,22 +1,11 @@
-//! MQTT topic names and filters: the AWS IoT Core limits, wildcard matching, and the cloud-kick
-//! topic layout `ccv/{MgtSubscription}/{tmsId}/cmd` (commands to a terminal) and
-//! `ccv/{MgtSubscription}/{tmsId}/evt` (events from it).
-//!
-//! Everything here is pure string work; the endpoint and the terminal's MQTT client both use it.
+//! MQTT topic names and filters as AWS IoT Core takes them: its limits (length, slashes, reserved `$`), on top
+//! of the MQTT rules for wildcards and matching, which are rumqttc's (`rumqttc::mqttbytes`). The cloud-kick
+//! topic layout itself is `ccv_wire::cloud`'s.
 
 /// Longest topic name or filter AWS IoT Core accepts, in bytes of UTF-8.
 pub const MAX_TOPIC_BYTES: usize = 256;
 /// Most forward slashes AWS IoT Core accepts in a topic name or filter.
 pub const MAX_TOPIC_SLASHES: usize = 7;
-/// Root segment of every cloud-kick topic.
-pub const ROOT: &str = "ccv";
-/// Last segment of a terminal's command topic.
-pub const CMD: &str = "cmd";
-/// Last segment of a terminal's event topic.
-pub const EVT: &str = "evt";
-/// The `MgtSubscription` value the TMS sets for Dutch CAT terminals (R6).
-pub const DEFAULT_MGT_SUBSCRIPTION: &str = "NL-CAT";
-
 /// Why a topic name or filter is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -84,7 +73,7 @@ fn check_common(topic: &str) -> Result<(), TopicError> {
 /// Checks a topic name used in PUBLISH: the IoT Core limits and no wildcards.
 pub fn validate_name(topic: &str) -> Result<(), TopicError> {
     check_common(topic)?;
-    if topic.contains(['+', '#']) {
+    if !rumqttc::mqttbytes::valid_topic(topic) {
         return Err(TopicError::WildcardInName { topic: topic.to_owned() });
     }
     Ok(())
@@ -93,92 +82,30 @@ pub fn validate_name(topic: &str) -> Result<(), TopicError> {
 /// Checks a topic filter used in SUBSCRIBE: the IoT Core limits and well-formed wildcards.
 pub fn validate_filter(filter: &str) -> Result<(), TopicError> {
     check_common(filter)?;
-    let levels: Vec<&str> = filter.split('/').collect();
-    let last = levels.len() - 1;
-    for (i, level) in levels.iter().enumerate() {
-        let bad_plus = level.contains('+') && *level != "+";
-        let bad_hash = level.contains('#') && (*level != "#" || i != last);
-        if bad_plus || bad_hash {
-            return Err(TopicError::BadWildcard { filter: filter.to_owned() });
-        }
+    if !rumqttc::mqttbytes::valid_filter(filter) {
+        return Err(TopicError::BadWildcard { filter: filter.to_owned() });
     }
     Ok(())
 }
 
 /// Whether `filter` contains a wildcard level.
 pub fn has_wildcard(filter: &str) -> bool {
-    filter.contains(['+', '#'])
+    rumqttc::mqttbytes::has_wildcards(filter)
 }
 
 /// Whether topic name `topic` matches topic filter `filter` (MQTT 3.1.1 section 4.7).
 ///
 /// Both are assumed valid ([`validate_name`], [`validate_filter`]).
 pub fn matches(filter: &str, topic: &str) -> bool {
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(fl), Some(tl)) if fl == tl => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
-
-/// Which of a terminal's two topics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    /// `.../cmd`: commands (cloud kicks) to the terminal.
-    Cmd,
-    /// `.../evt`: events from the terminal.
-    Evt,
-}
-
-/// A parsed cloud-kick topic `ccv/{mgt_subscription}/{tms_id}/{cmd|evt}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TerminalTopic<'a> {
-    /// The `MgtSubscription` TMS parameter, for example `NL-CAT`.
-    pub mgt_subscription: &'a str,
-    /// The terminal's TMS ID.
-    pub tms_id: &'a str,
-    /// Command or event topic.
-    pub channel: Channel,
-}
-
-impl<'a> TerminalTopic<'a> {
-    /// Parses a topic name (or a filter, where `+` may stand in any level). Returns `None` for
-    /// anything that is not exactly `ccv/X/Y/cmd` or `ccv/X/Y/evt`.
-    pub fn parse(topic: &'a str) -> Option<Self> {
-        let mut it = topic.split('/');
-        let (root, sub, tms, last) = (it.next()?, it.next()?, it.next()?, it.next()?);
-        if it.next().is_some() || root != ROOT || sub.is_empty() || tms.is_empty() {
-            return None;
-        }
-        let channel = match last {
-            CMD => Channel::Cmd,
-            EVT => Channel::Evt,
-            _ => return None,
-        };
-        Some(TerminalTopic { mgt_subscription: sub, tms_id: tms, channel })
-    }
-}
-
-/// The command topic of a terminal: `ccv/{mgt_subscription}/{tms_id}/cmd`.
-pub fn cmd_topic(mgt_subscription: &str, tms_id: &str) -> String {
-    format!("{ROOT}/{mgt_subscription}/{tms_id}/{CMD}")
-}
-
-/// The event topic of a terminal: `ccv/{mgt_subscription}/{tms_id}/evt`.
-pub fn evt_topic(mgt_subscription: &str, tms_id: &str) -> String {
-    format!("{ROOT}/{mgt_subscription}/{tms_id}/{EVT}")
+    rumqttc::mqttbytes::matches(topic, filter)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    const KICK: &str = r#"{"type":"connect-tas","kickId":"k-1","reference":"tr-1","host":"127.0.0.1","port":5555,"expiresAt":1800000000000}"#;
 
     #[test]
     fn limits() {
@@ -207,16 +134,27 @@ mod tests {
         assert!(!matches("a/b", "a/b/c"));
     }
 
+    /// The PUBLISH frame printed in docs/CLOUD_KICK.md, encoded by rumqttc's codec.
     #[test]
-    fn terminal_topics() {
-        let t = cmd_topic("NL-CAT", "12345678");
-        assert_eq!(t, "ccv/NL-CAT/12345678/cmd");
-        let p = TerminalTopic::parse(&t).expect("a command topic");
-        assert_eq!((p.mgt_subscription, p.tms_id, p.channel), ("NL-CAT", "12345678", Channel::Cmd));
-        assert_eq!(TerminalTopic::parse(&evt_topic("X", "Y")).map(|p| p.channel), Some(Channel::Evt));
-        assert_eq!(TerminalTopic::parse("ccv/X/Y/other"), None);
-        assert_eq!(TerminalTopic::parse("ccv/X/Y/cmd/extra"), None);
-        assert_eq!(TerminalTopic::parse("ccv//Y/cmd"), None);
+    fn documented_publish_frame() {
+        let mut p = rumqttc::mqttbytes::v4::Publish::new(
+            ccv_wire::cloud::cmd_topic("NL-CAT", "12345678"),
+            rumqttc::mqttbytes::QoS::AtLeastOnce,
+            KICK.as_bytes().to_vec(),
+        );
+        p.pkid = 1;
+        let mut buf = bytes::BytesMut::new();
+        rumqttc::mqttbytes::v4::Packet::Publish(p).write(&mut buf, usize::MAX).expect("encodes");
+        let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+        let doc = include_str!("../../../docs/CLOUD_KICK.md");
+        let from_doc: String = doc
+            .lines()
+            .filter(|l| {
+                l.len() > 6 && l.as_bytes()[..4].iter().all(u8::is_ascii_hexdigit) && &l[4..6] == "  "
+            })
+            .map(|l| l[6..54.min(l.len())].split_whitespace().collect::<String>())
+            .collect();
+        assert_eq!(hex, from_doc, "docs/CLOUD_KICK.md frame differs from the codec's bytes");
     }
 
     proptest! {
@@ -232,7 +170,6 @@ mod tests {
         fn validation_never_panics(s in "\\PC{0,300}") {
             let _ = validate_name(&s);
             let _ = validate_filter(&s);
-            let _ = TerminalTopic::parse(&s);
         }
     }
 }

@@ -6,11 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use ccv_iot::kick::{Command, ConnectTas, Event, parse_command};
 use ccv_iot::probe::Probe;
-use ccv_iot::tls::{ALPN_MQTT_CA, client_config};
-use ccv_iot::topics::{cmd_topic, evt_topic};
 use ccv_iot::{Pki, PkiOptions, Reason};
+use ccv_tls::client_config;
+use ccv_wire::cloud::AWS_IOT_ALPN;
+use ccv_wire::cloud::{Command, ConnectTas, Event, parse_command};
+use ccv_wire::cloud::{cmd_topic, evt_topic};
 use common::{WAIT, refused_somewhere, start, start_with};
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{ConnectReturnCode, Packet, Subscribe, SubscribeReasonCode};
@@ -30,7 +31,7 @@ fn kick(id: &str) -> Vec<u8> {
 async fn a_kick_from_the_payment_api_reaches_the_terminal_and_its_event_comes_back() {
     let s = start().await;
     let mut t1 = s.connect("T1", "T1", true).await;
-    assert_eq!(t1.alpn().as_deref(), Some(ALPN_MQTT_CA));
+    assert_eq!(t1.alpn().as_deref(), Some(AWS_IOT_ALPN.as_bytes()));
     let ack = t1.subscribe(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce).await.expect("SUBACK");
     assert_eq!(ack.return_codes, vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
     let mut vpos = s.connect("vpos", "vpos-1", true).await;
@@ -75,7 +76,8 @@ async fn the_8883_listener_needs_no_alpn_but_443_does() {
 async fn no_sni_is_refused() {
     let mut s = start().await;
     let attempt =
-        Probe::connect(s.endpoint.local_addr(), None, s.client("T1", Some(ALPN_MQTT_CA)), WAIT).await;
+        Probe::connect(s.endpoint.local_addr(), None, s.client("T1", Some(AWS_IOT_ALPN.as_bytes())), WAIT)
+            .await;
     assert!(refused_somewhere(attempt, "T1").await);
     s.refused(|r| *r == Reason::NoSni).await;
 }
@@ -86,17 +88,17 @@ async fn no_client_certificate_or_one_from_another_ca_is_refused() {
     // No certificate at all.
     let roots = {
         let mut r = rustls::RootCertStore::empty();
-        for c in ccv_iot::tls::certs_from_pem(&s.pki.ca.cert_pem, "CA").expect("CA parses") {
+        for c in ccv_tls::certs_from_pem(&s.pki.ca.cert_pem, "CA").expect("CA parses") {
             r.add(c).expect("CA added");
         }
         r
     };
-    let mut anon = rustls::ClientConfig::builder_with_provider(ccv_iot::tls::provider())
+    let mut anon = rustls::ClientConfig::builder_with_provider(ccv_tls::provider())
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-    anon.alpn_protocols = vec![ALPN_MQTT_CA.to_vec()];
+    anon.alpn_protocols = vec![AWS_IOT_ALPN.as_bytes().to_vec()];
     let attempt =
         Probe::connect(s.endpoint.local_addr(), Some("localhost"), std::sync::Arc::new(anon), WAIT).await;
     assert!(refused_somewhere(attempt, "T1").await);
@@ -106,8 +108,9 @@ async fn no_client_certificate_or_one_from_another_ca_is_refused() {
     let other = Pki::generate(&PkiOptions { terminals: vec!["T1".into()], ..PkiOptions::default() })
         .expect("other PKI");
     let t1 = other.terminal("T1").expect("T1 in other PKI");
-    let cfg = client_config(&s.pki.ca.cert_pem, &t1.cert_pem, &t1.key_pem, Some(ALPN_MQTT_CA), true)
-        .expect("client config");
+    let cfg =
+        client_config(&s.pki.ca.cert_pem, &t1.cert_pem, &t1.key_pem, Some(AWS_IOT_ALPN.as_bytes()), true)
+            .expect("client config");
     let attempt = Probe::connect(s.endpoint.local_addr(), Some("localhost"), cfg, WAIT).await;
     assert!(refused_somewhere(attempt, "T1").await);
     let r = s.refused(|r| matches!(r, Reason::Tls(_))).await;
@@ -115,8 +118,9 @@ async fn no_client_certificate_or_one_from_another_ca_is_refused() {
 
     // A certificate from our CA but with no role: no policy attached.
     let odd = s.pki.issue_client("guest", "guest").expect("issues");
-    let cfg = client_config(&s.pki.ca.cert_pem, &odd.cert_pem, &odd.key_pem, Some(ALPN_MQTT_CA), true)
-        .expect("client config");
+    let cfg =
+        client_config(&s.pki.ca.cert_pem, &odd.cert_pem, &odd.key_pem, Some(AWS_IOT_ALPN.as_bytes()), true)
+            .expect("client config");
     let attempt = Probe::connect(s.endpoint.local_addr(), Some("localhost"), cfg, WAIT).await;
     assert!(refused_somewhere(attempt, "guest").await);
     s.refused(|r| matches!(r, Reason::NoIdentity(_))).await;
@@ -149,10 +153,14 @@ async fn a_terminal_cannot_publish_a_kick_nor_use_another_client_id() {
     let r = s.refused(|r| matches!(r, Reason::Policy(_))).await;
     assert!(r.to_string().contains("not allowed to publish"), "{r}");
 
-    let mut p =
-        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
-            .await
-            .expect("TLS ok");
+    let mut p = Probe::connect(
+        s.endpoint.local_addr(),
+        Some("localhost"),
+        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
+        WAIT,
+    )
+    .await
+    .expect("TLS ok");
     let ack = p.mqtt_connect("T2", true, 30).await.expect("CONNACK");
     assert_eq!(ack.code, ConnectReturnCode::NotAuthorized);
     p.expect_closed().await.expect("closed after refusal");
@@ -172,10 +180,14 @@ async fn a_second_connection_with_the_same_client_id_drops_the_first() {
 #[tokio::test]
 async fn keep_alive_is_enforced_at_one_and_a_half_times() {
     let mut s = start().await;
-    let mut p =
-        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
-            .await
-            .expect("TLS ok");
+    let mut p = Probe::connect(
+        s.endpoint.local_addr(),
+        Some("localhost"),
+        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
+        WAIT,
+    )
+    .await
+    .expect("TLS ok");
     p.mqtt_connect("T1", true, 1).await.expect("CONNACK");
     // Pinging keeps it alive past 1.5 s.
     for _ in 0..3 {
@@ -215,7 +227,7 @@ async fn limits_client_id_topic_and_payload() {
     let mut p = Probe::connect(
         s.endpoint.local_addr(),
         Some("localhost"),
-        s.client("vpos", Some(ALPN_MQTT_CA)),
+        s.client("vpos", Some(AWS_IOT_ALPN.as_bytes())),
         WAIT,
     )
     .await
@@ -273,10 +285,14 @@ async fn a_persistent_session_keeps_qos1_commands_while_offline() {
     let mut vpos = s.connect("vpos", "vpos-1", true).await;
     vpos.publish(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce, &kick("offline")).await.expect("PUBACK");
 
-    let mut p =
-        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
-            .await
-            .expect("TLS ok");
+    let mut p = Probe::connect(
+        s.endpoint.local_addr(),
+        Some("localhost"),
+        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
+        WAIT,
+    )
+    .await
+    .expect("TLS ok");
     let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
     assert!(ack.session_present, "persistent session resumed");
     let got = p.next_publish().await.expect("queued kick delivered");
@@ -294,18 +310,26 @@ async fn a_persistent_session_keeps_qos1_commands_while_offline() {
 #[tokio::test]
 async fn garbage_after_tls_is_refused_and_the_endpoint_keeps_serving() {
     let mut s = start().await;
-    let mut p =
-        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
-            .await
-            .expect("TLS ok");
+    let mut p = Probe::connect(
+        s.endpoint.local_addr(),
+        Some("localhost"),
+        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
+        WAIT,
+    )
+    .await
+    .expect("TLS ok");
     p.send_raw(&[0xf0, 0x00, 0x01, 0x02]).await.expect("sent");
     p.expect_closed().await.expect("closed");
     s.refused(|r| matches!(r, Reason::Protocol(_))).await;
     // CONNECT must come first.
-    let mut p =
-        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
-            .await
-            .expect("TLS ok");
+    let mut p = Probe::connect(
+        s.endpoint.local_addr(),
+        Some("localhost"),
+        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
+        WAIT,
+    )
+    .await
+    .expect("TLS ok");
     p.send(&Packet::PingReq).await.expect("sent");
     p.expect_closed().await.expect("closed");
     let _still_fine = s.connect("T1", "T1", true).await;
@@ -334,12 +358,14 @@ async fn a_sha384_server_chain_is_refused_by_a_sha256_only_client() {
     .await
     .expect("starts");
     let t1 = strong.terminal("T1").expect("T1");
-    let strict = client_config(&strong.ca.cert_pem, &t1.cert_pem, &t1.key_pem, Some(ALPN_MQTT_CA), true)
-        .expect("client config");
+    let strict =
+        client_config(&strong.ca.cert_pem, &t1.cert_pem, &t1.key_pem, Some(AWS_IOT_ALPN.as_bytes()), true)
+            .expect("client config");
     let err = Probe::connect(endpoint.local_addr(), Some("localhost"), strict, WAIT).await;
     assert!(err.is_err(), "SHA-256-only client must refuse a SHA-384 chain");
-    let lax = client_config(&strong.ca.cert_pem, &t1.cert_pem, &t1.key_pem, Some(ALPN_MQTT_CA), false)
-        .expect("client config");
+    let lax =
+        client_config(&strong.ca.cert_pem, &t1.cert_pem, &t1.key_pem, Some(AWS_IOT_ALPN.as_bytes()), false)
+            .expect("client config");
     let mut p = Probe::connect(endpoint.local_addr(), Some("localhost"), lax, WAIT).await.expect("TLS ok");
     assert_eq!(p.mqtt_connect("T1", true, 30).await.expect("CONNACK").code, ConnectReturnCode::Success);
     endpoint.shutdown().await;
@@ -362,7 +388,12 @@ async fn a_terminals_last_will_reaches_the_payment_api_when_it_drops_but_not_on_
         Packet::Connect(c)
     };
     let open = || {
-        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
+        Probe::connect(
+            s.endpoint.local_addr(),
+            Some("localhost"),
+            s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
+            WAIT,
+        )
     };
     // Clean DISCONNECT: no will.
     let mut t1 = open().await.expect("TLS ok");
@@ -399,19 +430,19 @@ async fn tls_1_2_clients_are_served_too() {
     let s = start().await;
     let t1 = s.pki.terminal("T1").expect("T1");
     let mut roots = rustls::RootCertStore::empty();
-    for c in ccv_iot::tls::certs_from_pem(&s.pki.ca.cert_pem, "CA").expect("CA parses") {
+    for c in ccv_tls::certs_from_pem(&s.pki.ca.cert_pem, "CA").expect("CA parses") {
         roots.add(c).expect("CA added");
     }
-    let mut cfg = rustls::ClientConfig::builder_with_provider(ccv_iot::tls::provider())
+    let mut cfg = rustls::ClientConfig::builder_with_provider(ccv_tls::provider())
         .with_protocol_versions(&[&rustls::version::TLS12])
         .expect("TLS 1.2")
         .with_root_certificates(roots)
         .with_client_auth_cert(
-            ccv_iot::tls::certs_from_pem(&t1.cert_pem, "cert").expect("cert"),
-            ccv_iot::tls::key_from_pem(&t1.key_pem, "key").expect("key"),
+            ccv_tls::certs_from_pem(&t1.cert_pem, "cert").expect("cert"),
+            ccv_tls::key_from_pem(&t1.key_pem, "key").expect("key"),
         )
         .expect("client auth");
-    cfg.alpn_protocols = vec![ALPN_MQTT_CA.to_vec()];
+    cfg.alpn_protocols = vec![AWS_IOT_ALPN.as_bytes().to_vec()];
     let mut p = Probe::connect(s.endpoint.local_addr(), Some("localhost"), std::sync::Arc::new(cfg), WAIT)
         .await
         .expect("TLS 1.2 hand-shake");
@@ -427,10 +458,14 @@ async fn an_offline_persistent_session_expires() {
     t1.expect_closed().await.expect("closed");
     assert_eq!(s.endpoint.sessions(), 1, "kept while offline");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let mut p =
-        Probe::connect(s.endpoint.local_addr(), Some("localhost"), s.client("T1", Some(ALPN_MQTT_CA)), WAIT)
-            .await
-            .expect("TLS ok");
+    let mut p = Probe::connect(
+        s.endpoint.local_addr(),
+        Some("localhost"),
+        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
+        WAIT,
+    )
+    .await
+    .expect("TLS ok");
     let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
     assert!(!ack.session_present, "expired session is not resumed");
 }

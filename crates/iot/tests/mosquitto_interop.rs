@@ -1,21 +1,20 @@
 //! Interop with independent MQTT software (Debian `mosquitto` and `mosquitto-clients`):
 //! `mosquitto_pub`/`mosquitto_sub` against our endpoint with `--tls-alpn`, `--cert`, `--key`,
 //! `--cafile`, and our PKI and probe against a real mosquitto broker with `require_certificate`.
-//! Each test prints a skip line when the binaries are missing (`.ci/run` installs them).
+//! Under CI a missing binary fails the test; elsewhere the test prints why it skips (`.ci/run` installs them).
 
 mod common;
-#[path = "common/procs.rs"]
-mod procs;
+use ccv_test_support as procs;
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use ccv_iot::probe::Probe;
-use ccv_iot::tls::client_config;
 use ccv_iot::{EndpointEvent, Reason};
+use ccv_tls::client_config;
 use common::{WAIT, start};
-use procs::{have, start_mosquitto};
+use procs::{require_tool, start_mosquitto};
 use rumqttc::mqttbytes::QoS;
 
 fn tls_args(dir: &Path, who: &str, alpn: bool) -> Vec<String> {
@@ -53,7 +52,9 @@ async fn run(bin: &str, args: &[String]) -> (bool, String, String) {
 
 #[tokio::test]
 async fn mosquitto_clients_kick_a_terminal_through_our_endpoint() {
-    if !have("mosquitto_pub") || !have("mosquitto_sub") {
+    if !require_tool("mosquitto_pub", "mosquitto-clients")
+        || !require_tool("mosquitto_sub", "mosquitto-clients")
+    {
         return;
     }
     let mut s = start().await;
@@ -137,7 +138,7 @@ async fn mosquitto_clients_kick_a_terminal_through_our_endpoint() {
 
 #[tokio::test]
 async fn our_pki_and_client_work_against_a_real_mosquitto_with_require_certificate() {
-    if !have("mosquitto") {
+    if !require_tool("mosquitto", "mosquitto") {
         return;
     }
     let pki = common::pki();
@@ -159,10 +160,10 @@ async fn our_pki_and_client_work_against_a_real_mosquitto_with_require_certifica
 
     // mosquitto too refuses a client without a certificate.
     let mut roots = rustls::RootCertStore::empty();
-    for c in ccv_iot::tls::certs_from_pem(&pki.ca.cert_pem, "CA").expect("CA parses") {
+    for c in ccv_tls::certs_from_pem(&pki.ca.cert_pem, "CA").expect("CA parses") {
         roots.add(c).expect("CA added");
     }
-    let anon = rustls::ClientConfig::builder_with_provider(ccv_iot::tls::provider())
+    let anon = rustls::ClientConfig::builder_with_provider(ccv_tls::provider())
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_root_certificates(roots)

@@ -1,8 +1,8 @@
 //! The local-kick HTTP listener (Cloud Connect 1.0, R1/R4/R21), on axum and hyper.
 //!
-//! The wire format is ours and documented in `docs/LOCAL_KICK.md`: `POST /kick` with an optional JSON body
-//! `{"reference": "...", "tas": {"host": "...", "port": 5555}}`, answered `202` (accepted, the terminal starts
-//! dialling) or `409` with a typed refusal reason. This module only speaks HTTP: it turns a request into a
+//! The wire format is ours, defined in `ccv_wire::local_kick` and documented in `docs/LOCAL_KICK.md`: `POST /kick`
+//! with an optional JSON body `{"reference": "...", "tas": {"host": "...", "port": 5555}}`, answered `202`
+//! (accepted, the terminal starts dialling) or `409` with a typed refusal reason. This module only speaks HTTP: it turns a request into a
 //! [`KickCall`] for the terminal's task and the task's [`KickAnswer`] back into a response.
 //!
 //! Bad input is refused without touching the terminal: unknown paths `404`, other methods `405`, bodies over
@@ -28,8 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// The path the kick is posted to.
-pub const KICK_PATH: &str = "/kick";
+pub use ccv_wire::local_kick::{KICK_PATH, KickAnswer, KickRequestBody};
 
 /// How the listener answers browsers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -76,27 +75,6 @@ impl Default for KickHttpSettings {
     }
 }
 
-/// The TAS a kick asks the terminal to dial.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KickTas {
-    /// Host name or IP address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-/// The JSON body of `POST /kick`; every field is optional and an empty body means `{}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KickRequestBody {
-    /// The payment reference the POS works on, echoed in the answer and sent in the TAS hand-shake.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
-    /// The TAS to dial instead of the configured one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tas: Option<KickTas>,
-}
-
 /// A kick handed to the terminal's task; the task answers on `reply`.
 #[derive(Debug)]
 pub struct KickCall {
@@ -106,33 +84,6 @@ pub struct KickCall {
     pub peer: SocketAddr,
     /// Where the decision goes.
     pub reply: oneshot::Sender<KickAnswer>,
-}
-
-/// The terminal's decision on a kick.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum KickAnswer {
-    /// `202`: the terminal starts dialling the TAS.
-    Accepted {
-        /// The terminal's TMS ID.
-        #[serde(rename = "tmsId")]
-        tms_id: String,
-        /// The reference from the request, if any.
-        #[serde(skip_serializing_if = "Option::is_none", default)]
-        reference: Option<String>,
-        /// The TAS the terminal dials, `host:port`.
-        tas: String,
-    },
-    /// `409`: the terminal refuses the kick.
-    Refused {
-        /// The terminal's TMS ID.
-        #[serde(rename = "tmsId")]
-        tms_id: String,
-        /// Typed reason in snake_case (`busy`, `not_flat_outgoing`, ...).
-        reason: String,
-        /// What it means and what to do.
-        message: String,
-    },
 }
 
 /// An error answer produced by the HTTP layer itself.

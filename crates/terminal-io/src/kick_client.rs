@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::kick::{KICK_PATH, KickRequestBody};
+use ccv_wire::local_kick::{KICK_PATH, KickRequestBody};
 
 /// The terminal's answer to a kick.
 #[derive(Debug, Clone, PartialEq)]

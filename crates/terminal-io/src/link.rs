@@ -1,18 +1,15 @@
 //! The terminal's side of an OPI socket: dialling the TAS (DNS rule, time-out), the hand-shake
-//! (`docs/TAS_HANDSHAKE.md`), framing through `ccv_opi::codec::OpiCodec`, and back-off with jitter.
+//! (`ccv_wire::handshake`, `docs/TAS_HANDSHAKE.md`), framing through `ccv_opi::codec::OpiCodec`, and back-off with jitter.
 
 use std::time::Duration;
 
 use ccv_opi::codec::{CodecError, OpiCodec};
-use ccv_opi::{
-    DecodeError, Encoding, FrameDecoder, Header, Message, OverallResult, PrivateData, ServiceRequest,
-    ServiceRequestType,
-};
+use ccv_opi::{DecodeError, Encoding, FrameDecoder, Message};
 use ccv_terminal::{HostPort, TasDialFailure};
+use ccv_wire::handshake;
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
 use rand::rngs::SmallRng;
-use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
@@ -56,37 +53,6 @@ pub async fn dial(
     }
 }
 
-/// The protocol tag of the hand-shake.
-pub const HANDSHAKE_PROTOCOL: &str = "ccv-emu-tas/1";
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Hello<'a> {
-    protocol: &'a str,
-    tms_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reference: Option<&'a str>,
-    software: &'a str,
-}
-
-/// The hand-shake a terminal sends right after connecting to the TAS.
-pub fn hello_message(tms_id: &str, reference: Option<&str>, software: &str) -> Message {
-    let json = serde_json::to_string(&Hello { protocol: HANDSHAKE_PROTOCOL, tms_id, reference, software })
-        // Serialising a struct of strings cannot fail.
-        .unwrap_or_default();
-    Message::ServiceRequest(ServiceRequest {
-        header: Header {
-            application_sender: Some(format!("ccv-emu-terminal/{software}")),
-            workstation_id: tms_id.to_owned(),
-            pop_id: Some(tms_id.to_owned()),
-            request_id: "0".to_owned(),
-        },
-        request_type: ServiceRequestType::Login,
-        pos_data: None,
-        private_data: Some(PrivateData(json)),
-    })
-}
-
 /// Sends the hand-shake and waits for the TAS's `Login` answer.
 pub async fn handshake(
     stream: &mut OpiStream,
@@ -96,19 +62,15 @@ pub async fn handshake(
     timeout: Duration,
 ) -> Result<(), String> {
     let work = async {
-        stream.send(hello_message(tms_id, reference, software)).await.map_err(|e| e.to_string())?;
+        stream
+            .send(handshake::hello_message(tms_id, reference, Some(software)))
+            .await
+            .map_err(|e| e.to_string())?;
         match stream.next().await {
             None => Err("the TAS closed the connection during the hand-shake".to_owned()),
             Some(Err(e)) => Err(format!("framing error during the hand-shake: {e}")),
             Some(Ok(Err(e))) => Err(format!("the TAS's hand-shake answer does not decode: {e}")),
-            Some(Ok(Ok(Message::ServiceResponse(r)))) if r.request_type == ServiceRequestType::Login => {
-                if r.overall_result == OverallResult::Success {
-                    Ok(())
-                } else {
-                    Err(format!("the TAS refused the hand-shake with {}", r.overall_result))
-                }
-            }
-            Some(Ok(Ok(other))) => Err(format!("the TAS answered the hand-shake with a {}", other.kind())),
+            Some(Ok(Ok(answer))) => handshake::check_answer(&answer).map_err(|e| e.to_string()),
         }
     };
     match tokio::time::timeout(timeout, work).await {
@@ -180,20 +142,6 @@ mod tests {
             let d = b.next_delay().as_millis() as u64;
             assert!(d >= base - base / 5 && d <= base + base / 5, "{d} vs {base}");
         }
-    }
-
-    #[test]
-    fn hello_is_an_opi_login_with_the_identity() {
-        let m = hello_message("12345678", Some("ref 1"), "14.0.11.01");
-        let xml = ccv_opi::encode(&m, Encoding::Utf8);
-        let back = ccv_opi::decode(&xml).unwrap();
-        assert_eq!(back, m);
-        let text = String::from_utf8(xml).unwrap();
-        assert!(text.contains(r#"RequestType="Login""#), "{text}");
-        let Message::ServiceRequest(req) = back else { panic!("{text}") };
-        let json: serde_json::Value = serde_json::from_str(&req.private_data.unwrap().0).unwrap();
-        assert_eq!(json["tmsId"], "12345678");
-        assert_eq!(json["protocol"], HANDSHAKE_PROTOCOL);
     }
 
     #[tokio::test]

@@ -20,8 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ccv_iot::kick::{self, Command, ConnectTas, KickDecision, KickLedger};
 use ccv_terminal::{CloudKick, HostPort, Input, KickKind, MqttDownReason, MqttEvent, MqttSettings};
+use ccv_wire::cloud::{self as kick, AWS_IOT_ALPN, Command, ConnectTas};
+use ccv_wire::reason::WireReason;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rumqttc::{AsyncClient, ConnectionError, EventLoop, MqttOptions, NetworkOptions, Packet, QoS, Transport};
@@ -110,8 +111,8 @@ impl MqttCredentials {
         &self,
         alpn: Option<&[u8]>,
         sha256_only: bool,
-    ) -> Result<Arc<rustls::ClientConfig>, ccv_iot::tls::TlsError> {
-        ccv_iot::tls::client_config(&self.ca_pem, &self.cert_pem, &self.key_pem, alpn, sha256_only)
+    ) -> Result<Arc<rustls::ClientConfig>, ccv_tls::TlsError> {
+        ccv_tls::client_config(&self.ca_pem, &self.cert_pem, &self.key_pem, alpn, sha256_only)
     }
 }
 
@@ -320,7 +321,7 @@ impl MqttClient {
             AlpnPolicy::Always => true,
             AlpnPolicy::Never => false,
         };
-        let alpn = offer_alpn.then_some(ccv_iot::tls::ALPN_MQTT_CA);
+        let alpn = offer_alpn.then_some(AWS_IOT_ALPN.as_bytes());
         let tls = match self.settings.credentials.tls_config(alpn, settings.require_sha256) {
             Ok(t) => t,
             Err(e) => {
@@ -495,7 +496,7 @@ impl MqttClient {
             }
             E::TasConnected { tas, .. } => {
                 let Some((kick_id, reference)) = self.current.clone() else { return };
-                let hp = parse_host_port(&tas);
+                let hp = tas.parse::<HostPort>().unwrap_or_else(|_| HostPort::new(tas, 0));
                 kick::Event::TasConnected { kick_id, reference, host: hp.host, port: hp.port }
             }
             E::TasDialFailed { reason, message } => {
@@ -559,6 +560,63 @@ impl MqttClient {
     }
 }
 
+use kick::Event;
+use std::collections::VecDeque;
+
+/// What to do with an incoming kick, according to the [`KickLedger`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KickDecision {
+    /// First time seen and not expired: act on it, then [`KickLedger::record`] the answer.
+    New,
+    /// Already handled: publish this (the earlier answer, marked `duplicate`) and do nothing else.
+    Duplicate(Event),
+    /// Expired: publish this refusal and do nothing else.
+    Expired(Event),
+}
+
+/// Remembers the answers to the last `capacity` kick ids so a QoS 1 redelivery is answered again
+/// without dialling the TAS a second time.
+#[derive(Debug)]
+pub(crate) struct KickLedger {
+    capacity: usize,
+    order: VecDeque<String>,
+    answers: HashMap<String, Event>,
+}
+
+impl KickLedger {
+    /// A ledger remembering at most `capacity` kicks (oldest forgotten first).
+    pub(crate) fn new(capacity: usize) -> Self {
+        KickLedger { capacity: capacity.max(1), order: VecDeque::new(), answers: HashMap::new() }
+    }
+
+    /// Decides what to do with `kick` at Unix time `now_ms`.
+    pub(crate) fn check(&self, kick: &ConnectTas, now_ms: u64) -> KickDecision {
+        if let Some(previous) = self.answers.get(&kick.kick_id) {
+            return KickDecision::Duplicate(previous.as_duplicate());
+        }
+        if now_ms >= kick.expires_at {
+            return KickDecision::Expired(Event::kick_refused(
+                kick.kick_id.clone(),
+                kick.reference.clone(),
+                ccv_terminal::KickRefusal::KickExpired,
+            ));
+        }
+        KickDecision::New
+    }
+
+    /// Records the answer given to `kick_id` (a `kick-accepted` or `kick-refused` event).
+    pub(crate) fn record(&mut self, kick_id: &str, answer: Event) {
+        if self.answers.insert(kick_id.to_owned(), answer).is_none() {
+            self.order.push_back(kick_id.to_owned());
+            while self.order.len() > self.capacity {
+                if let Some(old) = self.order.pop_front() {
+                    self.answers.remove(&old);
+                }
+            }
+        }
+    }
+}
+
 fn cloud_kick(k: &ConnectTas) -> CloudKick {
     // A kick may name the host, the port or both; the core fills in what is missing from the installed TAS.
     let tas = (k.host.is_some() || k.port.is_some())
@@ -568,13 +626,6 @@ fn cloud_kick(k: &ConnectTas) -> CloudKick {
         reference: Some(k.reference.clone()),
         expires_at: ccv_terminal::Timestamp::from_millis(k.expires_at),
         tas,
-    }
-}
-
-fn parse_host_port(text: &str) -> HostPort {
-    match text.rsplit_once(':') {
-        Some((h, p)) => HostPort::new(h, p.parse().unwrap_or(0)),
-        None => HostPort::new(text, 0),
     }
 }
 
@@ -625,12 +676,6 @@ mod tests {
         assert_eq!(c.expires_at, ccv_terminal::Timestamp::from_millis(5));
         let k = ConnectTas { port: Some(6000), ..k };
         assert_eq!(cloud_kick(&k).tas, Some(HostPort::new("", 6000)));
-    }
-
-    #[test]
-    fn tas_text_splits_at_the_last_colon() {
-        assert_eq!(parse_host_port("127.0.0.1:5555"), HostPort::new("127.0.0.1", 5555));
-        assert_eq!(parse_host_port("[::1]:7"), HostPort::new("[::1]", 7));
     }
 
     #[tokio::test]

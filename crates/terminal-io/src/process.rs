@@ -21,6 +21,7 @@ use crate::config::FileConfig;
 use crate::kick::{KickAnswer, KickCall, KickHttpSettings, KickListener};
 use crate::link::{self, Backoff, OpiStream, Received};
 use crate::mqtt::{MqttClient, MqttClientSettings, MqttCommand, MqttCredentials};
+use ccv_wire::reason::WireReason;
 
 /// Why a terminal process did not start.
 #[derive(Debug, thiserror::Error)]
@@ -478,7 +479,7 @@ impl Driver {
     }
 
     fn on_kick(&mut self, call: KickCall) {
-        let tas = call.body.tas.map(|t| ccv_terminal::HostPort::new(t.host, t.port));
+        let tas = call.body.tas;
         self.kicks.push(PendingKick { reply: call.reply, reference: call.body.reference.clone() });
         let kick = ccv_terminal::LocalKick {
             source: call.peer.to_string(),
@@ -694,11 +695,7 @@ impl Driver {
                 reference: reference.or(pending.reference),
                 tas: tas.to_string(),
             },
-            ccv_terminal::KickReply::Refused { reason } => KickAnswer::Refused {
-                tms_id: self.tms_id.clone(),
-                reason: reason.as_str().to_owned(),
-                message: reason.message().to_owned(),
-            },
+            ccv_terminal::KickReply::Refused { reason } => KickAnswer::refused(self.tms_id.clone(), reason),
         };
         // The HTTP client may have gone; nothing to do then.
         let _ = pending.reply.send(answer);

@@ -27,7 +27,7 @@ async fn start(settings: KickHttpSettings) -> (SocketAddr, CancellationToken) {
             let answer = match call.body.reference {
                 Some(r) if r == "busy" => KickAnswer::Refused {
                     tms_id: "12345678".into(),
-                    reason: "busy".into(),
+                    reason: ccv_wire::KickRefusal::Busy,
                     message: "the terminal is busy".into(),
                 },
                 reference => KickAnswer::Accepted {

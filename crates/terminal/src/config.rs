@@ -2,8 +2,6 @@
 //! as installed on the terminal), POS OPI mode, trigger port, network settings, day state, activation
 //! and the behaviour profile. All of it is `serde`, so an IO shell can load it from TOML.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::version::SoftwareVersion;
@@ -23,37 +21,7 @@ pub const DEFAULT_MGT_SUBSCRIPTION: &str = "NL-CAT";
 /// The manager password (R15).
 pub const MANAGER_PASSWORD: &str = "99999";
 
-/// A host name or literal IP address and a port.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct HostPort {
-    /// Host name or literal IP address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl HostPort {
-    /// A host and port.
-    pub fn new(host: impl Into<String>, port: u16) -> HostPort {
-        HostPort { host: host.into(), port }
-    }
-
-    /// `true` when the host is a literal IPv4 or IPv6 address (no DNS needed to dial it).
-    pub fn is_literal_ip(&self) -> bool {
-        let h = self.host.trim_start_matches('[').trim_end_matches(']');
-        h.parse::<core::net::IpAddr>().is_ok()
-    }
-}
-
-impl fmt::Display for HostPort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') && !self.host.starts_with('[') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
+pub use ccv_wire::HostPort;
 
 /// The TMS that manages the terminal (R8, R24); the POS names it in its 2.0 configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

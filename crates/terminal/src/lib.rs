@@ -69,7 +69,7 @@ pub use input::{CardEvent, Channel, CloudKick, Input, Key, LocalKick, MqttEvent,
 pub use journal::{DayTotals, JournalEntry, JournalOutcome, TransactionKind};
 pub use output::{DialTas, Event, KickKind, KickReply, MqttSettings, Output, Screen};
 pub use password::{service_password, service_password_at};
-pub use reason::{DiagnosisReason, KickRefusal, MqttDownReason, TasDialFailure};
+pub use reason::{DiagnosisReason, KickRefusal, MqttDownReason, TasDialFailure, WireReason};
 pub use terminal::{MqttLink, TasLink, Terminal};
 pub use time::{CivilDate, Timestamp};
 pub use version::SoftwareVersion;

@@ -32,6 +32,7 @@
 use crate::config::{DayState, MANAGER_PASSWORD, PosOpiMode};
 use crate::input::Key;
 use crate::output::{Event, Screen};
+use crate::reason::WireReason;
 use crate::terminal::Terminal;
 
 /// A list menu.

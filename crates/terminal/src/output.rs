@@ -9,8 +9,7 @@ use crate::input::Channel;
 use crate::journal::JournalEntry;
 use crate::reason::{KickRefusal, MqttDownReason, TasDialFailure};
 
-/// ALPN protocol AWS IoT Core requires for MQTT with client certificates on port 443.
-pub const AWS_IOT_ALPN: &str = "x-amzn-mqtt-ca";
+pub use ccv_wire::cloud::AWS_IOT_ALPN;
 
 /// One action for the IO shell, drained with [`Terminal::poll_output`](crate::Terminal::poll_output).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

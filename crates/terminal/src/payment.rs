@@ -21,6 +21,7 @@ use crate::config::DayState;
 use crate::input::{CardEvent, Channel};
 use crate::journal::{JournalEntry, JournalOutcome, TransactionKind};
 use crate::output::{Event, FixedScreen, KeptScreen, Output, Screen};
+use crate::reason::WireReason;
 use crate::terminal::{LastApproved, Terminal};
 use crate::text;
 use crate::time::Timestamp;

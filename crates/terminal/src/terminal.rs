@@ -12,6 +12,7 @@ use crate::output::{
     AWS_IOT_ALPN, DialTas, Event, KeptScreen, KickKind, KickReply, MqttSettings, Output, Screen, fingerprint,
 };
 use crate::payment::Session;
+use crate::reason::WireReason;
 use crate::reason::{DiagnosisReason, KickRefusal, MqttDownReason, TasDialFailure};
 use crate::time::Timestamp;
 use crate::version::SoftwareVersion;

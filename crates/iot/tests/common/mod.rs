@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ccv_iot::probe::{Probe, ProbeError};
-use ccv_iot::tls::{ALPN_MQTT_CA, client_config};
 use ccv_iot::{Endpoint, EndpointConfig, EndpointEvent, EndpointTls, Pki, PkiOptions, Reason};
+use ccv_tls::client_config;
+use ccv_wire::cloud::AWS_IOT_ALPN;
 use rustls::ClientConfig;
 use tokio::sync::broadcast;
 
@@ -57,7 +58,7 @@ impl Setup {
         let mut p = Probe::connect(
             self.endpoint.local_addr(),
             Some("localhost"),
-            self.client(who, Some(ALPN_MQTT_CA)),
+            self.client(who, Some(AWS_IOT_ALPN.as_bytes())),
             WAIT,
         )
         .await

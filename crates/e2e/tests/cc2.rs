@@ -5,21 +5,21 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ccv_iot::kick::{Command, ConnectTas, ErrorCode, Event};
 use ccv_iot::probe::Probe;
-use ccv_iot::tls::{ALPN_MQTT_CA, client_config};
 use ccv_iot::{Endpoint, EndpointConfig, EndpointTls, KeyAlgorithm, Pki, PkiOptions};
 use ccv_tas::Outcome;
 use ccv_terminal::{KickRefusal, TasDialFailure};
 use ccv_terminal_io::config::FileConfig;
-use ccv_terminal_io::kick::KickRequestBody;
 use ccv_terminal_io::kick_client::send_kick;
 use ccv_terminal_io::{AlpnPolicy, MqttCredentials, StartError, TerminalProcess};
+use ccv_tls::client_config;
+use ccv_wire::cloud::AWS_IOT_ALPN;
+use ccv_wire::cloud::{Command, ConnectTas, ErrorCode, Event};
+use ccv_wire::local_kick::KickRequestBody;
 use rumqttc::mqttbytes::QoS;
 
 mod common;
-#[path = "../../iot/tests/common/procs.rs"]
-mod procs;
+use ccv_test_support as procs;
 
 use common::{T, eventually, fixture, tas};
 
@@ -64,9 +64,14 @@ fn prepare(c: FileConfig, tms_id: &str, tas: SocketAddr, iot: SocketAddr) -> Fil
 
 /// The payment API: a raw MQTT client with the `vpos` certificate, subscribed to every terminal's events.
 async fn vpos(pki: &Pki, endpoint: &Endpoint) -> Probe {
-    let tls =
-        client_config(&pki.ca.cert_pem, &pki.vpos.cert_pem, &pki.vpos.key_pem, Some(ALPN_MQTT_CA), true)
-            .expect("vpos TLS");
+    let tls = client_config(
+        &pki.ca.cert_pem,
+        &pki.vpos.cert_pem,
+        &pki.vpos.key_pem,
+        Some(AWS_IOT_ALPN.as_bytes()),
+        true,
+    )
+    .expect("vpos TLS");
     let mut p = Probe::connect(endpoint.local_addr(), Some("localhost"), tls, T).await.expect("vpos TLS up");
     p.mqtt_connect("vpos-test", true, 30).await.expect("vpos CONNACK");
     p.subscribe("ccv/+/+/evt", QoS::AtLeastOnce).await.expect("vpos SUBACK");
@@ -485,7 +490,7 @@ async fn a_missing_pki_is_a_start_error_that_names_the_fix() {
 /// kicked by a payment-API client through that broker.
 #[tokio::test]
 async fn our_terminal_takes_a_kick_through_a_real_mosquitto_broker() {
-    if !procs::have("mosquitto") {
+    if !procs::require_tool("mosquitto", "mosquitto") {
         return;
     }
     let pki = pki_for(&["90000001"], KeyAlgorithm::default());

@@ -2,7 +2,7 @@
 //! TAS with 1, 10 and 100 terminals, against a plain length-prefixed echo server doing the same number of frame
 //! round trips of the same size (the loopback floor), measured in the same run.
 //!
-//! `cargo bench -p ccv-tas --bench cc1` (environment: `CC1_SECS` seconds per rate measurement, default 3;
+//! `cargo bench -p ccv-e2e --bench cc1` (environment: `CC1_SECS` seconds per rate measurement, default 3;
 //! `CC1_KICKS` kick samples, default 200; `CC1_THREADS` runtime workers, default 2, 1 = current-thread runtime).
 
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ccv_tas::{Direction, Outcome, Tas, TasConfig};
 use ccv_terminal_io::TerminalProcess;
 use ccv_terminal_io::config::FileConfig;
-use ccv_terminal_io::kick::KickRequestBody;
+use ccv_wire::local_kick::KickRequestBody;
 
 mod echo_floor;
 

@@ -10,7 +10,7 @@
 //! /proc/PID/status, the broker process alone), kick latency p50/p99 (over all storms) and the median storm duration
 //! (5 storms per N). The clients run in this process, so the broker side is counted apart.
 //!
-//! Run: `cargo bench -p ccv-iot --bench iot_scale` (needs ~2 x N + 100 file descriptors per
+//! Run: `cargo bench -p ccv-e2e --bench iot_scale` (needs ~2 x N + 100 file descriptors per
 //! process; raise `ulimit -n` first if it is below 20,000 for N = 10,000).
 //! Internal mode: `iot_scale broker-child DIR` runs only the endpoint (used by the parent).
 
@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ccv_iot::probe::Probe;
-use ccv_iot::tls::{ALPN_MQTT_CA, client_config};
-use ccv_iot::topics::cmd_topic;
 use ccv_iot::{Pki, PkiOptions};
+use ccv_tls::client_config;
+use ccv_wire::cloud::AWS_IOT_ALPN;
+use ccv_wire::cloud::cmd_topic;
 use rumqttc::mqttbytes::QoS;
 
-#[path = "../tests/common/procs.rs"]
-mod procs;
+use ccv_test_support as procs;
 use rumqttc::mqttbytes::v4::{Packet, Publish};
 use rustls::ClientConfig;
 use tokio::sync::Semaphore;
@@ -41,14 +41,14 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     if args.get(1).map(String::as_str) == Some("broker-child") {
         let dir = args.get(2).expect("broker-child needs the PKI directory");
-        rt.block_on(procs::endpoint_child(Path::new(dir), 20_000));
+        rt.block_on(ccv_e2e::endpoint_child(Path::new(dir), 20_000));
         return;
     }
     if args.iter().any(|a| a == "--list") {
         return; // `cargo test --benches` / `cargo bench -- --list` probe.
     }
     if !args.iter().any(|a| a == "--bench") {
-        println!("iot_scale: run with `cargo bench -p ccv-iot --bench iot_scale`; skipped in test mode");
+        println!("iot_scale: run with `cargo bench -p ccv-e2e --bench iot_scale`; skipped in test mode");
         return;
     }
     rt.block_on(run());
@@ -197,7 +197,7 @@ async fn run() {
         let pair = pki.add_terminal(&tms).expect("terminal certificate").clone();
         let cfg =
             |alpn| client_config(&pki.ca.cert_pem, &pair.cert_pem, &pair.key_pem, alpn, true).expect("cfg");
-        ours_cfgs.push((tms.clone(), cfg(Some(ALPN_MQTT_CA))));
+        ours_cfgs.push((tms.clone(), cfg(Some(AWS_IOT_ALPN.as_bytes()))));
         plain_cfgs.push((tms, cfg(None)));
     }
     let vpos = |alpn| {
@@ -208,7 +208,7 @@ async fn run() {
     let mut rows = Vec::new();
     for &n in &sizes {
         let ours = start_ours(dir.path()).await;
-        rows.push(round(&ours, n, &ours_cfgs, vpos(Some(ALPN_MQTT_CA))).await);
+        rows.push(round(&ours, n, &ours_cfgs, vpos(Some(AWS_IOT_ALPN.as_bytes()))).await);
         drop(ours);
         match start_mosquitto(dir.path()).await {
             Some(m) => rows.push(round(&m, n, &plain_cfgs, vpos(None)).await),

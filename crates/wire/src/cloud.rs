@@ -1,13 +1,72 @@
-//! The cloud-kick wire format (ours to define; see `docs/CLOUD_KICK.md`): commands published to a
-//! terminal's `cmd` topic and the events it answers with on its `evt` topic, as serde types, plus a
-//! small sans-IO [`KickLedger`] that makes duplicate kick ids idempotent and ignores expired kicks.
+//! The Cloud Connect 2.0 cloud kick as both ends see it (ours to define; see `docs/CLOUD_KICK.md`): the topic
+//! layout `ccv/{MgtSubscription}/{tmsId}/cmd` (commands to a terminal) and `ccv/{MgtSubscription}/{tmsId}/evt`
+//! (events from it), the commands published on the first and the events a terminal answers with on the second,
+//! as serde types.
 //!
-//! Times are Unix milliseconds (UTC) passed in by the caller; nothing here reads a clock.
+//! Times are Unix milliseconds (UTC) written by the sender; nothing here reads a clock.
 
-use std::collections::{HashMap, VecDeque};
-
-use ccv_terminal::{KickRefusal, TasDialFailure};
 use serde::{Deserialize, Serialize};
+
+use crate::reason::{KickRefusal, TasDialFailure, WireReason};
+
+/// The ALPN protocol AWS IoT Core requires for MQTT with client certificates on port 443.
+pub const AWS_IOT_ALPN: &str = "x-amzn-mqtt-ca";
+/// Root segment of every cloud-kick topic.
+pub const ROOT: &str = "ccv";
+/// Last segment of a terminal's command topic.
+pub const CMD: &str = "cmd";
+/// Last segment of a terminal's event topic.
+pub const EVT: &str = "evt";
+/// The `MgtSubscription` value the TMS sets for Dutch CAT terminals (R6).
+pub const DEFAULT_MGT_SUBSCRIPTION: &str = "NL-CAT";
+
+/// Which of a terminal's two topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// `.../cmd`: commands (cloud kicks) to the terminal.
+    Cmd,
+    /// `.../evt`: events from the terminal.
+    Evt,
+}
+
+/// A parsed cloud-kick topic `ccv/{mgt_subscription}/{tms_id}/{cmd|evt}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalTopic<'a> {
+    /// The `MgtSubscription` TMS parameter, for example `NL-CAT`.
+    pub mgt_subscription: &'a str,
+    /// The terminal's TMS ID.
+    pub tms_id: &'a str,
+    /// Command or event topic.
+    pub channel: Channel,
+}
+
+impl<'a> TerminalTopic<'a> {
+    /// Parses a topic name (or a filter, where `+` may stand in any level). Returns `None` for
+    /// anything that is not exactly `ccv/X/Y/cmd` or `ccv/X/Y/evt`.
+    pub fn parse(topic: &'a str) -> Option<Self> {
+        let mut it = topic.split('/');
+        let (root, sub, tms, last) = (it.next()?, it.next()?, it.next()?, it.next()?);
+        if it.next().is_some() || root != ROOT || sub.is_empty() || tms.is_empty() {
+            return None;
+        }
+        let channel = match last {
+            CMD => Channel::Cmd,
+            EVT => Channel::Evt,
+            _ => return None,
+        };
+        Some(TerminalTopic { mgt_subscription: sub, tms_id: tms, channel })
+    }
+}
+
+/// The command topic of a terminal: `ccv/{mgt_subscription}/{tms_id}/cmd`.
+pub fn cmd_topic(mgt_subscription: &str, tms_id: &str) -> String {
+    format!("{ROOT}/{mgt_subscription}/{tms_id}/{CMD}")
+}
+
+/// The event topic of a terminal: `ccv/{mgt_subscription}/{tms_id}/evt`.
+pub fn evt_topic(mgt_subscription: &str, tms_id: &str) -> String {
+    format!("{ROOT}/{mgt_subscription}/{tms_id}/{EVT}")
+}
 
 /// Largest command payload a terminal accepts (the AWS IoT Core payload limit).
 pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
@@ -178,6 +237,42 @@ pub enum Event {
 }
 
 impl Event {
+    /// A `kick-refused` answer carrying the reason's message.
+    pub fn kick_refused(kick_id: String, reference: String, reason: KickRefusal) -> Event {
+        Event::KickRefused {
+            kick_id,
+            reference,
+            reason,
+            message: reason.message().to_owned(),
+            duplicate: false,
+        }
+    }
+
+    /// A `tas-dial-failed` event carrying the reason's message.
+    pub fn tas_dial_failed(kick_id: String, reference: String, reason: TasDialFailure) -> Event {
+        Event::TasDialFailed { kick_id, reference, reason, message: reason.message().to_owned() }
+    }
+
+    /// The kick this event answers, when it names one.
+    pub fn kick_id(&self) -> Option<&str> {
+        match self {
+            Event::KickAccepted { kick_id, .. }
+            | Event::KickRefused { kick_id, .. }
+            | Event::TasConnected { kick_id, .. }
+            | Event::TasDialFailed { kick_id, .. } => Some(kick_id),
+            Event::Error { kick_id, .. } => kick_id.as_deref(),
+        }
+    }
+
+    /// The same answer marked as answering a redelivered kick (`kick-accepted` and `kick-refused` only).
+    pub fn as_duplicate(&self) -> Event {
+        let mut again = self.clone();
+        if let Event::KickAccepted { duplicate, .. } | Event::KickRefused { duplicate, .. } = &mut again {
+            *duplicate = true;
+        }
+        again
+    }
+
     /// The error event answering an unparsable command.
     pub fn from_command_error(err: &CommandError) -> Event {
         Event::Error { code: err.code(), detail: err.to_string(), kick_id: None }
@@ -200,66 +295,6 @@ impl Command {
     pub fn to_json(&self) -> Vec<u8> {
         // Serialising these plain structs (strings, integers) cannot fail.
         serde_json::to_vec(self).expect("command types contain only JSON-representable fields")
-    }
-}
-
-/// What to do with an incoming kick, according to the [`KickLedger`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KickDecision {
-    /// First time seen and not expired: act on it, then [`KickLedger::record`] the answer.
-    New,
-    /// Already handled: publish this (the earlier answer, marked `duplicate`) and do nothing else.
-    Duplicate(Event),
-    /// Expired: publish this refusal and do nothing else.
-    Expired(Event),
-}
-
-/// Remembers the answers to the last `capacity` kick ids so a QoS 1 redelivery is answered again
-/// without dialling the TAS a second time.
-#[derive(Debug)]
-pub struct KickLedger {
-    capacity: usize,
-    order: VecDeque<String>,
-    answers: HashMap<String, Event>,
-}
-
-impl KickLedger {
-    /// A ledger remembering at most `capacity` kicks (oldest forgotten first).
-    pub fn new(capacity: usize) -> Self {
-        KickLedger { capacity: capacity.max(1), order: VecDeque::new(), answers: HashMap::new() }
-    }
-
-    /// Decides what to do with `kick` at Unix time `now_ms`.
-    pub fn check(&self, kick: &ConnectTas, now_ms: u64) -> KickDecision {
-        if let Some(previous) = self.answers.get(&kick.kick_id) {
-            let mut again = previous.clone();
-            if let Event::KickAccepted { duplicate, .. } | Event::KickRefused { duplicate, .. } = &mut again {
-                *duplicate = true;
-            }
-            return KickDecision::Duplicate(again);
-        }
-        if now_ms >= kick.expires_at {
-            return KickDecision::Expired(Event::KickRefused {
-                kick_id: kick.kick_id.clone(),
-                reference: kick.reference.clone(),
-                reason: KickRefusal::KickExpired,
-                message: KickRefusal::KickExpired.message().to_owned(),
-                duplicate: false,
-            });
-        }
-        KickDecision::New
-    }
-
-    /// Records the answer given to `kick_id` (a `kick-accepted` or `kick-refused` event).
-    pub fn record(&mut self, kick_id: &str, answer: Event) {
-        if self.answers.insert(kick_id.to_owned(), answer).is_none() {
-            self.order.push_back(kick_id.to_owned());
-            while self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.answers.remove(&old);
-                }
-            }
-        }
     }
 }
 
@@ -308,58 +343,40 @@ mod tests {
         let text = String::from_utf8(err.to_json()).expect("JSON is UTF-8");
         assert!(text.starts_with(r#"{"type":"error","code":"unknown-command""#), "{text}");
         assert_eq!(Event::from_json(&e.to_json()).expect("round trip"), e);
-    }
-
-    #[test]
-    fn ledger_idempotency_and_expiry() {
-        let Command::ConnectTas(k) = parse_command(KICK.as_bytes()).expect("example parses");
-        let mut ledger = KickLedger::new(2);
-        assert_eq!(ledger.check(&k, 1_000), KickDecision::New);
-        let accepted = Event::KickAccepted {
-            kick_id: k.kick_id.clone(),
-            reference: k.reference.clone(),
-            duplicate: false,
-        };
-        ledger.record(&k.kick_id, accepted);
-        match ledger.check(&k, 1_000) {
-            KickDecision::Duplicate(Event::KickAccepted { duplicate: true, .. }) => {}
-            other => panic!("expected a duplicate answer, got {other:?}"),
-        }
-        let late = ConnectTas { kick_id: "k-2".into(), ..k.clone() };
-        assert!(matches!(ledger.check(&late, k.expires_at), KickDecision::Expired(_)));
-        for i in 0..5 {
-            ledger.record(&format!("x{i}"), Event::from_command_error(&CommandError::MissingType));
-        }
-        assert_eq!(ledger.check(&k, 1_000), KickDecision::New, "oldest entries are forgotten");
-    }
-
-    /// The PUBLISH frame printed in docs/CLOUD_KICK.md, encoded by rumqttc's codec.
-    #[test]
-    fn documented_publish_frame() {
-        let mut p = rumqttc::mqttbytes::v4::Publish::new(
-            crate::topics::cmd_topic("NL-CAT", "12345678"),
-            rumqttc::mqttbytes::QoS::AtLeastOnce,
-            KICK.as_bytes().to_vec(),
+        let dup = Event::KickAccepted { kick_id: "k".into(), reference: "r".into(), duplicate: false }
+            .as_duplicate();
+        assert_eq!(
+            dup.to_json(),
+            br#"{"type":"kick-accepted","kickId":"k","reference":"r","duplicate":true}"#
         );
-        p.pkid = 1;
-        let mut buf = bytes::BytesMut::new();
-        rumqttc::mqttbytes::v4::Packet::Publish(p).write(&mut buf, usize::MAX).expect("encodes");
-        let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
-        let doc = include_str!("../../../docs/CLOUD_KICK.md");
-        let from_doc: String = doc
-            .lines()
-            .filter(|l| {
-                l.len() > 6 && l.as_bytes()[..4].iter().all(u8::is_ascii_hexdigit) && &l[4..6] == "  "
-            })
-            .map(|l| l[6..54.min(l.len())].split_whitespace().collect::<String>())
-            .collect();
-        assert_eq!(hex, from_doc, "docs/CLOUD_KICK.md frame differs from the codec's bytes");
+        assert_eq!(dup.kick_id(), Some("k"));
+        let refused = Event::kick_refused("k".into(), "r".into(), KickRefusal::Busy);
+        assert!(
+            matches!(&refused, Event::KickRefused { message, .. } if message == KickRefusal::Busy.message())
+        );
+    }
+
+    #[test]
+    fn terminal_topics() {
+        let t = cmd_topic("NL-CAT", "12345678");
+        assert_eq!(t, "ccv/NL-CAT/12345678/cmd");
+        let p = TerminalTopic::parse(&t).expect("a command topic");
+        assert_eq!((p.mgt_subscription, p.tms_id, p.channel), ("NL-CAT", "12345678", Channel::Cmd));
+        assert_eq!(TerminalTopic::parse(&evt_topic("X", "Y")).map(|p| p.channel), Some(Channel::Evt));
+        assert_eq!(TerminalTopic::parse("ccv/X/Y/other"), None);
+        assert_eq!(TerminalTopic::parse("ccv/X/Y/cmd/extra"), None);
+        assert_eq!(TerminalTopic::parse("ccv//Y/cmd"), None);
     }
 
     proptest! {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_command(&bytes);
+        }
+
+        #[test]
+        fn topic_parse_never_panics(s in "\\PC{0,300}") {
+            let _ = TerminalTopic::parse(&s);
         }
     }
 }

@@ -14,7 +14,7 @@
 //! and hand-shake → event → broker → payment API): p50, p99, the storm's duration and kicks per second.
 //!
 //! Each (N, broker) runs `CC2_BENCH_REPS` times (default 3, rounds alternating between the brokers) and the table
-//! shows medians. Run: `cargo bench -p ccv-terminal-io --bench cc2_scale` (`CC2_BENCH_BROKERS=ccv-iot` for ours only).
+//! shows medians. Run: `cargo bench -p ccv-e2e --bench cc2_scale` (`CC2_BENCH_BROKERS=ccv-iot` for ours only).
 //! Internal modes (used by the parent): `endpoint-child DIR`, `tas-child`,
 //! `terminals-child DIR HOST PORT TAS FIRST COUNT ALPN`.
 
@@ -24,18 +24,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccv_iot::kick::{Command, ConnectTas, Event};
 use ccv_iot::probe::Probe;
-use ccv_iot::tls::{ALPN_MQTT_CA, client_config};
-use ccv_iot::topics::cmd_topic;
 use ccv_iot::{Pki, PkiOptions};
 use ccv_terminal_io::config::FileConfig;
 use ccv_terminal_io::{AlpnPolicy, MqttCredentials, TerminalProcess};
+use ccv_tls::client_config;
+use ccv_wire::cloud::AWS_IOT_ALPN;
+use ccv_wire::cloud::cmd_topic;
+use ccv_wire::cloud::{Command, ConnectTas, Event};
 use rumqttc::mqttbytes::QoS;
 use rumqttc::mqttbytes::v4::{Packet, Publish};
 
-#[path = "../../iot/tests/common/procs.rs"]
-mod procs;
+use ccv_test_support as procs;
 
 const WAIT: Duration = Duration::from_secs(180);
 /// Terminals per child process.
@@ -50,15 +50,13 @@ fn main() {
         Some("endpoint-child") => {
             let dir = args.get(2).expect("endpoint-child DIR");
             // Room for the payment API's share of a storm: two events per terminal.
-            rt.block_on(procs::endpoint_child(Path::new(dir), 50_000));
+            rt.block_on(ccv_e2e::endpoint_child(Path::new(dir), 50_000));
         }
         Some("tas-child") => rt.block_on(tas_child()),
         Some("terminals-child") => rt.block_on(terminals_child(&args[2..])),
         _ if args.iter().any(|a| a == "--list") => {} // `cargo bench -- --list` probe
         _ if !args.iter().any(|a| a == "--bench") => {
-            println!(
-                "cc2_scale: run with `cargo bench -p ccv-terminal-io --bench cc2_scale`; skipped in test mode"
-            );
+            println!("cc2_scale: run with `cargo bench -p ccv-e2e --bench cc2_scale`; skipped in test mode");
         }
         _ => rt.block_on(run()),
     }
@@ -215,7 +213,7 @@ async fn round(broker: &Broker, n: usize, dir: &Path, pki: &Pki) -> Row {
     let vpos_tls = |alpn| {
         client_config(&pki.ca.cert_pem, &pki.vpos.cert_pem, &pki.vpos.key_pem, alpn, true).expect("vpos TLS")
     };
-    let alpn = (broker.alpn == "always").then_some(ALPN_MQTT_CA);
+    let alpn = (broker.alpn == "always").then_some(AWS_IOT_ALPN.as_bytes());
     let mut events = Probe::connect(addr, Some("localhost"), vpos_tls(alpn), WAIT).await.expect("TLS");
     events.mqtt_connect("vpos-events", true, 1200).await.expect("CONNACK");
     events.subscribe("ccv/+/+/evt", QoS::AtLeastOnce).await.expect("SUBACK");

@@ -12,8 +12,9 @@ use ccv_opi::{
 use ccv_tas::{Outcome, Tas, TasConfig};
 use ccv_terminal_io::TerminalProcess;
 use ccv_terminal_io::config::FileConfig;
-use ccv_terminal_io::kick::{KickRequestBody, KickTas};
 use ccv_terminal_io::kick_client::{KickClientError, KickReply, send_kick};
+use ccv_wire::HostPort;
+use ccv_wire::local_kick::KickRequestBody;
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -224,9 +225,9 @@ async fn fake_tas_accept(listener: &TcpListener) -> Framed<TcpStream, LengthDeli
         Message::ServiceRequest(r) => r,
         other => panic!("expected the Login hand-shake, got {other:?}"),
     };
-    let hello = ccv_tas::handshake::parse_hello(&req).expect("terminal-io's hand-shake parses at the TAS");
-    assert_eq!(hello.protocol, ccv_tas::handshake::PROTOCOL);
-    let answer = ccv_tas::handshake::answer(&req, OverallResult::Success);
+    let hello = ccv_wire::handshake::parse_hello(&req).expect("terminal-io's hand-shake parses at the TAS");
+    assert_eq!(hello.protocol, ccv_wire::handshake::PROTOCOL);
+    let answer = ccv_wire::handshake::answer(&req, OverallResult::Success);
     conn.send(Bytes::from(ccv_opi::encode(&answer, Encoding::Utf8))).await.unwrap();
     conn
 }
@@ -325,7 +326,7 @@ async fn a_kick_may_name_the_tas() {
         TerminalProcess::start(prepare(FileConfig::default(), Some("34000001"), nowhere), 12).await.unwrap();
     let body = KickRequestBody {
         reference: None,
-        tas: Some(KickTas { host: "127.0.0.1".into(), port: tas.terminal_addr().port() }),
+        tas: Some(HostPort { host: "127.0.0.1".into(), port: tas.terminal_addr().port() }),
     };
     let reply = send_kick(term.kick_addr().unwrap(), &body, T).await.unwrap();
     assert_eq!(reply.status, 202, "{}", reply.body);
@@ -400,16 +401,16 @@ async fn a_local_opi_client_pays_on_channels_0_and_1() {
 
 #[test]
 fn handshake_example_frames() {
-    let hello = ccv_terminal_io::link::hello_message("12345678", Some("ccv-ref-000123"), "14.0.11.01");
+    let hello = ccv_wire::handshake::hello_message("12345678", Some("ccv-ref-000123"), Some("14.0.11.01"));
     let bytes = ccv_opi::encode(&hello, Encoding::Utf8);
     let req = match ccv_opi::decode(&bytes).unwrap() {
         Message::ServiceRequest(r) => r,
         other => panic!("{other:?}"),
     };
-    let parsed = ccv_tas::handshake::parse_hello(&req).unwrap();
+    let parsed = ccv_wire::handshake::parse_hello(&req).unwrap();
     assert_eq!(parsed.tms_id, "12345678");
     assert_eq!(parsed.reference.as_deref(), Some("ccv-ref-000123"));
-    let answer = ccv_opi::encode(&ccv_tas::handshake::answer(&req, OverallResult::Success), Encoding::Utf8);
+    let answer = ccv_opi::encode(&ccv_wire::handshake::answer(&req, OverallResult::Success), Encoding::Utf8);
     println!("terminal -> TAS: {:08x}\n{}", bytes.len(), String::from_utf8_lossy(&bytes));
     println!("TAS -> terminal: {:08x}\n{}", answer.len(), String::from_utf8_lossy(&answer));
 }

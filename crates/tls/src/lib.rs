@@ -1,7 +1,10 @@
-//! rustls configurations (ring provider only) for both ends of the IoT link: the endpoint's server
-//! config (client certificate required, optional ALPN) and the terminal's client config (SNI comes
-//! from the host name the caller dials, ALPN `x-amzn-mqtt-ca` on 443, and optionally only SHA-256
-//! signatures accepted, R6).
+//! `ccv-tls`: the one rustls set-up of ccv-emu, shared by every TLS end (the terminal's MQTT client, the IoT
+//! endpoint stand-in, test clients) so that each builds its own configuration from the same small pieces: the
+//! ring crypto provider (the only one in the workspace), a variant of it that accepts SHA-256 signatures only
+//! (R6), PEM parsing with typed errors, and a client and a server configuration for mutual TLS.
+//!
+//! What it does not do: open sockets, read files, or know any party's protocol. SNI comes from the server name
+//! the caller connects with; ALPN is whatever the caller passes.
 
 use std::sync::{Arc, LazyLock};
 
@@ -10,9 +13,6 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, alg_id};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SignatureScheme};
-
-/// The ALPN protocol AWS IoT Core requires for MQTT with client certificates on port 443.
-pub const ALPN_MQTT_CA: &[u8] = b"x-amzn-mqtt-ca";
 
 /// Errors building a TLS configuration.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +97,7 @@ fn roots(ca_pem: &str) -> Result<RootCertStore, TlsError> {
 }
 
 /// The client side: trust `ca_pem`, present `cert_pem`/`key_pem`, offer `alpn` if given (use
-/// [`ALPN_MQTT_CA`] for port 443), and with `sha256_only` accept only SHA-256 signatures.
+/// `x-amzn-mqtt-ca` for AWS IoT Core on port 443), and with `sha256_only` accept only SHA-256 signatures.
 ///
 /// SNI is sent from the server name the caller connects with (rustls sends none for IP addresses,
 /// which AWS IoT Core and this stand-in refuse).

@@ -1,0 +1,156 @@
+//! `ccv-test-support`: helpers shared by the tests and benches of several ccv-emu crates, used only as a
+//! dev-dependency.
+//!
+//! What it does: finds outside tools and decides what their absence means ([`require_tool`]: a failure under CI,
+//! a printed skip on a developer's machine), starts a real mosquitto broker and waits for it to say it runs,
+//! re-runs a bench binary as a child process, reads a process's memory.
+//!
+//! What it does not do: know any party of ccv-emu (it depends on no ccv crate, so every crate may use it), or
+//! wait by sleeping: every wait is for an event (a line printed by a child), bounded by a time-out.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// The first of `names` found as a file on `PATH`.
+pub fn find_on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find_map(|dir| names.iter().map(|n| dir.join(n)).find(|p| p.is_file()))
+}
+
+/// Whether an outside tool a test needs is here. Under CI (`CI` set) a missing tool is a failure: the test
+/// panics, naming the package `.ci/run` installs. On a developer's machine the test prints why it skips and
+/// gets `false`.
+pub fn require_tool(bin: &str, package: &str) -> bool {
+    if find_on_path(&[bin]).is_some() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{bin} is required under CI but is not on PATH (`.ci/run` installs it: apt-get install {package})"
+        );
+    }
+    eprintln!(
+        "SKIP: {bin} not installed (apt-get install {package}); this test needs it and is skipped here"
+    );
+    false
+}
+
+/// A mosquitto broker with TLS and `require_certificate true` on a free loopback port; killed when dropped.
+pub struct Mosquitto {
+    /// The port it listens on.
+    pub port: u16,
+    /// The broker process.
+    pub child: Child,
+}
+
+/// Starts mosquitto with the PKI in `dir` (`ca.pem`, `server.pem`, `server.key`) and `extra_conf` lines, and
+/// waits (at most 10 s) until it logs that it runs.
+pub async fn launch_mosquitto(dir: &Path, extra_conf: &str) -> Result<Mosquitto, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let conf = dir.join("mosquitto.conf");
+    let text = format!(
+        "per_listener_settings false\nallow_anonymous true\nuser root\npersistence false\n{extra_conf}\
+         log_dest stdout\nlog_type notice\nlog_type error\n\
+         listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n\
+         require_certificate true\nuse_identity_as_username true\nmax_connections -1\n",
+        d = dir.display()
+    );
+    std::fs::write(&conf, text).map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+    let mut child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("mosquitto does not start: {e}"))?;
+    let stdout = child.stdout.take().ok_or("mosquitto's stdout is not piped")?;
+    let mut lines = BufReader::new(stdout).lines();
+    // mosquitto logs "mosquitto version X running" once its listeners are open.
+    let running = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(" running") {
+                return true;
+            }
+        }
+        false
+    };
+    match tokio::time::timeout(Duration::from_secs(10), running).await {
+        Ok(true) => {
+            // Keep reading its log so the broker never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            Ok(Mosquitto { port, child })
+        }
+        Ok(false) => Err(format!(
+            "mosquitto exited before it listened on 127.0.0.1:{port} (config {})",
+            conf.display()
+        )),
+        Err(_) => Err(format!("mosquitto did not report running on 127.0.0.1:{port} within 10 s")),
+    }
+}
+
+/// [`launch_mosquitto`] with no extra configuration; panics when it fails.
+pub async fn start_mosquitto(dir: &Path) -> Mosquitto {
+    launch_mosquitto(dir, "").await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Resident memory of a process in KiB (`VmRSS` of `/proc/PID/status`; 0 when unreadable).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs the current executable again with `args` (a child mode of a bench), stdin and stdout piped; returns the
+/// child, its first stdout line (its ready line) and a reader of the rest, once that line arrived (at most
+/// `wait`).
+pub async fn spawn_self(args: &[String], wait: Duration) -> (Child, String, Lines<BufReader<ChildStdout>>) {
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("child starts");
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(wait, lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("child {args:?} not ready within {wait:?}"))
+        .expect("read")
+        .expect("a ready line");
+    (child, line, lines)
+}
+
+/// In a child: blocks until the parent closes our stdin (the parent's way of saying "stop").
+pub async fn until_stdin_closes() {
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut sink).unwrap_or(0) > 0 {
+            sink.clear();
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_tool_every_machine_has() {
+        assert!(find_on_path(&["sh"]).is_some());
+        assert!(find_on_path(&["no-such-tool-ccv-emu"]).is_none());
+    }
+}
