@@ -272,10 +272,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
         if session.is_closed() {
             return;
         }
-        let deadline = session.poll_timeout();
+        // A deadline beyond what the clock can express is never reached.
+        let deadline = session.poll_timeout().and_then(|d| epoch.checked_add(d));
         let timer = async {
             match deadline {
-                Some(d) => tokio::time::sleep_until(epoch + d).await,
+                Some(d) => tokio::time::sleep_until(d).await,
                 None => std::future::pending().await,
             }
         };
