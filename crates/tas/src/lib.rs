@@ -19,8 +19,11 @@
 //! - `GET /transcript?tmsId=..&since=N`
 //!
 //! Layout:
-//! - `server`: accept loop, hand-shake, registry, one task per terminal connection ([`Tas`] is its handle)
-//! - `conversation`: the OPI side of each conversation (built and parsed with `ccv-opi`)
+//! - `server`: accept loop, registry, one task per terminal connection that drives its `session` with the
+//!   socket, the clock and the API's requests ([`Tas`] is its handle)
+//! - `session`: the sans-IO core of one connection: hand-shake, request slots, matching responses, device
+//!   requests, time-outs (no socket, no clock)
+//! - `conversation`: the OPI messages of each conversation (built and parsed with `ccv-opi`)
 //! - [`handshake`]: the hand-shake message, shared with tests and benches
 //! - `api`: the HTTP routes; [`client`]: a small HTTP client for them (used by `ccv-emu pay`)
 //! - [`transcript`]: the JSON-lines transcript and PAN masking; [`amount`]: amount parsing; [`model`]: API types
@@ -41,6 +44,7 @@ mod conversation;
 pub mod handshake;
 pub mod model;
 mod server;
+mod session;
 pub mod transcript;
 
 pub use model::{DisplayText, JobKind, Outcome, Receipt, TerminalInfo, TransactionResult};

@@ -188,17 +188,12 @@ async fn disconnect_mid_payment_gives_an_unknown_outcome_and_unregisters() {
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
     assert!(tas.terminals()[0].busy);
     drop(term);
-    let (status, result) = call.await.unwrap();
+    let (status, result) = timeout(T, call).await.expect("the result in time").unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(result["outcome"], "unknown");
     assert_eq!(result["reason"], "terminal_disconnected");
     assert!(result.get("overallResult").is_none());
-    for _ in 0..100 {
-        if tas.terminals().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The TAS takes a closed connection's terminal off the list before it answers the callers still waiting.
     assert!(tas.terminals().is_empty());
     tas.shutdown().await;
 }
@@ -341,12 +336,8 @@ async fn bad_first_frames_and_oversize_frames_close_the_connection() {
     assert!(matches!(timeout(T, term.next()).await.unwrap(), None | Some(Err(_))));
     let notes: Vec<String> = tas.transcript(Some("77777777"), 0).into_iter().filter_map(|e| e.note).collect();
     assert!(notes.iter().any(|n| n.contains("framing error")), "{notes:?}");
-    assert!(
-        tas.terminals().iter().all(|t| t.tms_id != "77777777") || {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            tas.terminals().iter().all(|t| t.tms_id != "77777777")
-        }
-    );
+    // The socket is closed only after the terminal is off the list, so seeing the close is enough.
+    assert!(tas.terminals().iter().all(|t| t.tms_id != "77777777"));
     let _ = Amount::new(1, Currency::EUR);
     tas.shutdown().await;
 }
