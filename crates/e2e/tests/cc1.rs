@@ -22,7 +22,7 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 mod common;
 
-use common::{T, eventually, fixture, prepare, tas};
+use common::{T, fixture, prepare, tas};
 
 async fn kick(term: &TerminalProcess, reference: Option<&str>) -> KickReply {
     let body = KickRequestBody { reference: reference.map(str::to_owned), tas: None };
@@ -109,8 +109,7 @@ async fn every_refusal_reason_is_a_409_with_that_reason() {
         )
         .await
     });
-    eventually("the payment to start", || tas.terminals().iter().any(|t| t.busy)).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    term.wait_for_status(T, |s| s.in_transaction).await.expect("the payment to start");
     let reply = kick(&term, None).await;
     assert_eq!(reply.status, 409, "{}", reply.body);
     assert_eq!(reply.body["reason"], "busy");
@@ -142,11 +141,11 @@ async fn tas_down_then_up_backs_off_then_connects() {
         TerminalProcess::start(prepare(FileConfig::default(), Some("31000001"), tas_addr), 6).await.unwrap();
     let reply = kick(&term, None).await;
     assert_eq!(reply.status, 202, "the kick is accepted even though the TAS is down: {}", reply.body);
-    eventually("a few failed dials", || term.status().dial_attempts >= 3).await;
+    term.wait_for_status(T, |s| s.dial_attempts >= 3).await.expect("a few failed dials");
     assert!(!term.status().link_up);
     let tas = Tas::start(tas_addr, None, TasConfig::default()).await.unwrap();
     tas.wait_connected("31000001", T).await.expect("the terminal reaches the TAS once it is up");
-    eventually("the terminal to see its link up", || term.status().link_up).await;
+    term.wait_for_status(T, |s| s.link_up).await.expect("the terminal to see its link up");
     let r = timeout(T, tas.pay("31000001", 1000)).await.unwrap().unwrap();
     assert_eq!(r.overall_result.as_deref(), Some("Success"));
     term.shutdown().await;
@@ -160,8 +159,9 @@ async fn dns_not_configured_fails_the_dial_with_dns() {
     let term = TerminalProcess::start(config, 7).await.unwrap();
     let reply = kick(&term, None).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
-    eventually("the dial to fail with dns", || term.status().last_dial_failure.as_deref() == Some("dns"))
-        .await;
+    term.wait_for_status(T, |s| s.last_dial_failure.as_deref() == Some("dns"))
+        .await
+        .expect("the dial to fail with dns");
     assert_eq!(term.status().dial_attempts, 0, "no socket was even tried");
     term.shutdown().await;
 }
@@ -188,7 +188,7 @@ async fn terminal_gone_mid_payment_is_an_unknown_outcome_and_tas_gone_keeps_the_
     tas.wait_connected("32000001", T).await.unwrap();
     let t2 = tas.clone();
     let pay = tokio::spawn(async move { t2.pay("32000001", 2000).await });
-    eventually("the payment to start", || tas.terminals().iter().any(|t| t.busy)).await;
+    term.wait_for_status(T, |s| s.in_transaction).await.expect("the payment to start");
     term.shutdown().await;
     let r = timeout(T, pay).await.unwrap().unwrap().unwrap();
     assert_eq!(r.outcome, Outcome::Unknown, "{r:?}");
@@ -200,7 +200,7 @@ async fn terminal_gone_mid_payment_is_an_unknown_outcome_and_tas_gone_keeps_the_
     tas.wait_connected("32000001", T).await.unwrap();
     let t2 = tas.clone();
     let pay = tokio::spawn(async move { t2.pay("32000001", 3000).await });
-    eventually("the payment to start", || tas.terminals().iter().any(|t| t.busy)).await;
+    term.wait_for_status(T, |s| s.in_transaction).await.expect("the payment to start");
     let tas = std::sync::Arc::into_inner({
         pay.abort();
         let _ = pay.await;
@@ -208,7 +208,7 @@ async fn terminal_gone_mid_payment_is_an_unknown_outcome_and_tas_gone_keeps_the_
     })
     .expect("no other holder of the TAS");
     tas.shutdown().await;
-    eventually("the terminal to see the link drop", || !term.status().link_up).await;
+    term.wait_for_status(T, |s| !s.link_up).await.expect("the terminal to see the link drop");
     let journal_before = term.status().journal.clone();
     let again = kick(&term, None).await;
     assert_eq!(again.status, 202, "the terminal still works: {}", again.body);
@@ -248,7 +248,7 @@ async fn malformed_and_oversize_frames_from_the_tas() {
 
     // Not XML: nobody to answer, the frame is dropped and counted.
     conn.send(Bytes::from_static(b"\x00\x01 garbage")).await.unwrap();
-    eventually("the bad frame to be counted", || term.status().bad_frames == 1).await;
+    term.wait_for_status(T, |s| s.bad_frames == 1).await.expect("the bad frame to be counted");
 
     // A request whose header is readable but whose amount is not a number: the OPI error result.
     let bad = br#"<?xml version="1.0" encoding="UTF-8"?><CardServiceRequest xmlns="http://www.nrf-arts.org/IXRetail/namespace" RequestType="CardPayment" WorkstationID="TAS" RequestID="77"><TotalAmount Currency="EUR">twelve</TotalAmount></CardServiceRequest>"#;
@@ -308,7 +308,7 @@ async fn malformed_and_oversize_frames_from_the_tas() {
     conn.get_mut().write_all(&(50_000_000u32).to_be_bytes()).await.unwrap();
     let end = timeout(T, conn.next()).await.expect("closed in time");
     assert!(matches!(end, None | Some(Err(_))), "{end:?}");
-    eventually("the link to be down", || !term.status().link_up).await;
+    term.wait_for_status(T, |s| !s.link_up).await.expect("the link to be down");
     assert!(term.status().last_close_reason.unwrap_or_default().contains("framing"));
     assert_eq!(term.status().journal.len(), 1, "the approved payment stays in the journal");
     // And it can be kicked again.
@@ -362,7 +362,7 @@ async fn a_local_opi_client_pays_on_channels_0_and_1() {
     let (stream, _) = timeout(T, ch1.accept()).await.expect("the terminal connects to channel 1").unwrap();
     let mut ch1 = Framed::new(stream, LengthDelimitedCodec::builder().length_field_length(4).new_codec());
     let mut receipts = 0;
-    let final_response = loop {
+    let final_response = timeout(T, async { loop {
         tokio::select! {
             item = ch1.next() => {
                 let frame = item.expect("channel 1 open").unwrap();
@@ -385,9 +385,10 @@ async fn a_local_opi_client_pays_on_channels_0_and_1() {
                 let frame = item.expect("channel 0 open").unwrap();
                 break ccv_opi::decode(&frame).unwrap();
             }
-            _ = tokio::time::sleep(T) => panic!("no final response in time"),
         }
-    };
+    } })
+    .await
+    .expect("the final response within T");
     match final_response {
         Message::CardServiceResponse(r) => {
             assert_eq!(r.header.request_id, "1");
@@ -516,8 +517,7 @@ async fn an_abort_from_the_tas_stops_a_waiting_payment() {
     tas.wait_connected("37000001", T).await.unwrap();
     let t2 = tas.clone();
     let pay = tokio::spawn(async move { t2.pay("37000001", 4200).await });
-    eventually("the payment to start", || tas.terminals().iter().any(|t| t.busy)).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    term.wait_for_status(T, |s| s.in_transaction).await.expect("the payment to start");
     let abort = timeout(T, tas.run("37000001", ccv_tas::JobKind::Abort, Some(T))).await.unwrap().unwrap();
     assert_eq!(abort.outcome, Outcome::Completed, "{abort:?}");
     let r = timeout(T, pay).await.unwrap().unwrap().unwrap();

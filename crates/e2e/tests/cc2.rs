@@ -21,7 +21,7 @@ use rumqttc::mqttbytes::QoS;
 mod common;
 use ccv_test_support as procs;
 
-use common::{T, eventually, fixture, tas};
+use common::{T, fixture, tas};
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as u64
@@ -101,7 +101,7 @@ async fn next_event(vpos: &mut Probe) -> (String, Event) {
 }
 
 async fn wait_up(term: &TerminalProcess) {
-    eventually("the MQTT link up", || term.status().mqtt.state == "up").await;
+    term.wait_for_status(T, |s| s.mqtt.state == "up").await.expect("the MQTT link up");
 }
 
 #[tokio::test]
@@ -363,10 +363,11 @@ async fn after_an_endpoint_restart_the_terminal_reconnects_and_takes_kicks() {
     .expect("terminal starts");
     wait_up(&term).await;
     endpoint.shutdown().await;
-    eventually("the link down", || term.status().mqtt.state == "down").await;
+    term.wait_for_status(T, |s| s.mqtt.state == "down").await.expect("the link down");
     let endpoint = endpoint_on(&pki, addr).await;
-    eventually("a second session", || term.status().mqtt.connects == 2 && term.status().mqtt.state == "up")
-        .await;
+    term.wait_for_status(T, |s| s.mqtt.connects == 2 && s.mqtt.state == "up")
+        .await
+        .expect("a second session");
     let mut vpos = vpos(&pki, &endpoint).await;
     vpos.publish(&cmd("50000001"), QoS::AtLeastOnce, &kick("k-r", "tr-r", None, now_ms() + 60_000))
         .await
@@ -383,7 +384,7 @@ async fn after_an_endpoint_restart_the_terminal_reconnects_and_takes_kicks() {
 async fn first_failure(config: FileConfig, credentials: MqttCredentials) -> (String, String) {
     let term =
         TerminalProcess::start_with_credentials(config, 8, credentials).await.expect("terminal starts");
-    eventually("a failed attempt", || term.status().mqtt.last_failure.is_some()).await;
+    term.wait_for_status(T, |s| s.mqtt.last_failure.is_some()).await.expect("a failed attempt");
     let st = term.status().mqtt;
     assert_ne!(st.state, "up");
     assert_eq!(st.connects, 0);

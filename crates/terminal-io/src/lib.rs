@@ -28,6 +28,7 @@
 //! - [`link`]: dialling, the hand-shake, OPI framing, back-off with jitter
 //! - [`mqtt`]: the Cloud Connect 2.0 MQTT client and the terminal's TLS material
 //! - [`process`]: [`TerminalProcess`] and its drive loop
+//! - [`status`]: [`Status`], kept in a `watch` so that readers await changes instead of polling
 
 pub mod config;
 pub mod kick;
@@ -35,6 +36,8 @@ pub mod kick_client;
 pub mod link;
 pub mod mqtt;
 pub mod process;
+pub mod status;
 
-pub use mqtt::{AlpnPolicy, MqttCredentials, MqttStatus};
-pub use process::{Hooks, StartError, Status, TerminalProcess};
+pub use mqtt::{AlpnPolicy, MqttCredentials};
+pub use process::{Hooks, StartError, TerminalProcess};
+pub use status::{MqttStatus, Status, WaitError};

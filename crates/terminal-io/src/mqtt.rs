@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ccv_terminal::{CloudKick, HostPort, Input, KickKind, MqttDownReason, MqttEvent, MqttSettings};
@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::link::Backoff;
-use crate::process::Status;
+use crate::status::{MqttStatus, StatusCell};
 
 /// A terminal's TLS material for the IoT endpoint, as PEM text.
 #[derive(Clone)]
@@ -146,26 +146,6 @@ pub struct MqttClientSettings {
     pub backoff_max_ms: u64,
 }
 
-/// What the client shows of itself (part of [`Status`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MqttStatus {
-    /// `off` (no session wanted), `connecting`, `up` or `down`.
-    pub state: String,
-    /// The endpoint, `host:port`, while a session is wanted.
-    pub endpoint: Option<String>,
-    /// Sessions established (CONNACK and SUBACK received).
-    pub connects: u64,
-    /// Why the last attempt or session failed (a `MqttDownReason` name).
-    pub last_failure: Option<String>,
-    /// The detail of that failure.
-    pub last_failure_detail: Option<String>,
-    /// Commands received on the command topic.
-    pub commands: u64,
-    /// Events published on the event topic.
-    pub events: u64,
-}
-
 /// What the terminal's drive loop asks of the MQTT client (the core's MQTT-related outputs).
 #[derive(Debug)]
 pub(crate) enum MqttCommand {
@@ -205,7 +185,7 @@ pub(crate) struct MqttClient {
     tms_id: String,
     seed: u64,
     inputs: mpsc::Sender<Box<Input>>,
-    status: Arc<Mutex<Status>>,
+    status: StatusCell,
     session: Option<Session>,
     ledger: KickLedger,
     pending: HashMap<String, Pending>,
@@ -220,11 +200,6 @@ enum Wake {
     Mqtt(Result<rumqttc::Event, ConnectionError>),
 }
 
-fn lock(status: &Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
-    // Plain data; a panic elsewhere cannot leave it inconsistent.
-    status.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -235,7 +210,7 @@ impl MqttClient {
         tms_id: String,
         seed: u64,
         inputs: mpsc::Sender<Box<Input>>,
-        status: Arc<Mutex<Status>>,
+        status: StatusCell,
     ) -> MqttClient {
         MqttClient {
             settings,
@@ -251,8 +226,8 @@ impl MqttClient {
         }
     }
 
-    fn status(&self) -> std::sync::MutexGuard<'_, Status> {
-        lock(&self.status)
+    fn status(&self, change: impl FnOnce(&mut MqttStatus)) {
+        self.status.update(|s| change(&mut s.mqtt));
     }
 
     /// Runs until `shutdown` or until the terminal's output channel closes.
@@ -261,7 +236,7 @@ impl MqttClient {
         mut commands: mpsc::Receiver<Box<MqttCommand>>,
         shutdown: CancellationToken,
     ) {
-        self.status().mqtt.state = "off".into();
+        self.status(|m| m.state = "off".into());
         loop {
             let wake = {
                 let session = self.session.as_mut();
@@ -308,7 +283,7 @@ impl MqttClient {
             MqttCommand::Open(settings) => self.open(settings).await,
             MqttCommand::Close => {
                 self.close().await;
-                self.status().mqtt = MqttStatus { state: "off".into(), ..self.status().mqtt.clone() };
+                self.status(|m| m.state = "off".into());
             }
             MqttCommand::Publish(event) => self.on_core_event(event),
         }
@@ -353,9 +328,11 @@ impl MqttClient {
         tracing::info!(tms_id = %self.tms_id, host = %settings.host, port = settings.port, alpn = offer_alpn,
             sha256_only = settings.require_sha256, "MQTT: connecting");
         {
-            let mut st = self.status();
-            st.mqtt.state = "connecting".into();
-            st.mqtt.endpoint = Some(format!("{}:{}", settings.host, settings.port));
+            let endpoint = Some(format!("{}:{}", settings.host, settings.port));
+            self.status(|m| {
+                m.state = "connecting".into();
+                m.endpoint = endpoint;
+            });
         }
         self.session =
             Some(Session { settings, client, eventloop, subscribed: false, retry_at: None, backoff });
@@ -402,9 +379,10 @@ impl MqttClient {
                     );
                     tracing::info!(tms_id = %self.tms_id, topic = %s.settings.command_topic, "MQTT: link up");
                     {
-                        let mut st = lock(&self.status);
-                        st.mqtt.state = "up".into();
-                        st.mqtt.connects += 1;
+                        self.status.update(|s| {
+                            s.mqtt.state = "up".into();
+                            s.mqtt.connects += 1;
+                        });
                     }
                     self.feed(Input::Mqtt(MqttEvent::Connected)).await;
                 } else {
@@ -424,7 +402,7 @@ impl MqttClient {
             self.ack(&p);
             return;
         }
-        self.status().mqtt.commands += 1;
+        self.status(|m| m.commands += 1);
         let kick = match kick::parse_command(&p.payload) {
             Ok(Command::ConnectTas(k)) => k,
             Ok(_) => {
@@ -514,7 +492,7 @@ impl MqttClient {
             return;
         };
         match s.client.try_publish(s.settings.event_topic.clone(), QoS::AtLeastOnce, false, event.to_json()) {
-            Ok(()) => self.status().mqtt.events += 1,
+            Ok(()) => self.status(|m| m.events += 1),
             Err(e) => tracing::warn!(tms_id = %self.tms_id, "MQTT: event dropped ({e}): {event:?}"),
         }
     }
@@ -553,10 +531,11 @@ impl MqttClient {
     }
 
     fn failed(&self, reason: MqttDownReason, detail: String) {
-        let mut st = self.status();
-        st.mqtt.state = "down".into();
-        st.mqtt.last_failure = Some(reason.as_str().to_owned());
-        st.mqtt.last_failure_detail = Some(detail);
+        self.status(|m| {
+            m.state = "down".into();
+            m.last_failure = Some(reason.as_str().to_owned());
+            m.last_failure_detail = Some(detail);
+        });
     }
 }
 

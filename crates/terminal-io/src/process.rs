@@ -6,7 +6,6 @@
 //! network except for writing one frame (bounded by a time-out).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
@@ -21,6 +20,7 @@ use crate::config::FileConfig;
 use crate::kick::{KickAnswer, KickCall, KickHttpSettings, KickListener};
 use crate::link::{self, Backoff, OpiStream, Received};
 use crate::mqtt::{MqttClient, MqttClientSettings, MqttCommand, MqttCredentials};
+use crate::status::{Status, StatusCell};
 use ccv_wire::reason::WireReason;
 
 /// Why a terminal process did not start.
@@ -58,28 +58,6 @@ fn now() -> ccv_terminal::Timestamp {
     ccv_terminal::Timestamp::from_millis(ms)
 }
 
-/// What the process shows of itself, for tests, tools and the CLI.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    /// Whether the OPI link (TAS, or channel 0 in Default ITS) is up.
-    pub link_up: bool,
-    /// How many times the TAS was dialled.
-    pub dial_attempts: u64,
-    /// The last dial failure reason (`refused`, `dns`, `timed_out`, `handshake`, ...).
-    pub last_dial_failure: Option<String>,
-    /// Why the last OPI link closed.
-    pub last_close_reason: Option<String>,
-    /// Frames received that did not decode.
-    pub bad_frames: u64,
-    /// Journal lines the core wrote, oldest first (bounded).
-    pub journal: Vec<String>,
-    /// The last screen the core showed.
-    pub screen: Vec<String>,
-    /// The Cloud Connect 2.0 MQTT client (`state` is empty when the terminal runs without one).
-    pub mqtt: crate::mqtt::MqttStatus,
-}
-
 /// A running terminal; dropping it stops the terminal.
 #[derive(Debug)]
 pub struct TerminalProcess {
@@ -89,7 +67,7 @@ pub struct TerminalProcess {
     kick_addr: Option<SocketAddr>,
     channel0_addr: Option<SocketAddr>,
     channel1: SocketAddr,
-    status: Arc<Mutex<Status>>,
+    status: StatusCell,
     inputs: mpsc::Sender<Box<ccv_terminal::Input>>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
@@ -155,7 +133,7 @@ impl TerminalProcess {
             channel0 = Some(l);
         }
         let channel0_addr = channel0.as_ref().and_then(|l| l.local_addr().ok());
-        let status = Arc::new(Mutex::new(Status::default()));
+        let status = StatusCell::default();
         let tms_id = config.terminal.identity.tms_id.clone();
         let tas = config.terminal.installed.tas.to_string();
         let mode = config.terminal.pos_opi_mode.as_str().to_owned();
@@ -246,7 +224,21 @@ impl TerminalProcess {
 
     /// A snapshot of the process's status.
     pub fn status(&self) -> Status {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status.snapshot()
+    }
+
+    /// A receiver of the process's status: every change wakes it (`changed`, `wait_for`).
+    pub fn watch_status(&self) -> tokio::sync::watch::Receiver<Status> {
+        self.status.watch()
+    }
+
+    /// Waits until `cond` holds for the process's status (checked now and at every change), at most `timeout`.
+    pub async fn wait_for_status(
+        &self,
+        timeout: Duration,
+        cond: impl FnMut(&Status) -> bool,
+    ) -> Result<Status, crate::status::WaitError> {
+        crate::status::wait_for(&mut self.status.watch(), timeout, cond).await
     }
 
     /// Stops the terminal and waits (at most 5 s) for its task to end.
@@ -305,7 +297,7 @@ struct Driver {
     software: String,
     dns_configured: bool,
     dial_timeout: Duration,
-    status: Arc<Mutex<Status>>,
+    status: StatusCell,
     shutdown: CancellationToken,
     link: Option<Link>,
     kicks: Vec<PendingKick>,
@@ -323,7 +315,7 @@ impl Driver {
     fn new(
         config: FileConfig,
         seed: u64,
-        status: Arc<Mutex<Status>>,
+        status: StatusCell,
         shutdown: CancellationToken,
     ) -> Result<Driver, StartError> {
         let (events_tx, events_rx) = mpsc::channel(8);
@@ -356,9 +348,8 @@ impl Driver {
         })
     }
 
-    fn status(&self) -> std::sync::MutexGuard<'_, Status> {
-        // Plain data; a panic elsewhere cannot leave it inconsistent.
-        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    fn status(&self, change: impl FnOnce(&mut Status)) {
+        self.status.update(change);
     }
 }
 
@@ -500,12 +491,12 @@ impl Driver {
                     Ok(stream) => {
                         tracing::info!(tms_id = %self.tms_id, "TAS link up");
                         self.link = Some(Link::Tas(stream));
-                        self.status().link_up = true;
+                        self.status(|s| s.link_up = true);
                         self.input(ccv_terminal::Input::Tas(ccv_terminal::TasEvent::Connected));
                     }
                     Err((reason, detail)) => {
                         tracing::warn!(tms_id = %self.tms_id, reason = %reason, "TAS dial failed: {detail}");
-                        self.status().last_dial_failure = Some(reason.as_str().to_owned());
+                        self.status(|s| s.last_dial_failure = Some(reason.as_str().to_owned()));
                         self.input(ccv_terminal::Input::Tas(ccv_terminal::TasEvent::DialFailed(reason)));
                     }
                 }
@@ -521,7 +512,7 @@ impl Driver {
         tracing::info!(tms_id = %self.tms_id, %peer, "channel 0: POS connected");
         let channel0 = link::opi_stream(stream, self.io.max_frame);
         self.link = Some(Link::Local { channel0, channel1: None });
-        self.status().link_up = true;
+        self.status(|s| s.link_up = true);
     }
 
     async fn on_link_item(&mut self, channel: u8, item: LinkItem) {
@@ -537,12 +528,12 @@ impl Driver {
             Received::Answer { response, error } => {
                 tracing::warn!(tms_id = %self.tms_id, ?opi_channel, "undecodable OPI frame answered with {}: {error}",
                     response.overall_result().map(|r| r.as_str().to_owned()).unwrap_or_default());
-                self.status().bad_frames += 1;
+                self.status(|s| s.bad_frames += 1);
                 Box::pin(self.write(opi_channel, response)).await;
             }
             Received::Dropped { error } => {
                 tracing::warn!(tms_id = %self.tms_id, ?opi_channel, "undecodable OPI frame dropped: {error}");
-                self.status().bad_frames += 1;
+                self.status(|s| s.bad_frames += 1);
             }
             Received::Closed { reason } => self.link_closed(opi_channel, reason),
         }
@@ -550,7 +541,7 @@ impl Driver {
 
     fn link_closed(&mut self, channel: ccv_terminal::Channel, reason: String) {
         tracing::info!(tms_id = %self.tms_id, ?channel, "OPI link closed: {reason}");
-        self.status().last_close_reason = Some(reason);
+        self.status(|s| s.last_close_reason = Some(reason));
         match channel {
             ccv_terminal::Channel::Pos1 => {
                 if let Some(Link::Local { channel1, .. }) = self.link.as_mut() {
@@ -559,12 +550,12 @@ impl Driver {
             }
             ccv_terminal::Channel::Tas => {
                 self.link = None;
-                self.status().link_up = false;
+                self.status(|s| s.link_up = false);
                 self.input(ccv_terminal::Input::Tas(ccv_terminal::TasEvent::Disconnected));
             }
             ccv_terminal::Channel::Pos0 => {
                 self.link = None;
-                self.status().link_up = false;
+                self.status(|s| s.link_up = false);
             }
         }
     }
@@ -613,6 +604,8 @@ impl Driver {
 
     /// Drains the core's outputs and acts on each.
     async fn drain(&mut self) {
+        let in_transaction = self.core.in_transaction();
+        self.status.update_if(|s| std::mem::replace(&mut s.in_transaction, in_transaction) != in_transaction);
         while let Some(output) = self.core.poll_output() {
             match output {
                 ccv_terminal::Output::KickReply(reply) => self.kick_reply(reply),
@@ -624,8 +617,8 @@ impl Driver {
                     }
                     if matches!(self.link, Some(Link::Tas(_))) {
                         self.link = None;
-                        self.status().link_up = false;
-                        self.status().last_close_reason = Some("closed by the terminal".into());
+                        self.status(|s| s.link_up = false);
+                        self.status(|s| s.last_close_reason = Some("closed by the terminal".into()));
                     }
                 }
                 // Boxed: the write future is large and rare; inline it would make every idle terminal's task
@@ -635,22 +628,23 @@ impl Driver {
                 }
                 ccv_terminal::Output::Screen(screen) => {
                     tracing::debug!(tms_id = %self.tms_id, "screen: {}", screen.lines.join(" | "));
-                    self.status().screen = screen.lines;
+                    self.status(|s| s.screen = screen.lines);
                 }
                 ccv_terminal::Output::Journal(entry) => {
                     let line = serde_json::to_string(&entry).unwrap_or_default();
                     tracing::info!(tms_id = %self.tms_id, "journal: {line}");
-                    let mut st = self.status();
-                    if st.journal.len() >= JOURNAL_KEEP {
-                        st.journal.remove(0);
-                    }
-                    st.journal.push(line);
+                    self.status(|st| {
+                        if st.journal.len() >= JOURNAL_KEEP {
+                            st.journal.remove(0);
+                        }
+                        st.journal.push(line);
+                    });
                 }
                 ccv_terminal::Output::Publish(event) => {
                     self.forward(ccv_terminal::Output::Publish(event.clone()));
                     self.command_mqtt(MqttCommand::Publish(event.clone()));
                     if let ccv_terminal::Event::TasDialFailed { reason, .. } = &event {
-                        self.status().last_dial_failure = Some(reason.as_str().to_owned());
+                        self.status(|s| s.last_dial_failure = Some(reason.as_str().to_owned()));
                     }
                     let line = serde_json::to_string(&event).unwrap_or_default();
                     tracing::info!(tms_id = %self.tms_id, "event: {line}");
@@ -729,7 +723,7 @@ impl Driver {
             let mut tries = 0;
             let result = loop {
                 tries += 1;
-                status.lock().unwrap_or_else(|e| e.into_inner()).dial_attempts += 1;
+                status.update(|s| s.dial_attempts += 1);
                 let failure = match link::dial(&dial.tas, dns, timeout).await {
                     Ok(stream) => {
                         let mut stream = link::opi_stream(stream, max_frame);

@@ -57,7 +57,7 @@ pub async fn launch_mosquitto(dir: &Path, extra_conf: &str) -> Result<Mosquitto,
     let conf = dir.join("mosquitto.conf");
     let text = format!(
         "per_listener_settings false\nallow_anonymous true\nuser root\npersistence false\n{extra_conf}\
-         log_dest stdout\nlog_type notice\nlog_type error\n\
+         log_dest stderr\nlog_type information\nlog_type error\n\
          listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n\
          require_certificate true\nuse_identity_as_username true\nmax_connections -1\n",
         d = dir.display()
@@ -66,13 +66,14 @@ pub async fn launch_mosquitto(dir: &Path, extra_conf: &str) -> Result<Mosquitto,
     let mut child = Command::new("mosquitto")
         .arg("-c")
         .arg(&conf)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("mosquitto does not start: {e}"))?;
-    let stdout = child.stdout.take().ok_or("mosquitto's stdout is not piped")?;
-    let mut lines = BufReader::new(stdout).lines();
+    // Its log goes to stderr, which is not buffered: each line arrives as it is written.
+    let log = child.stderr.take().ok_or("mosquitto's stderr is not piped")?;
+    let mut lines = BufReader::new(log).lines();
     // mosquitto logs "mosquitto version X running" once its listeners are open.
     let running = async {
         while let Ok(Some(line)) = lines.next_line().await {

@@ -1,4 +1,4 @@
-//! Set-up shared by the terminal-process tests: loopback configs, a mock TAS, bounded waits.
+//! Set-up shared by the terminal-process tests: loopback configs, a mock TAS, the time-out of every wait.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -21,15 +21,4 @@ pub fn prepare(c: FileConfig, tms_id: Option<&str>, tas: SocketAddr) -> FileConf
 
 pub async fn tas() -> Tas {
     ccv_e2e::start_tas().await
-}
-
-/// Polls `cond` every 20 ms, at most `T`.
-pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..(T.as_millis() / 20) {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
 }

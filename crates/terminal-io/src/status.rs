@@ -1,0 +1,111 @@
+//! What a terminal process shows of itself ([`Status`]), kept in a `tokio::sync::watch` so that tools and tests can
+//! read a snapshot or await a change instead of polling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// What the process shows of itself, for tests, tools and the CLI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Whether the OPI link (TAS, or channel 0 in Default ITS) is up.
+    pub link_up: bool,
+    /// How many times the TAS was dialled.
+    pub dial_attempts: u64,
+    /// The last dial failure reason (`refused`, `dns`, `timed_out`, `handshake`, ...).
+    pub last_dial_failure: Option<String>,
+    /// Why the last OPI link closed.
+    pub last_close_reason: Option<String>,
+    /// Frames received that did not decode.
+    pub bad_frames: u64,
+    /// Journal lines the core wrote, oldest first (bounded).
+    pub journal: Vec<String>,
+    /// Whether the core is in a transaction (a payment, refund, reversal, ... is running).
+    pub in_transaction: bool,
+    /// The last screen the core showed.
+    pub screen: Vec<String>,
+    /// The Cloud Connect 2.0 MQTT client (`state` is empty when the terminal runs without one).
+    pub mqtt: MqttStatus,
+}
+
+/// What the MQTT client shows of itself (part of [`Status`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MqttStatus {
+    /// `off` (no session wanted), `connecting`, `up` or `down`.
+    pub state: String,
+    /// The endpoint, `host:port`, while a session is wanted.
+    pub endpoint: Option<String>,
+    /// Sessions established (CONNACK and SUBACK received).
+    pub connects: u64,
+    /// Why the last attempt or session failed (a `MqttDownReason` name).
+    pub last_failure: Option<String>,
+    /// The detail of that failure.
+    pub last_failure_detail: Option<String>,
+    /// Commands received on the command topic.
+    pub commands: u64,
+    /// Events published on the event topic.
+    pub events: u64,
+}
+
+/// The status of one terminal process, shared by its tasks: they [`update`](StatusCell::update) it, readers take
+/// a [`snapshot`](StatusCell::snapshot) or [`watch`](StatusCell::watch) it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StatusCell(Arc<watch::Sender<Status>>);
+
+impl StatusCell {
+    /// Changes the status and wakes the watchers.
+    pub(crate) fn update(&self, change: impl FnOnce(&mut Status)) {
+        self.0.send_modify(change);
+    }
+
+    /// Changes the status and wakes the watchers only when `change` says it changed something.
+    pub(crate) fn update_if(&self, change: impl FnOnce(&mut Status) -> bool) {
+        self.0.send_if_modified(change);
+    }
+
+    /// The status now.
+    pub(crate) fn snapshot(&self) -> Status {
+        self.0.borrow().clone()
+    }
+
+    /// A receiver that sees every later change.
+    pub(crate) fn watch(&self) -> watch::Receiver<Status> {
+        self.0.subscribe()
+    }
+}
+
+/// Why [`wait_for`] gave up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// The condition did not hold within the time-out; the last status is attached.
+    #[error("the terminal's status did not reach the condition within {timeout:?}; last status: {last:?}")]
+    TimedOut {
+        /// The time-out.
+        timeout: Duration,
+        /// The status when it ran out.
+        last: Box<Status>,
+    },
+    /// The terminal stopped first.
+    #[error("the terminal stopped before its status reached the condition")]
+    Stopped,
+}
+
+/// Waits until `cond` holds for the status seen by `rx` (checked at once and at every change), at most `timeout`.
+pub async fn wait_for(
+    rx: &mut watch::Receiver<Status>,
+    timeout: Duration,
+    cond: impl FnMut(&Status) -> bool,
+) -> Result<Status, WaitError> {
+    let outcome = match tokio::time::timeout(timeout, rx.wait_for(cond)).await {
+        Ok(Ok(status)) => Ok(status.clone()),
+        Ok(Err(_)) => Err(Some(WaitError::Stopped)),
+        Err(_) => Err(None),
+    };
+    outcome.map_err(|e| {
+        e.unwrap_or_else(|| WaitError::TimedOut { timeout, last: Box::new(rx.borrow().clone()) })
+    })
+}
