@@ -1,7 +1,7 @@
 //! A closed stdout pipe (`ccv-emu ... | head`) ends a command quietly, never with a panic.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn closed_stdout_pipe_is_not_a_panic() {
@@ -16,17 +16,11 @@ fn closed_stdout_pipe_is_not_a_panic() {
         .expect("start ccv-emu");
     // Close the read end before the command prints anything (it prints after writing the PKI).
     drop(child.stdout.take());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for ccv-emu") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "ccv-emu did not exit within 30 s");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut err_pipe = child.stderr.take().expect("stderr piped");
+    let status =
+        ccv_test_support::wait_exit(child, Duration::from_secs(30)).expect("ccv-emu exits within 30 s");
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr piped"), &mut stderr)
-        .expect("read stderr");
+    std::io::Read::read_to_string(&mut err_pipe, &mut stderr).expect("read stderr");
     assert!(!stderr.contains("panicked"), "ccv-emu panicked on a closed pipe:\n{stderr}");
     assert!(status.success(), "exit status {status:?}, stderr:\n{stderr}");
     assert!(dir.path().join("pki/ca.pem").exists(), "the PKI was still written");

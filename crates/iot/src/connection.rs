@@ -429,6 +429,10 @@ impl Conn {
                     codes.push(SubscribeReasonCode::Success(f.qos));
                 }
                 self.write(s, &Packet::SubAck(SubAck::new(sub.pkid, codes)));
+                self.broker.emit(EndpointEvent::Subscribed {
+                    client_id: s.client_id.to_string(),
+                    filters: sub.filters.iter().map(|f| f.path.clone()).collect(),
+                });
             }
             Packet::Unsubscribe(u) => {
                 for t in &u.topics {

@@ -234,6 +234,13 @@ pub enum EndpointEvent {
         /// Why.
         reason: Reason,
     },
+    /// A client's SUBSCRIBE was granted (its SUBACK is queued).
+    Subscribed {
+        /// Client id.
+        client_id: String,
+        /// The filters granted.
+        filters: Vec<String>,
+    },
     /// A client left (DISCONNECT or end of stream).
     Closed {
         /// Client id.

@@ -191,6 +191,7 @@ async fn keep_alive_is_enforced_at_one_and_a_half_times() {
     p.mqtt_connect("T1", true, 1).await.expect("CONNACK");
     // Pinging keeps it alive past 1.5 s.
     for _ in 0..3 {
+        // Time passing is what this test is about: the keep-alive is measured on the endpoint's clock.
         tokio::time::sleep(Duration::from_millis(700)).await;
         p.send(&Packet::PingReq).await.expect("ping");
         assert_eq!(p.recv().await.expect("PINGRESP"), Packet::PingResp);
@@ -457,6 +458,7 @@ async fn an_offline_persistent_session_expires() {
     t1.send(&Packet::Disconnect).await.expect("sent");
     t1.expect_closed().await.expect("closed");
     assert_eq!(s.endpoint.sessions(), 1, "kept while offline");
+    // Time passing is what this test is about: the session expires 200 ms after its client left.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let mut p = Probe::connect(
         s.endpoint.local_addr(),

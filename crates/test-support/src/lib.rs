@@ -39,6 +39,24 @@ pub fn require_tool(bin: &str, package: &str) -> bool {
     false
 }
 
+/// Waits for a child process to exit, at most `timeout`; kills it and returns `None` when it does not. The wait
+/// is the operating system's (a thread blocked in `wait`), not a poll.
+pub fn wait_exit(child: std::process::Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(status)) => Some(status),
+        _ => {
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            None
+        }
+    }
+}
+
 /// A mosquitto broker with TLS and `require_certificate true` on a free loopback port; killed when dropped.
 pub struct Mosquitto {
     /// The port it listens on.
@@ -148,6 +166,14 @@ pub async fn until_stdin_closes() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_for_an_exit_and_kills_what_does_not_exit() {
+        let quick = std::process::Command::new("true").spawn().expect("true runs");
+        assert!(wait_exit(quick, Duration::from_secs(10)).is_some_and(|s| s.success()));
+        let slow = std::process::Command::new("sleep").arg("30").spawn().expect("sleep runs");
+        assert_eq!(wait_exit(slow, Duration::from_millis(50)), None);
+    }
 
     #[test]
     fn finds_a_tool_every_machine_has() {
