@@ -5,8 +5,11 @@
 //! It is the only crate besides the CLI that may use every party; no other crate depends on it. This library
 //! holds the set-up those tests and benches share.
 //!
-//! Layout: [`loopback_config`] (a terminal configuration for loopback), [`start_tas`], [`endpoint_child`] (our
+//! Layout: [`harness`] (a terminal core and a TAS connection core against each other in memory, on one fake
+//! clock), [`loopback_config`] (a terminal configuration for loopback), [`start_tas`], [`endpoint_child`] (our
 //! IoT endpoint in a child process of a bench).
+
+pub mod harness;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -21,7 +21,7 @@
 //! Layout:
 //! - `server`: accept loop, registry, one task per terminal connection that drives its `session` with the
 //!   socket, the clock and the API's requests ([`Tas`] is its handle)
-//! - `session`: the sans-IO core of one connection: hand-shake, request slots, matching responses, device
+//! - [`session`]: the sans-IO core of one connection: hand-shake, request slots, matching responses, device
 //!   requests, time-outs (no socket, no clock)
 //! - `conversation`: the OPI messages of each conversation (built and parsed with `ccv-opi`)
 //! - [`handshake`]: the hand-shake message, shared with tests and benches
@@ -44,7 +44,7 @@ mod conversation;
 pub mod handshake;
 pub mod model;
 mod server;
-mod session;
+pub mod session;
 pub mod transcript;
 
 pub use model::{DisplayText, JobKind, Outcome, Receipt, TerminalInfo, TransactionResult};

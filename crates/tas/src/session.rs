@@ -19,7 +19,7 @@ use crate::conversation::{self, Incoming};
 use crate::model::{DisplayText, JobKind, Outcome, Receipt, TransactionResult};
 
 /// What a session asks of the TAS around it.
-pub(crate) trait Host {
+pub trait Host {
     /// A fresh `RequestID`, unique across all the TAS's connections.
     fn next_request_id(&self) -> u64;
     /// Whether printer output of `tms_id` is to be answered `DeviceUnavailable`.
@@ -28,7 +28,7 @@ pub(crate) trait Host {
 
 /// Why the connection ends, as the IO side sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Ended {
+pub enum Ended {
     /// The terminal closed the connection.
     ClosedByTerminal,
     /// The terminal sent a frame with length 0 (the framing error's text).
@@ -45,7 +45,7 @@ pub(crate) enum Ended {
 
 /// Something the session wants done, in the order it comes out.
 #[derive(Debug)]
-pub(crate) enum Output<R> {
+pub enum Output<R> {
     /// Write this frame to the terminal (and record it in the transcript as sent).
     Send(Bytes),
     /// Record a frame received from the terminal in the transcript, with a note when it is not a whole
@@ -176,7 +176,7 @@ impl<R> InFlight<R> {
 /// * Every request gets exactly one [`Output::Reply`]; after [`Output::Close`], the replies to requests still
 ///   running come out (outcome unknown, `terminal_disconnected`), then nothing more.
 #[derive(Debug)]
-pub(crate) struct Session<R> {
+pub struct Session<R> {
     phase: Phase,
     tms_id: Option<Arc<str>>,
     workstation_id: String,
@@ -190,7 +190,7 @@ pub(crate) struct Session<R> {
 impl<R> Session<R> {
     /// A connection accepted at `now`; the terminal has `handshake_timeout` to identify itself. The TAS's
     /// requests carry `workstation_id`.
-    pub(crate) fn new(now: Duration, handshake_timeout: Duration, workstation_id: String) -> Self {
+    pub fn new(now: Duration, handshake_timeout: Duration, workstation_id: String) -> Self {
         let mut out = VecDeque::new();
         out.push_back(Output::Event("connected".into()));
         Self {
@@ -204,32 +204,32 @@ impl<R> Session<R> {
     }
 
     /// The terminal's TMS ID once its hand-shake is read (transcript records carry it from that frame on).
-    pub(crate) fn tms_id(&self) -> Option<&Arc<str>> {
+    pub fn tms_id(&self) -> Option<&Arc<str>> {
         self.tms_id.as_ref()
     }
 
     /// Whether the terminal is identified and the connection not closing: requests may come in.
-    pub(crate) fn is_open(&self) -> bool {
+    pub fn is_open(&self) -> bool {
         self.phase == Phase::Open
     }
 
     /// Whether [`Output::Close`] has been queued.
-    pub(crate) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
     }
 
     /// Whether a conversation occupies the terminal.
-    pub(crate) fn is_busy(&self) -> bool {
+    pub fn is_busy(&self) -> bool {
         self.main.is_some()
     }
 
     /// The next output to execute, if any.
-    pub(crate) fn poll_output(&mut self) -> Option<Output<R>> {
+    pub fn poll_output(&mut self) -> Option<Output<R>> {
         self.out.pop_front()
     }
 
     /// When [`Session::handle_timeout`] is next due, if anything waits for a time.
-    pub(crate) fn poll_timeout(&self) -> Option<Duration> {
+    pub fn poll_timeout(&self) -> Option<Duration> {
         match self.phase {
             Phase::AwaitingHello { deadline } => Some(deadline),
             Phase::Open => [&self.main, &self.abort].into_iter().flatten().map(|job| job.deadline).min(),
@@ -239,7 +239,7 @@ impl<R> Session<R> {
 
     /// Fires the time-outs due at or before `now`: a terminal that sent no hand-shake is closed, a request
     /// without its response gets outcome unknown (`timed_out`) and frees its slot.
-    pub(crate) fn handle_timeout(&mut self, now: Duration) {
+    pub fn handle_timeout(&mut self, now: Duration) {
         match self.phase {
             Phase::AwaitingHello { deadline } if deadline <= now => {
                 self.close(now, "closed: no hand-shake within the time-out".into());
@@ -260,7 +260,7 @@ impl<R> Session<R> {
 
     /// Starts a conversation asked for by the caller `reply`, which gets its result in an [`Output::Reply`]
     /// (at once when refused: another conversation runs, or an abort finds nothing to abort).
-    pub(crate) fn handle_request(
+    pub fn handle_request(
         &mut self,
         now: Duration,
         kind: JobKind,
@@ -304,7 +304,7 @@ impl<R> Session<R> {
     }
 
     /// Handles one whole frame from the terminal (the payload, without the length prefix).
-    pub(crate) fn handle_frame(&mut self, now: Duration, frame: Bytes, host: &impl Host) {
+    pub fn handle_frame(&mut self, now: Duration, frame: Bytes, host: &impl Host) {
         match self.phase {
             Phase::AwaitingHello { .. } => self.hello(now, frame),
             Phase::Open => self.conversation_frame(now, frame, host),
@@ -313,7 +313,7 @@ impl<R> Session<R> {
     }
 
     /// The connection ends (or must end): records why, closes, and answers the requests still running.
-    pub(crate) fn handle_end(&mut self, now: Duration, why: Ended) {
+    pub fn handle_end(&mut self, now: Duration, why: Ended) {
         let note = match (self.phase, why) {
             (Phase::Closed, _) => return,
             // The write that failed was the hand-shake's answer: the terminal was never listed.
