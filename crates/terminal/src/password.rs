@@ -10,6 +10,7 @@
 //!
 //! Example: TMS ID `12345678` on 2026-11-28 → input `12345678|20261128` → password `254741`.
 
+use crate::config::TerminalConfig;
 use crate::time::{CivilDate, Timestamp};
 
 /// FNV-1a, 64 bits.
@@ -32,6 +33,11 @@ pub fn service_password(tms_id: &str, date: CivilDate) -> String {
 /// from UTC.
 pub fn service_password_at(tms_id: &str, now: Timestamp, utc_offset_minutes: i32) -> String {
     service_password(tms_id, now.civil(utc_offset_minutes).date)
+}
+
+/// The service password of the terminal configured by `cfg`, valid at `now`.
+pub(crate) fn service_password_of(cfg: &TerminalConfig, now: Timestamp) -> String {
+    service_password_at(&cfg.identity.tms_id, now, cfg.profile.utc_offset_minutes)
 }
 
 #[cfg(test)]
