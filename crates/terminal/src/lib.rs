@@ -47,7 +47,7 @@
 //! - [`journal`]: journal entries and day totals
 //! - [`reason`]: kick refusals, link-down reasons, diagnosis reasons
 //! - [`password`]: the computed service password; [`version`]: software versions;
-//!   [`time`]: [`Timestamp`] and civil dates
+//!   [`time`]: [`Timestamp`], civil dates and the local time (Europe/Amsterdam)
 //! - [`fuzz`]: the body of the `terminal_inputs` fuzz target
 
 pub mod cards;
@@ -76,7 +76,7 @@ pub use config::{
 pub use input::{CardEvent, Channel, CloudKick, Input, Key, LocalKick, MqttEvent, TasEvent, TmsChange};
 pub use journal::{DayTotals, JournalEntry, JournalOutcome, TransactionKind};
 pub use output::{DialTas, Event, KickKind, KickReply, MqttSettings, Output, Screen};
-pub use password::{service_password, service_password_at};
+pub use password::{service_password, service_password_at, service_password_local};
 pub use reason::{DiagnosisReason, KickRefusal, MqttDownReason, TasDialFailure};
 pub use terminal::{MqttLink, TasLink, Terminal};
 pub use time::{CivilDate, Timestamp};

@@ -493,7 +493,9 @@ fn entry_ok(cx: &MenuContext<'_>, entry: Entry, typed: String) -> MenuState {
         Entry::Password(kind) => {
             let ok = match kind {
                 PasswordKind::Manager => typed == MANAGER_PASSWORD,
-                PasswordKind::Service => typed == crate::password::service_password_of(cx.cfg, cx.now),
+                PasswordKind::Service => {
+                    typed == crate::password::service_password_local(&cx.cfg.identity.tms_id, cx.now)
+                }
             };
             match (ok, kind) {
                 (true, PasswordKind::Manager) => MenuState::List(ListMenu::Manager),

@@ -909,7 +909,7 @@ impl Payments {
             receipt_number: receipt,
             approval_code: approval,
             reverses_stan: reverses,
-            time: cx.now.to_opi(cx.cfg.profile.utc_offset_minutes),
+            time: cx.now.to_opi_local(),
             rule: std::mem::take(&mut d.rule).into_owned(),
         };
         Some(self.journal.record(e))

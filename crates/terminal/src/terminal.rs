@@ -196,7 +196,7 @@ impl Terminal {
 
     /// The terminal's service password at `now` (R17, R20); see [`crate::service_password`].
     pub fn service_password(&self, now: Timestamp) -> String {
-        crate::password::service_password_of(&self.cfg, now)
+        crate::password::service_password_local(&self.cfg.identity.tms_id, now)
     }
 
     /// The R23 checklist as the terminal sees it: every finding, empty when all is well for 2.0.
