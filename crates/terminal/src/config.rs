@@ -221,8 +221,6 @@ impl DayState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Profile {
-    /// Offset of the terminal's local time from UTC, in minutes (receipts, service password).
-    pub utc_offset_minutes: i32,
     /// A menu with no key press for this long goes back to the idle screen, nothing saved.
     pub menu_timeout_ms: u64,
     /// How long a payment waits for a card.
@@ -247,7 +245,6 @@ pub struct Profile {
 impl Default for Profile {
     fn default() -> Self {
         Profile {
-            utc_offset_minutes: 0,
             menu_timeout_ms: 60_000,
             card_timeout_ms: 30_000,
             pin_timeout_ms: 30_000,

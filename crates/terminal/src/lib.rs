@@ -33,16 +33,21 @@
 //! let _next_timer = t.poll_timeout();
 //! ```
 //!
-//! Layout:
-//! - [`terminal`]: [`Terminal`], the drive loop, kicks, links, TMS sync, power, diagnosis
+//! Layout (the parts own their state; [`Terminal`] routes inputs to them and hands each what it
+//! reads of the others, so no part reaches into another):
+//! - [`terminal`]: [`Terminal`], the coordinator: the drive loop, the configuration, power, timers,
+//!   the screen, the MQTT settings wanted
+//! - `links`: the MQTT and TAS links ([`MqttLink`], [`TasLink`]) and the kicks
+//! - `tms`: TMS sync (R14), the hardware installation, the R23 diagnosis
+//! - [`menu`]: the installer menu tree and dialogues
+//! - [`payment`]: the payment engine (session, journal, counters); [`cards`]: test cards and magic amounts
+//! - `outbox`: the queue of outputs the parts write to
 //! - [`input`] / [`output`]: the closed input and output enums
 //! - [`config`]: [`TerminalConfig`] and its parts (serde, loadable from TOML)
-//! - [`menu`]: the installer menu tree and dialogues
-//! - [`payment`]: the payment engine; [`cards`]: test cards and magic amounts
 //! - [`journal`]: journal entries and day totals
 //! - [`reason`]: kick refusals, link-down reasons, diagnosis reasons
 //! - [`password`]: the computed service password; [`version`]: software versions;
-//!   [`time`]: [`Timestamp`] and civil dates
+//!   [`time`]: [`Timestamp`], civil dates and the local time (Europe/Amsterdam)
 //! - [`fuzz`]: the body of the `terminal_inputs` fuzz target
 
 pub mod cards;
@@ -50,7 +55,9 @@ pub mod config;
 pub mod fuzz;
 pub mod input;
 pub mod journal;
+mod links;
 pub mod menu;
+mod outbox;
 pub mod output;
 pub mod password;
 pub mod payment;
@@ -58,6 +65,7 @@ pub mod reason;
 pub mod terminal;
 mod text;
 pub mod time;
+mod tms;
 pub mod version;
 
 pub use cards::{MagicOutcome, TEST_PIN, TestCard};
@@ -68,7 +76,7 @@ pub use config::{
 pub use input::{CardEvent, Channel, CloudKick, Input, Key, LocalKick, MqttEvent, TasEvent, TmsChange};
 pub use journal::{DayTotals, JournalEntry, JournalOutcome, TransactionKind};
 pub use output::{DialTas, Event, KickKind, KickReply, MqttSettings, Output, Screen};
-pub use password::{service_password, service_password_at};
+pub use password::{service_password, service_password_at, service_password_local};
 pub use reason::{DiagnosisReason, KickRefusal, MqttDownReason, TasDialFailure, WireReason};
 pub use terminal::{MqttLink, TasLink, Terminal};
 pub use time::{CivilDate, Timestamp};

@@ -3,7 +3,7 @@
 //! CCV's own algorithm is not public; this one is ccv-emu's, documented in `docs/TERMINAL.md`:
 //!
 //! 1. Write the input text `"{tms_id}|{YYYYMMDD}"`, the date being the terminal's local date
-//!    (UTC shifted by the profile's `utc_offset_minutes`).
+//!    (Europe/Amsterdam, summer time included: the password changes at local midnight).
 //! 2. Hash its UTF-8 bytes with 64-bit FNV-1a (offset basis `0xcbf29ce484222325`,
 //!    prime `0x100000001b3`).
 //! 3. The password is the hash modulo 1 000 000, written as six digits with leading zeros.
@@ -28,10 +28,16 @@ pub fn service_password(tms_id: &str, date: CivilDate) -> String {
     format!("{:06}", fnv1a64(input.as_bytes()) % 1_000_000)
 }
 
-/// The service password valid at `now` for a terminal whose local time is `utc_offset_minutes`
-/// from UTC.
+/// The service password valid at `now` for a terminal whose local time is a fixed
+/// `utc_offset_minutes` from UTC (the terminal itself uses [`service_password_local`]).
 pub fn service_password_at(tms_id: &str, now: Timestamp, utc_offset_minutes: i32) -> String {
     service_password(tms_id, now.civil(utc_offset_minutes).date)
+}
+
+/// The service password valid at `now` for terminal `tms_id`: that of its local date in
+/// Europe/Amsterdam (see [`Timestamp::local`]).
+pub fn service_password_local(tms_id: &str, now: Timestamp) -> String {
+    service_password(tms_id, now.local().date)
 }
 
 #[cfg(test)]

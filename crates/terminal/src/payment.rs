@@ -5,6 +5,10 @@
 //! decision, the journal entry, receipts, and last the `CardServiceResponse`. Device requests go
 //! out one at a time; the next waits for the `DeviceResponse` (or its time-out). A failed printer
 //! does not lose the transaction: it is reported in the response's `PrivateData`.
+//!
+//! `Payments` owns the session, the journal and the counters. It reads the rest of the terminal
+//! through a `PaymentContext`, writes its outputs there, and names there the day state a step
+//! moved to (a day closed by the POS, or reopened by a transaction) for the caller to apply.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -17,14 +21,15 @@ use ccv_opi::{
 };
 
 use crate::cards::{CardBehaviour, MagicOutcome, TEST_PIN, TestCard};
-use crate::config::DayState;
+use crate::config::{DayState, Identity, TerminalConfig};
 use crate::input::{CardEvent, Channel};
-use crate::journal::{JournalEntry, JournalOutcome, TransactionKind};
+use crate::journal::{DayTotals, Journal, JournalEntry, JournalOutcome, TransactionKind};
+use crate::outbox::Outbox;
 use crate::output::{Event, FixedScreen, KeptScreen, Output, Screen};
 use crate::reason::WireReason;
-use crate::terminal::{LastApproved, Terminal};
 use crate::text;
 use crate::time::Timestamp;
+use crate::tms;
 
 /// The largest amount the terminal accepts, in minor units (999 999.99).
 pub const MAX_AMOUNT_MINOR: u64 = 99_999_999;
@@ -48,10 +53,48 @@ struct Awaiting {
     printer: bool,
 }
 
+/// What the payment engine reads of the rest of the terminal for one step, and where it writes.
+#[derive(Debug)]
+pub(crate) struct PaymentContext<'a> {
+    pub(crate) now: Timestamp,
+    pub(crate) cfg: &'a TerminalConfig,
+    /// The MQTT link is up (for the diagnosis).
+    pub(crate) mqtt_up: bool,
+    /// No menu is open.
+    pub(crate) menu_idle: bool,
+    pub(crate) out: &'a mut Outbox,
+    /// Set when the step moves the day to another state; the caller applies it to the configuration.
+    pub(crate) new_day: Option<DayState>,
+}
+
+/// The last approved payment: the only one a reversal may undo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LastApproved {
+    stan: u32,
+    amount: Amount,
+    /// The card it was paid with (its circuit and masked PAN go on the reversal).
+    card: Option<TestCard>,
+}
+
+/// The payment engine: the transaction in progress, the journal and day totals, the counters
+/// (STAN, receipt and device request numbers), the POS login and the last approved payment.
+#[derive(Debug, Clone)]
+pub(crate) struct Payments {
+    session: Option<Session>,
+    journal: Journal,
+    stan: u32,
+    receipt_no: u32,
+    device_req_no: u64,
+    logged_in: bool,
+    last_approved: Option<LastApproved>,
+    /// The state of the random numbers (approval codes).
+    rng: u64,
+}
+
 /// A card transaction in progress.
 #[derive(Debug, Clone)]
-pub(crate) struct Session {
-    pub(crate) channel: Channel,
+struct Session {
+    channel: Channel,
     header: Header,
     request_type: CardRequestType,
     kind: TransactionKind,
@@ -69,7 +112,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
+    fn next_deadline(&self) -> Option<Timestamp> {
         let phase = match &self.phase {
             Phase::WaitingCard { deadline, auto_at } => Some(auto_at.map_or(*deadline, |a| a.min(*deadline))),
             Phase::WaitingPin { deadline, .. } => Some(*deadline),
@@ -81,7 +124,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn screen(&self) -> &KeptScreen {
+    fn screen(&self) -> &KeptScreen {
         &self.screen
     }
 }
@@ -124,25 +167,98 @@ fn private(rule: &str, detail: &str) -> Option<PrivateData> {
     Some(PrivateData(pd))
 }
 
-impl Terminal {
-    fn terminal_element(&self, stan: Option<u32>) -> ccv_opi::Terminal {
+impl Payments {
+    /// No transaction yet, an empty journal (period 1); `seed` drives the approval codes.
+    pub(crate) fn new(seed: u64) -> Payments {
+        Payments {
+            session: None,
+            journal: Journal::new(),
+            stan: 0,
+            receipt_no: 0,
+            device_req_no: 0,
+            logged_in: false,
+            last_approved: None,
+            rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    /// Whether a card transaction is in progress.
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The screen of the transaction in progress.
+    pub(crate) fn screen(&self) -> Option<&KeptScreen> {
+        self.session.as_ref().map(Session::screen)
+    }
+
+    /// When the transaction in progress next needs the time.
+    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
+        self.session.as_ref().and_then(Session::next_deadline)
+    }
+
+    /// The journal and the totals of the current period.
+    pub(crate) fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Closes the period (the day closed by hand, R15): its totals.
+    pub(crate) fn close_period(&mut self) -> DayTotals {
+        self.journal.close_period()
+    }
+
+    /// Fires every transaction timer due at `cx.now`.
+    pub(crate) fn fire_timers(&mut self, cx: &mut PaymentContext<'_>) {
+        // Bounded: each step either finishes a phase or moves a deadline past `now`.
+        for _ in 0..16 {
+            match self.next_deadline() {
+                Some(d) if d <= cx.now => self.session_timer(cx),
+                _ => break,
+            }
+        }
+    }
+
+    /// The TAS link was lost: a transaction on it ends (journal entry, no response).
+    pub(crate) fn tas_link_lost(&mut self, cx: &mut PaymentContext<'_>) {
+        if self.session.as_ref().is_some_and(|s| s.channel == Channel::Tas) {
+            self.abort_session(cx, "tas_link_lost");
+        }
+    }
+
+    /// The power goes off: a transaction ends (journal entry, no response) and the POS is logged off.
+    pub(crate) fn power_off(&mut self, cx: &mut PaymentContext<'_>) {
+        self.abort_session(cx, "power_off");
+        self.logged_in = false;
+    }
+
+    /// splitmix64.
+    fn next_random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn terminal_element(&self, cx: &PaymentContext<'_>, stan: Option<u32>) -> ccv_opi::Terminal {
         ccv_opi::Terminal {
-            terminal_id: self.cfg.identity.tms_id.clone(),
+            terminal_id: cx.cfg.identity.tms_id.clone(),
             terminal_batch: Some(text::decimal(u64::from(self.journal.period()))),
             stan: stan.map(|s| text::padded(u64::from(s), 6)),
         }
     }
 
-    fn currency(&self) -> Currency {
-        Currency::new(&self.cfg.profile.currency).unwrap_or(Currency::EUR)
+    fn currency(&self, cx: &PaymentContext<'_>) -> Currency {
+        Currency::new(&cx.cfg.profile.currency).unwrap_or(Currency::EUR)
     }
 
-    fn send(&mut self, channel: Channel, message: Message) {
-        self.emit(Output::SendOpi { channel, message });
+    fn send(&mut self, cx: &mut PaymentContext<'_>, channel: Channel, message: Message) {
+        cx.out.emit(Output::SendOpi { channel, message });
     }
 
     fn card_reply(
         &mut self,
+        cx: &mut PaymentContext<'_>,
         channel: Channel,
         req: &CardServiceRequest,
         result: OverallResult,
@@ -153,16 +269,17 @@ impl Terminal {
             header: req.header.clone(),
             request_type: req.request_type,
             overall_result: result,
-            terminal: Some(self.terminal_element(None)),
+            terminal: Some(self.terminal_element(cx, None)),
             tender: None,
             card_value: None,
             private_data: private(rule, detail),
         };
-        self.send(channel, Message::CardServiceResponse(resp));
+        self.send(cx, channel, Message::CardServiceResponse(resp));
     }
 
     fn service_reply(
         &mut self,
+        cx: &mut PaymentContext<'_>,
         channel: Channel,
         req: &ServiceRequest,
         result: OverallResult,
@@ -173,38 +290,38 @@ impl Terminal {
             header: req.header.clone(),
             request_type: req.request_type,
             overall_result: result,
-            terminal: Some(self.terminal_element(None)),
+            terminal: Some(self.terminal_element(cx, None)),
             reconciliation: rec,
             private_data: pd,
         };
-        self.send(channel, Message::ServiceResponse(resp));
+        self.send(cx, channel, Message::ServiceResponse(resp));
     }
 
-    pub(crate) fn handle_opi(&mut self, channel: Channel, message: Message) {
+    pub(crate) fn handle_opi(&mut self, cx: &mut PaymentContext<'_>, channel: Channel, message: Message) {
         match message {
-            Message::CardServiceRequest(req) => self.card_request(channel, req),
-            Message::ServiceRequest(req) => self.service_request(channel, req),
-            Message::DeviceResponse(resp) => self.device_response(resp),
+            Message::CardServiceRequest(req) => self.card_request(cx, channel, req),
+            Message::ServiceRequest(req) => self.service_request(cx, channel, req),
+            Message::DeviceResponse(resp) => self.device_response(cx, resp),
             // Responses and device requests are not for the terminal to answer.
             Message::CardServiceResponse(_) | Message::ServiceResponse(_) | Message::DeviceRequest(_) => {}
         }
     }
 
     /// Why the terminal cannot start a transaction now, if it cannot.
-    fn refuse_reason(&self) -> Option<(OverallResult, &'static str, &'static str)> {
+    fn refuse_reason(&self, cx: &PaymentContext<'_>) -> Option<(OverallResult, &'static str, &'static str)> {
         if self.session.is_some() {
             return Some((OverallResult::Busy, "busy", "a transaction is in progress"));
         }
-        if !self.menu.is_idle() {
+        if !cx.menu_idle {
             return Some((OverallResult::Busy, "busy_in_menu", "the terminal is in a menu"));
         }
-        if self.cfg.profile.require_login && !self.logged_in {
+        if cx.cfg.profile.require_login && !self.logged_in {
             return Some((OverallResult::Loggedout, "not_logged_in", "send a Login ServiceRequest first"));
         }
-        if !self.cfg.activated {
+        if !cx.cfg.activated {
             return Some((OverallResult::Failure, "not_activated", "activate the terminal (R19)"));
         }
-        if self.cfg.day == DayState::ClosedByHand {
+        if cx.cfg.day == DayState::ClosedByHand {
             return Some((
                 OverallResult::Failure,
                 "day_closed",
@@ -214,11 +331,12 @@ impl Terminal {
         None
     }
 
-    fn card_request(&mut self, channel: Channel, req: CardServiceRequest) {
+    fn card_request(&mut self, cx: &mut PaymentContext<'_>, channel: Channel, req: CardServiceRequest) {
         match req.request_type {
             CardRequestType::AbortRequest => {
-                if self.abort_by_request() {
+                if self.abort_by_request(cx) {
                     self.card_reply(
+                        cx,
                         channel,
                         &req,
                         OverallResult::Success,
@@ -227,6 +345,7 @@ impl Terminal {
                     );
                 } else {
                     self.card_reply(
+                        cx,
                         channel,
                         &req,
                         OverallResult::Failure,
@@ -238,6 +357,7 @@ impl Terminal {
             }
             CardRequestType::CardReservation | CardRequestType::TicketReprint => {
                 self.card_reply(
+                    cx,
                     channel,
                     &req,
                     OverallResult::Failure,
@@ -250,15 +370,16 @@ impl Terminal {
             | CardRequestType::PaymentRefund
             | CardRequestType::PaymentReversal => {}
         }
-        if let Some((result, rule, detail)) = self.refuse_reason() {
-            self.card_reply(channel, &req, result, rule, detail);
+        if let Some((result, rule, detail)) = self.refuse_reason(cx) {
+            self.card_reply(cx, channel, &req, result, rule, detail);
             return;
         }
-        let currency = self.currency();
+        let currency = self.currency(cx);
         let amount = match (req.total_amount, req.request_type) {
             (None, CardRequestType::PaymentReversal) => None,
             (None, _) => {
                 self.card_reply(
+                    cx,
                     channel,
                     &req,
                     OverallResult::MissingMandatoryData,
@@ -269,6 +390,7 @@ impl Terminal {
             }
             (Some(a), _) if a.currency != currency => {
                 self.card_reply(
+                    cx,
                     channel,
                     &req,
                     OverallResult::ValidationError,
@@ -279,6 +401,7 @@ impl Terminal {
             }
             (Some(a), _) if a.minor_units == 0 || a.minor_units > MAX_AMOUNT_MINOR => {
                 self.card_reply(
+                    cx,
                     channel,
                     &req,
                     OverallResult::ValidationError,
@@ -289,13 +412,13 @@ impl Terminal {
             }
             (Some(a), _) => Some(a),
         };
-        if self.cfg.day == DayState::ClosedByPos {
+        if cx.cfg.day == DayState::ClosedByPos {
             // A day closed by the POS reopens with the next transaction (R19: only a day closed by
             // hand needs a hand to reopen it).
-            self.cfg.day = DayState::Open;
+            cx.new_day = Some(DayState::Open);
         }
         if req.request_type == CardRequestType::PaymentReversal {
-            self.reversal(channel, req, amount);
+            self.reversal(cx, channel, req, amount);
             return;
         }
         let stan = self.next_stan();
@@ -310,13 +433,13 @@ impl Terminal {
             .private_data
             .as_ref()
             .is_some_and(|p| p.0.to_ascii_lowercase().replace(' ', "").contains("partialauthorisation=true"));
-        let magic = self.magic(amount);
-        let p = &self.cfg.profile;
+        let magic = self.magic(cx, amount);
+        let p = &cx.cfg.profile;
         let auto_at = match (p.auto_card_after_ms, magic) {
             (_, MagicOutcome::NoCard) | (None, _) => None,
-            (Some(ms), _) => Some(self.now.plus_millis(ms)),
+            (Some(ms), _) => Some(cx.now.plus_millis(ms)),
         };
-        let deadline = self.now.plus_millis(p.card_timeout_ms);
+        let deadline = cx.now.plus_millis(p.card_timeout_ms);
         let bedrag = text::amount_text("BEDRAG ", amount, "");
         let screen = Screen::new(
             [bedrag.clone(), "PRESENTEER KAART".to_owned()],
@@ -342,11 +465,11 @@ impl Terminal {
             vec![TextLine::new(text::amount_text("AMOUNT ", amount, "")), TextLine::new("PRESENT CARD")],
             vec![TextLine::new(bedrag), TextLine::new("PRESENTEER KAART")],
         );
-        self.pump();
+        self.pump(cx);
     }
 
-    fn magic(&self, amount: Amount) -> MagicOutcome {
-        if self.cfg.profile.magic_amounts {
+    fn magic(&self, cx: &PaymentContext<'_>, amount: Amount) -> MagicOutcome {
+        if cx.cfg.profile.magic_amounts {
             MagicOutcome::for_minor_units(amount.minor_units)
         } else {
             MagicOutcome::Approve
@@ -358,13 +481,20 @@ impl Terminal {
         self.stan
     }
 
-    fn reversal(&mut self, channel: Channel, req: CardServiceRequest, amount: Option<Amount>) {
-        let refuse = |t: &mut Terminal, rule: &str, detail: &str| {
-            t.card_reply(channel, &req, OverallResult::Failure, rule, detail);
+    fn reversal(
+        &mut self,
+        cx: &mut PaymentContext<'_>,
+        channel: Channel,
+        req: CardServiceRequest,
+        amount: Option<Amount>,
+    ) {
+        let refuse = |t: &mut Payments, cx: &mut PaymentContext<'_>, rule: &str, detail: &str| {
+            t.card_reply(cx, channel, &req, OverallResult::Failure, rule, detail);
         };
         let Some(last) = self.last_approved.clone() else {
             return refuse(
                 self,
+                cx,
                 "reversal_nothing_to_reverse",
                 "only the last approved payment can be reversed, and there is none",
             );
@@ -374,6 +504,7 @@ impl Terminal {
         {
             return refuse(
                 self,
+                cx,
                 "reversal_amount_mismatch",
                 "a reversal must name the same amount as the last approved payment",
             );
@@ -383,6 +514,7 @@ impl Terminal {
         {
             return refuse(
                 self,
+                cx,
                 "reversal_not_last_transaction",
                 "only the last approved transaction can be reversed",
             );
@@ -416,7 +548,7 @@ impl Terminal {
             action_code: Some("00"),
             rule: Cow::Borrowed("reversal_of_last_payment"),
         };
-        self.finish(d, Some(last));
+        self.finish(cx, d, Some(last));
     }
 
     fn queue_display(&mut self, cashier: Vec<TextLine>, customer: Vec<TextLine>) {
@@ -434,9 +566,9 @@ impl Terminal {
     }
 
     /// Sends the next device request, or the final response when all are answered.
-    fn pump(&mut self) {
-        let device_timeout = self.cfg.profile.device_timeout_ms;
-        let now = self.now;
+    fn pump(&mut self, cx: &mut PaymentContext<'_>) {
+        let device_timeout = cx.cfg.profile.device_timeout_ms;
+        let now = cx.now;
         let Some(s) = self.session.as_mut() else { return };
         if s.awaiting.is_some() {
             return;
@@ -449,7 +581,7 @@ impl Terminal {
                 (DeviceJob::Outputs(o), _) => o,
                 (DeviceJob::Receipt(copy), Some(e)) => vec![OpiOutput {
                     out_device_target: OutDevice::Printer,
-                    text_lines: receipt_lines(&self.cfg.identity, e, copy),
+                    text_lines: receipt_lines(&cx.cfg.identity, e, copy),
                 }],
                 (DeviceJob::EJournal, Some(e)) => {
                     let text =
@@ -490,7 +622,7 @@ impl Terminal {
                 printer,
             });
             let ch = s.channel.device_channel();
-            self.send(ch, Message::DeviceRequest(req));
+            self.send(cx, ch, Message::DeviceRequest(req));
             return;
         }
         if s.phase == Phase::Finishing {
@@ -504,12 +636,12 @@ impl Terminal {
                         "{pd}; printer={p} (receipt not printed, transaction kept)"
                     )));
                 }
-                self.send(s.channel, Message::CardServiceResponse(resp));
+                self.send(cx, s.channel, Message::CardServiceResponse(resp));
             }
         }
     }
 
-    fn device_response(&mut self, resp: DeviceResponse) {
+    fn device_response(&mut self, cx: &mut PaymentContext<'_>, resp: DeviceResponse) {
         let Some(s) = self.session.as_mut() else { return };
         let Some(a) = &s.awaiting else { return };
         if !is_device_request_id(&resp.header.request_id, a.request_no) {
@@ -527,11 +659,11 @@ impl Terminal {
             }
         }
         s.awaiting = None;
-        self.pump();
+        self.pump(cx);
     }
 
-    pub(crate) fn session_timer(&mut self) {
-        let now = self.now;
+    fn session_timer(&mut self, cx: &mut PaymentContext<'_>) {
+        let now = cx.now;
         let Some(s) = self.session.as_mut() else { return };
         if let Some(a) = &s.awaiting
             && a.deadline <= now
@@ -540,28 +672,30 @@ impl Terminal {
                 s.printer_failed = Some(OverallResult::TimedOut.to_string());
             }
             s.awaiting = None;
-            self.pump();
+            self.pump(cx);
             return;
         }
         let amount = s.amount;
         match s.phase.clone() {
             Phase::WaitingCard { auto_at: Some(at), deadline } if at <= now && at <= deadline => {
                 s.phase = Phase::WaitingCard { deadline, auto_at: None };
-                self.auto_card(amount);
+                self.auto_card(cx, amount);
             }
             Phase::WaitingCard { deadline, .. } if deadline <= now => {
-                let rule = if self.magic(amount) == MagicOutcome::NoCard {
+                let rule = if self.magic(cx, amount) == MagicOutcome::NoCard {
                     MagicOutcome::NoCard.rule()
                 } else {
                     "card_timeout"
                 };
                 self.finish(
+                    cx,
                     Decision::new(JournalOutcome::TimedOut, OverallResult::TimedOut, None, rule),
                     None,
                 );
             }
             Phase::WaitingPin { card, deadline, .. } if deadline <= now => {
                 self.finish(
+                    cx,
                     Decision::new(
                         JournalOutcome::TimedOut,
                         OverallResult::TimedOut,
@@ -587,13 +721,13 @@ impl Terminal {
     }
 
     /// No card event came: the magic amounts table decides.
-    fn auto_card(&mut self, amount: Amount) {
-        let magic = self.magic(amount);
+    fn auto_card(&mut self, cx: &mut PaymentContext<'_>, amount: Amount) {
+        let magic = self.magic(cx, amount);
         let allow_partial = self.session.as_ref().is_some_and(|s| s.allow_partial);
         let rule = magic.rule();
         let card = Some(TestCard::Maestro);
         let d = match magic {
-            MagicOutcome::Approve => return self.card_decision(TestCard::Maestro, Cow::Borrowed(rule)),
+            MagicOutcome::Approve => return self.card_decision(cx, TestCard::Maestro, Cow::Borrowed(rule)),
             MagicOutcome::Decline => Decision {
                 action_code: Some("05"),
                 ..Decision::new(JournalOutcome::Declined, OverallResult::Failure, card, rule)
@@ -619,11 +753,11 @@ impl Terminal {
             ),
             MagicOutcome::PartialApproval => partial(amount, allow_partial, card, Cow::Borrowed(rule)),
         };
-        self.finish(d, None);
+        self.finish(cx, d, None);
     }
 
     /// A card was read (and its PIN, if any, was right): its behaviour decides.
-    fn card_decision(&mut self, card: TestCard, rule: Cow<'static, str>) {
+    fn card_decision(&mut self, cx: &mut PaymentContext<'_>, card: TestCard, rule: Cow<'static, str>) {
         let Some(s) = self.session.as_ref() else { return };
         let (amount, allow_partial) = (s.amount, s.allow_partial);
         let d = match card.behaviour() {
@@ -644,12 +778,12 @@ impl Terminal {
                 rule,
             ),
         };
-        self.finish(d, None);
+        self.finish(cx, d, None);
     }
 
-    pub(crate) fn handle_card(&mut self, e: CardEvent) {
-        let now = self.now;
-        let pin_timeout = self.cfg.profile.pin_timeout_ms;
+    pub(crate) fn handle_card(&mut self, cx: &mut PaymentContext<'_>, e: CardEvent) {
+        let now = cx.now;
+        let pin_timeout = cx.cfg.profile.pin_timeout_ms;
         let Some(s) = self.session.as_mut() else { return };
         match (e, s.phase.clone()) {
             (CardEvent::Presented(card), Phase::WaitingCard { .. }) => {
@@ -661,14 +795,14 @@ impl Terminal {
                         vec![TextLine::new("ENTER PIN")],
                         vec![TextLine::new("VOER PINCODE IN")],
                     );
-                    self.pump();
+                    self.pump(cx);
                 } else {
-                    self.card_decision(card, Cow::Owned(format!("test_card_{}", card.name())));
+                    self.card_decision(cx, card, Cow::Owned(format!("test_card_{}", card.name())));
                 }
             }
             (CardEvent::Pin(pin), Phase::WaitingPin { card, tries, deadline }) => {
                 if pin == TEST_PIN {
-                    self.card_decision(card, Cow::Owned(format!("test_card_{}", card.name())));
+                    self.card_decision(cx, card, Cow::Owned(format!("test_card_{}", card.name())));
                 } else if tries + 1 >= PIN_TRIES {
                     let d = Decision {
                         action_code: Some("75"),
@@ -679,7 +813,7 @@ impl Terminal {
                             "wrong_pin_three_times",
                         )
                     };
-                    self.finish(d, None);
+                    self.finish(cx, d, None);
                 } else {
                     s.phase = Phase::WaitingPin { card, tries: tries + 1, deadline };
                     s.screen = KeptScreen::Fixed(FixedScreen::two(
@@ -691,6 +825,7 @@ impl Terminal {
             }
             (CardEvent::Removed, Phase::WaitingPin { card, .. }) => {
                 self.finish(
+                    cx,
                     Decision::new(
                         JournalOutcome::Aborted,
                         OverallResult::Aborted,
@@ -702,12 +837,14 @@ impl Terminal {
             }
             (CardEvent::CustomerCancel, Phase::WaitingCard { .. }) => {
                 self.finish(
+                    cx,
                     Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, "customer_cancel"),
                     None,
                 );
             }
             (CardEvent::CustomerCancel, Phase::WaitingPin { card, .. }) => {
                 self.finish(
+                    cx,
                     Decision::new(
                         JournalOutcome::Aborted,
                         OverallResult::Aborted,
@@ -723,13 +860,14 @@ impl Terminal {
     }
 
     /// An AbortRequest: aborts a transaction still waiting for card or PIN.
-    fn abort_by_request(&mut self) -> bool {
+    fn abort_by_request(&mut self, cx: &mut PaymentContext<'_>) -> bool {
         let card = match self.session.as_ref().map(|s| &s.phase) {
             Some(Phase::WaitingCard { .. }) => None,
             Some(Phase::WaitingPin { card, .. }) => Some(*card),
             _ => return false,
         };
         self.finish(
+            cx,
             Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, card, "abort_request"),
             None,
         );
@@ -737,12 +875,12 @@ impl Terminal {
     }
 
     /// Ends a transaction that cannot answer any more (link lost, power off): journal, no response.
-    pub(crate) fn abort_session(&mut self, rule: &'static str) {
+    fn abort_session(&mut self, cx: &mut PaymentContext<'_>, rule: &'static str) {
         let Some(s) = self.session.as_ref() else { return };
         if s.phase != Phase::Finishing {
             let mut d = Decision::new(JournalOutcome::Aborted, OverallResult::Aborted, None, rule);
-            if let Some(entry) = self.journal_entry(&mut d, None, None) {
-                self.emit(Output::Journal(entry));
+            if let Some(entry) = self.journal_entry(cx, &mut d, None, None) {
+                cx.out.emit(Output::Journal(entry));
             }
         }
         self.session = None;
@@ -750,6 +888,7 @@ impl Terminal {
 
     fn journal_entry(
         &mut self,
+        cx: &mut PaymentContext<'_>,
         d: &mut Decision,
         receipt: Option<u32>,
         approval: Option<String>,
@@ -771,14 +910,14 @@ impl Terminal {
             receipt_number: receipt,
             approval_code: approval,
             reverses_stan: reverses,
-            time: self.now.to_opi(self.cfg.profile.utc_offset_minutes),
+            time: cx.now.to_opi_local(),
             rule: std::mem::take(&mut d.rule).into_owned(),
         };
         Some(self.journal.record(e))
     }
 
     /// Decides the transaction: journal entry first, then displays, receipts and the response.
-    fn finish(&mut self, mut d: Decision, reversed: Option<LastApproved>) {
+    fn finish(&mut self, cx: &mut PaymentContext<'_>, mut d: Decision, reversed: Option<LastApproved>) {
         let Some(s) = self.session.as_ref() else { return };
         let kind = s.kind;
         let (amount, stan) = (s.amount, s.stan);
@@ -793,7 +932,7 @@ impl Terminal {
             self.receipt_no
         });
         let approval = approved.then(|| text::hex6(self.next_random()));
-        let Some(entry) = self.journal_entry(&mut d, receipt, approval) else { return };
+        let Some(entry) = self.journal_entry(cx, &mut d, receipt, approval) else { return };
         match (kind, approved) {
             (TransactionKind::Payment, true) => {
                 self.last_approved = Some(LastApproved {
@@ -856,13 +995,13 @@ impl Terminal {
             }
             PrivateData(pd)
         };
-        self.emit(Output::Journal(entry));
+        cx.out.emit(Output::Journal(entry));
         let approved_text = text::amount_text("", Amount::new(d.approved_minor, amount.currency), "");
         self.queue_display(
             vec![TextLine::new(cashier), TextLine::new(approved_text.clone())],
             vec![TextLine::new(customer), TextLine::new(approved_text)],
         );
-        let terminal = self.terminal_element(Some(stan));
+        let terminal = self.terminal_element(cx, Some(stan));
         let Some(s) = self.session.as_mut() else { return };
         s.recorded = true;
         if receipt.is_some() {
@@ -883,12 +1022,12 @@ impl Terminal {
         });
         s.phase = Phase::Finishing;
         s.screen = KeptScreen::Fixed(FixedScreen::one(customer, gloss));
-        self.pump();
+        self.pump(cx);
     }
 }
 
 /// The lines of a customer or merchant receipt.
-fn receipt_lines(id: &crate::config::Identity, e: &JournalEntry, copy: &str) -> Vec<TextLine> {
+fn receipt_lines(id: &Identity, e: &JournalEntry, copy: &str) -> Vec<TextLine> {
     {
         let mut lines = vec![
             id.merchant_name.clone(),
@@ -927,20 +1066,21 @@ fn receipt_lines(id: &crate::config::Identity, e: &JournalEntry, copy: &str) -> 
     }
 }
 
-impl Terminal {
-    fn service_request(&mut self, channel: Channel, req: ServiceRequest) {
+impl Payments {
+    fn service_request(&mut self, cx: &mut PaymentContext<'_>, channel: Channel, req: ServiceRequest) {
         if req.request_type == ServiceRequestType::AbortRequest {
-            let ok = self.abort_by_request();
+            let ok = self.abort_by_request(cx);
             let r = if ok { OverallResult::Success } else { OverallResult::Failure };
             let pd = if ok {
                 private("abort_request", "aborted")
             } else {
                 private("nothing_to_abort", "no transaction can be aborted now")
             };
-            return self.service_reply(channel, &req, r, None, pd);
+            return self.service_reply(cx, channel, &req, r, None, pd);
         }
         if self.session.is_some() {
             return self.service_reply(
+                cx,
                 channel,
                 &req,
                 OverallResult::Busy,
@@ -951,17 +1091,17 @@ impl Terminal {
         match req.request_type {
             ServiceRequestType::Login => {
                 self.logged_in = true;
-                self.service_reply(channel, &req, OverallResult::Success, None, None);
+                self.service_reply(cx, channel, &req, OverallResult::Success, None, None);
             }
             ServiceRequestType::Logoff => {
                 self.logged_in = false;
-                self.service_reply(channel, &req, OverallResult::Success, None, None);
+                self.service_reply(cx, channel, &req, OverallResult::Success, None, None);
             }
             ServiceRequestType::Reconciliation | ServiceRequestType::ReconciliationWithClosure => {
                 let closing = req.request_type == ServiceRequestType::ReconciliationWithClosure;
                 let totals =
                     if closing { self.journal.close_period() } else { self.journal.totals().clone() };
-                let currency = self.currency();
+                let currency = self.currency(cx);
                 let mut lines = Vec::new();
                 for c in &totals.circuits {
                     if c.payments > 0 {
@@ -982,24 +1122,24 @@ impl Terminal {
                     }
                 }
                 if closing {
-                    if self.cfg.day != DayState::ClosedByHand {
-                        self.cfg.day = DayState::ClosedByPos;
+                    if cx.cfg.day != DayState::ClosedByHand {
+                        cx.new_day = Some(DayState::ClosedByPos);
                     }
-                    self.publish(Event::DayClosed { by_hand: false });
+                    cx.out.publish(Event::DayClosed { by_hand: false });
                 }
                 let pd = PrivateData(format!("period={}; net={}", totals.period, totals.net_minor));
                 let rec = Reconciliation { language_code: None, totals: lines };
-                self.service_reply(channel, &req, OverallResult::Success, Some(rec), Some(pd));
+                self.service_reply(cx, channel, &req, OverallResult::Success, Some(rec), Some(pd));
             }
             ServiceRequestType::Diagnosis => {
-                let d = self.diagnosis();
+                let d = tms::diagnosis(cx.cfg, cx.mqtt_up);
                 let names: Vec<&str> = d.iter().map(|r| r.as_str()).collect();
                 let r = if d.is_empty() { OverallResult::Success } else { OverallResult::Failure };
                 let pd = PrivateData(format!(
                     "diagnosis={}",
                     if names.is_empty() { "ok".to_owned() } else { names.join(",") }
                 ));
-                self.service_reply(channel, &req, r, None, Some(pd));
+                self.service_reply(cx, channel, &req, r, None, Some(pd));
             }
             ServiceRequestType::GetLastTransactionStatus => {
                 let pd = match self.journal.last() {
@@ -1010,7 +1150,7 @@ impl Terminal {
                     .to_lowercase(),
                     None => "last=none".to_owned(),
                 };
-                self.service_reply(channel, &req, OverallResult::Success, None, Some(PrivateData(pd)));
+                self.service_reply(cx, channel, &req, OverallResult::Success, None, Some(PrivateData(pd)));
             }
             ServiceRequestType::AbortRequest => {}
         }

@@ -1,7 +1,15 @@
 //! Time without a clock: [`Timestamp`] (milliseconds since the Unix epoch, supplied by the caller)
 //! and a small civil-date conversion for the service password, receipts and OPI `TimeStamp` fields.
+//!
+//! The terminal's local time is that of Europe/Amsterdam, summer time included: the UTC offset of
+//! each instant (+01:00 in winter, +02:00 from 01:00 UTC on the last Sunday of March to 01:00 UTC
+//! on the last Sunday of October) comes from the IANA time-zone database bundled into the binary
+//! (`jiff`'s bundled copy; no file, clock or environment variable is read).
 
 use std::fmt;
+use std::sync::LazyLock;
+
+use jiff::tz::{TimeZone, TimeZoneDatabase};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +45,25 @@ impl Timestamp {
     /// Milliseconds from `earlier` to `self` (0 when `earlier` is later).
     pub const fn millis_since(self, earlier: Timestamp) -> u64 {
         self.0.saturating_sub(earlier.0)
+    }
+
+    /// The offset of the terminal's local time (Europe/Amsterdam) from UTC at this instant, in
+    /// minutes: 60 in winter, 120 in summer.
+    pub fn local_offset_minutes(self) -> i32 {
+        let ms = i64::try_from(self.0).unwrap_or(i64::MAX);
+        // Instants past jiff's range (after the year 9999) take the offset at its end.
+        let t = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::MAX);
+        AMSTERDAM.to_offset(t).seconds() / 60
+    }
+
+    /// The terminal's local (Europe/Amsterdam) calendar date and time at this instant.
+    pub fn local(self) -> CivilDateTime {
+        self.civil(self.local_offset_minutes())
+    }
+
+    /// The OPI `TimeStamp` text of this instant in the terminal's local time (Europe/Amsterdam).
+    pub fn to_opi_local(self) -> ccv_opi::TimeStamp {
+        self.to_opi(self.local_offset_minutes())
     }
 
     /// The civil (calendar) date and time, shifted by `offset_minutes` from UTC.
@@ -83,6 +110,18 @@ impl Timestamp {
         })
     }
 }
+
+/// The rules of Europe/Amsterdam since 1996 (the EU's), as a POSIX TZ string: the stand-in should
+/// the bundled database ever lack the zone.
+const AMSTERDAM_POSIX: &str = "CET-1CEST,M3.5.0,M10.5.0/3";
+
+/// The terminal's time zone, read once from the bundled database.
+static AMSTERDAM: LazyLock<TimeZone> = LazyLock::new(|| {
+    TimeZoneDatabase::bundled()
+        .get("Europe/Amsterdam")
+        .or_else(|_| TimeZone::posix(AMSTERDAM_POSIX))
+        .unwrap_or(TimeZone::UTC)
+});
 
 /// A calendar date (proleptic Gregorian).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -200,6 +239,50 @@ mod tests {
                 assert_eq!(t.to_opi(offset), want, "{secs} {offset}");
             }
         }
+    }
+
+    #[test]
+    fn local_time_follows_amsterdam_summer_time() {
+        // Summer time starts on the last Sunday of March at 01:00 UTC (02:00 CET -> 03:00 CEST).
+        let spring = Timestamp::from_secs(1_774_746_000); // 2026-03-29T01:00:00Z
+        assert_eq!(spring.plus_millis(0).local_offset_minutes(), 120);
+        let before = Timestamp(spring.0 - 1000);
+        assert_eq!(before.local_offset_minutes(), 60);
+        assert_eq!(before.local().to_string(), "2026-03-29T01:59:59");
+        assert_eq!(spring.local().to_string(), "2026-03-29T03:00:00");
+        // It ends on the last Sunday of October at 01:00 UTC (03:00 CEST -> 02:00 CET).
+        let autumn = Timestamp::from_secs(1_792_890_000); // 2026-10-25T01:00:00Z
+        let before = Timestamp(autumn.0 - 1000);
+        assert_eq!(before.local_offset_minutes(), 120);
+        assert_eq!(before.local().to_string(), "2026-10-25T02:59:59");
+        assert_eq!(autumn.local_offset_minutes(), 60);
+        assert_eq!(autumn.local().to_string(), "2026-10-25T02:00:00");
+        assert_eq!(autumn.to_opi_local().as_str(), "2026-10-25T02:00:00");
+    }
+
+    #[test]
+    fn the_bundled_zone_is_found_and_agrees_with_the_eu_rule() {
+        assert!(TimeZoneDatabase::bundled().get("Europe/Amsterdam").is_ok());
+        let rule = TimeZone::posix(AMSTERDAM_POSIX).unwrap();
+        // 2000 to 2037, every 6 hours and 1 second.
+        for secs in (946_684_800u64..2_145_916_800).step_by(21_601) {
+            let t = jiff::Timestamp::from_second(secs as i64).unwrap();
+            assert_eq!(
+                Timestamp::from_secs(secs).local_offset_minutes(),
+                rule.to_offset(t).seconds() / 60,
+                "{secs}"
+            );
+        }
+    }
+
+    #[test]
+    fn local_time_is_defined_for_every_instant() {
+        for t in [Timestamp(0), Timestamp(u64::MAX), Timestamp(i64::MAX as u64 + 1)] {
+            assert!((60..=120).contains(&t.local_offset_minutes()), "{t:?}");
+            let _ = t.to_opi_local();
+        }
+        // 1970: Amsterdam kept CET all year.
+        assert_eq!(Timestamp(0).local().to_string(), "1970-01-01T01:00:00");
     }
 
     #[test]

@@ -33,7 +33,8 @@ fn approved_payment_emits_displays_receipts_journal_then_response() {
     assert_eq!(auth.card_pan.unwrap().as_str(), "670312******1234");
     assert_eq!(auth.approval_code.as_ref().map(String::len), Some(6));
     assert!(auth.receipt_number.is_some());
-    assert!(auth.time_stamp.unwrap().as_str().starts_with("2026-11-28T10:00"));
+    // T0 is 10:00 UTC on a November day: 11:00 in Amsterdam (CET, UTC+1).
+    assert!(auth.time_stamp.unwrap().as_str().starts_with("2026-11-28T11:00"));
     assert_eq!(resp.tender.clone().unwrap().total_amount.unwrap().minor_units, 1234);
     let term = resp.terminal.clone().unwrap();
     assert_eq!(term.terminal_id, "12345678");
