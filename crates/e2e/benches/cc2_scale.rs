@@ -108,8 +108,8 @@ async fn terminals_child(args: &[String]) {
         config.terminal.installed.mqt_service = mqt;
         config.io.mqtt_alpn = alpn;
         config.io.mqtt_connect_timeout_s = 30;
-        config.io.backoff_initial_ms = 500;
-        config.io.backoff_max_ms = 5_000;
+        config.terminal.profile.backoff_initial_ms = 500;
+        config.terminal.profile.backoff_max_ms = 5_000;
         let term =
             TerminalProcess::start_with_credentials(config, i as u64, c).await.expect("terminal starts");
         terminals.push(term);

@@ -30,8 +30,8 @@ pub fn loopback_config(mut c: FileConfig, tms_id: Option<&str>, tas: SocketAddr)
     c.io.kick_bind = std::net::Ipv4Addr::LOCALHOST.into();
     c.io.kick_port_override = Some(0);
     c.io.opi_channel0 = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
-    c.io.backoff_initial_ms = 50;
-    c.io.backoff_max_ms = 200;
+    c.terminal.profile.backoff_initial_ms = 50;
+    c.terminal.profile.backoff_max_ms = 200;
     c
 }
 

@@ -57,7 +57,7 @@ fn prepare(c: FileConfig, tms_id: &str, tas: SocketAddr, iot: SocketAddr) -> Fil
     let mqt = ccv_terminal::HostPort::new("localhost", iot.port());
     c.terminal.tms.mqt_service = mqt.clone();
     c.terminal.installed.mqt_service = mqt;
-    c.io.backoff_max_ms = 300;
+    c.terminal.profile.backoff_max_ms = 300;
     c.io.mqtt_alpn = AlpnPolicy::Always;
     c
 }
@@ -454,7 +454,7 @@ async fn a_dial_failure_after_a_cloud_kick_is_published() {
         l.local_addr().expect("addr")
     };
     let mut config = prepare(FileConfig::default(), "80000001", dead_tas, endpoint.local_addr());
-    config.io.dial_attempts = 2;
+    config.terminal.profile.dial_attempts = 2;
     let term = TerminalProcess::start_with_credentials(config, 10, credentials(&pki, "80000001"))
         .await
         .expect("terminal starts");

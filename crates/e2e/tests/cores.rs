@@ -105,18 +105,32 @@ fn after_the_tas_drops_the_link_a_new_kick_reconnects_and_pays() {
 }
 
 #[test]
-fn a_tas_that_is_down_refuses_the_dial_and_the_terminal_reports_it() {
+fn a_tas_that_is_down_is_dialled_again_with_back_off_then_the_failure_is_reported() {
     let mut pair = Pair::new(TerminalConfig::default(), 5, START);
     pair.set_tas_down(true);
     pair.input(kick());
     assert!(!pair.tas_connected());
+    assert_eq!(pair.dials(), 1);
+    let failed = |pair: &Pair| {
+        pair.log().iter().any(|r| matches!(r, Record::Terminal(j) if j.contains("tas-dial-failed")))
+    };
+    assert!(!failed(&pair), "one refused attempt is not the end: {:?}", pair.log());
+    // Back-off from 200 ms, doubling, ±20 %: the dial is tried again on the core's timers, not the shell's.
+    pair.advance(Duration::from_millis(150));
+    assert_eq!(pair.dials(), 1, "no retry before the first back-off");
+    pair.advance(Duration::from_millis(100));
+    assert_eq!(pair.dials(), 2, "the second attempt after about 200 ms");
+    pair.advance(Duration::from_secs(10));
+    assert!(pair.dials() >= 5, "{} attempts", pair.dials());
     assert!(
-        pair.log().iter().any(
-            |r| matches!(r, Record::Terminal(j) if j.contains("tas-dial-failed") && j.contains("refused"))
-        ),
-        "{:?}",
+        failed(&pair),
+        "the failure is reported once no retry fits in the dial time-out: {:?}",
         pair.log()
     );
+    assert!(matches!(pair.terminal().tas_link(), TasLink::Idle { last_failure: Some(_) }));
+    pair.set_tas_down(false);
+    pair.input(kick());
+    assert!(pair.tas_connected(), "a new kick dials again");
 }
 
 #[test]

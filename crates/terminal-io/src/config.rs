@@ -61,12 +61,6 @@ pub struct IoSettings {
     pub max_frame: usize,
     /// Time allowed to write one frame.
     pub write_timeout_ms: u64,
-    /// First back-off after a failed TAS dial.
-    pub backoff_initial_ms: u64,
-    /// Largest back-off between TAS dials.
-    pub backoff_max_ms: u64,
-    /// Attempts before the terminal gives up on a kick (the core may stop earlier).
-    pub dial_attempts: u32,
     /// Time the TAS has to answer the hand-shake.
     pub handshake_timeout_ms: u64,
     /// Cloud Connect 2.0: directory of a PKI made by `ccv-emu pki init` (`ca.pem`, `terminals/{tmsId}.pem` and
@@ -91,9 +85,6 @@ impl Default for IoSettings {
             opi_channel1: SocketAddr::from((Ipv4Addr::LOCALHOST, 4102)),
             max_frame: ccv_opi::DEFAULT_MAX_FRAME_LEN,
             write_timeout_ms: 10_000,
-            backoff_initial_ms: 200,
-            backoff_max_ms: 10_000,
-            dial_attempts: 30,
             handshake_timeout_ms: 5_000,
             mqtt_pki: None,
             mqtt_alpn: AlpnPolicy::Auto,

@@ -1,5 +1,5 @@
-//! The terminal's side of an OPI socket: dialling the TAS (DNS rule, time-out), the hand-shake
-//! (`ccv_wire::handshake`, `docs/TAS_HANDSHAKE.md`), framing through `ccv_opi::codec::OpiCodec`, and back-off with jitter.
+//! The terminal's side of an OPI socket: dialling the TAS (one attempt, with a time-out), the hand-shake
+//! (`ccv_wire::handshake`, `docs/TAS_HANDSHAKE.md`), framing through `ccv_opi::codec::OpiCodec`.
 
 use std::time::Duration;
 
@@ -8,8 +8,6 @@ use ccv_opi::{DecodeError, Encoding, FrameDecoder, Message};
 use ccv_terminal::{HostPort, TasDialFailure};
 use ccv_wire::handshake;
 use futures::{SinkExt, StreamExt};
-use rand::Rng;
-use rand::rngs::SmallRng;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
@@ -22,16 +20,11 @@ pub fn opi_stream(stream: TcpStream, max_frame: usize) -> OpiStream {
     Framed::new(stream, OpiCodec::new(FrameDecoder::with_max_frame_len(max_frame), Encoding::Utf8))
 }
 
-/// Dials `target`. A host name fails with [`TasDialFailure::Dns`] when DNS is not configured (R23).
-pub async fn dial(
-    target: &HostPort,
-    dns_configured: bool,
-    timeout: Duration,
-) -> Result<TcpStream, TasDialFailure> {
-    if !dns_configured && !target.is_literal_ip() {
-        return Err(TasDialFailure::Dns);
-    }
-    let host = target.host.trim_start_matches('[').trim_end_matches(']').to_owned();
+/// Dials `target` once, at most `timeout`: resolves the name, connects to its addresses in turn.
+///
+/// Whether a host name may be dialled at all (R23, DNS configured) is the core's rule, checked before it asks.
+pub async fn dial(target: &HostPort, timeout: Duration) -> Result<TcpStream, TasDialFailure> {
+    let host = target.bare_host().to_owned();
     let connect = async {
         let addrs: Vec<_> = match tokio::net::lookup_host((host.as_str(), target.port)).await {
             Ok(a) => a.collect(),
@@ -105,58 +98,16 @@ pub fn classify(item: Option<Result<Result<Message, DecodeError>, CodecError>>) 
     }
 }
 
-/// Exponential back-off with ±20 % jitter.
-#[derive(Debug)]
-pub struct Backoff {
-    next_ms: u64,
-    max_ms: u64,
-    rng: SmallRng,
-}
-
-impl Backoff {
-    /// Starts at `initial_ms`, doubles up to `max_ms`; the jitter comes from `rng`.
-    pub fn new(initial_ms: u64, max_ms: u64, rng: SmallRng) -> Self {
-        Self { next_ms: initial_ms.max(1), max_ms: max_ms.max(1), rng }
-    }
-
-    /// The next delay.
-    pub fn next_delay(&mut self) -> Duration {
-        let base = self.next_ms.min(self.max_ms);
-        self.next_ms = base.saturating_mul(2).min(self.max_ms);
-        let jitter = base / 5;
-        let ms = if jitter == 0 { base } else { self.rng.random_range(base - jitter..=base + jitter) };
-        Duration::from_millis(ms)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-
-    #[test]
-    fn backoff_doubles_with_bounded_jitter_up_to_the_cap() {
-        let mut b = Backoff::new(100, 1000, SmallRng::seed_from_u64(7));
-        let bases = [100u64, 200, 400, 800, 1000, 1000];
-        for base in bases {
-            let d = b.next_delay().as_millis() as u64;
-            assert!(d >= base - base / 5 && d <= base + base / 5, "{d} vs {base}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_host_name_without_dns_fails_with_dns() {
-        let err =
-            dial(&HostPort::new("TAS.JFORCE.BE", 5555), false, Duration::from_secs(1)).await.unwrap_err();
-        assert_eq!(err, TasDialFailure::Dns);
-    }
 
     #[tokio::test]
     async fn a_closed_port_is_refused() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
-        let err = dial(&HostPort::new("127.0.0.1", port), false, Duration::from_secs(2)).await.unwrap_err();
+        let err = dial(&HostPort::new("127.0.0.1", port), Duration::from_secs(2)).await.unwrap_err();
         assert_eq!(err, TasDialFailure::Refused);
     }
 }

@@ -8,29 +8,27 @@
 //!   `SSL/TLS Signature Algorithm` parameter is SHA-256, a verifier that accepts SHA-256 signatures only (R6);
 //! - persistent session (clean session off), subscribes to its command topic with QoS 1, reports
 //!   `Input::Mqtt(Connected)` once the subscription is granted;
-//! - on failure reports the typed link-down reason (`tls`, `refused`, `unreachable`, `dns`, `disconnected`, R23)
-//!   and retries with exponential back-off and jitter;
-//! - turns `connect-tas` commands into `Input::CloudKick` and the core's answers into `kick-accepted` /
-//!   `kick-refused` / `tas-connected` / `tas-dial-failed` events (`docs/CLOUD_KICK.md`), answers a redelivered
-//!   kick id with the earlier answer (`duplicate: true`) without bothering the core, answers payloads it cannot
-//!   read with an `error` event, and acknowledges (PUBACK) every command once it is answered.
+//! - on failure reports what it saw as a typed link-down reason (`tls`, `refused`, `unreachable`, `dns`,
+//!   `disconnected`, R23) and drops the session: when to try again (back-off with jitter) is the core's decision,
+//!   which comes back as another `OpenMqtt`;
+//! - hands every message on the command topic to the core unread (`Input::CloudCommand`), publishes the events the
+//!   core answers with (`Output::PublishMqtt`: `kick-accepted`, `kick-refused`, `tas-connected`,
+//!   `tas-dial-failed`, `error`; `docs/CLOUD_KICK.md`) and acknowledges (PUBACK) a command once the core has
+//!   answered it. Reading commands, duplicates and expiry are the core's.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use ccv_terminal::{CloudKick, HostPort, Input, KickKind, MqttDownReason, MqttEvent, MqttSettings};
-use ccv_wire::cloud::{self as kick, AWS_IOT_ALPN, Command, ConnectTas};
+use ccv_terminal::{CloudCommand, Input, MqttDownReason, MqttEvent, MqttSettings};
+use ccv_wire::cloud::{self, AWS_IOT_ALPN};
 use ccv_wire::reason::WireReason;
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 use rumqttc::{AsyncClient, ConnectionError, EventLoop, MqttOptions, NetworkOptions, Packet, QoS, Transport};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::link::Backoff;
 use crate::status::{MqttStatus, StatusCell};
 
 /// A terminal's TLS material for the IoT endpoint, as PEM text.
@@ -138,29 +136,24 @@ pub struct MqttClientSettings {
     pub alpn: AlpnPolicy,
     /// MQTT keep-alive (at least 1 s).
     pub keep_alive: Duration,
-    /// Time allowed for TCP + TLS + CONNACK (whole seconds, at least 1 s).
+    /// Time allowed for name resolution, and for TCP + TLS + CONNACK (whole seconds, at least 1 s).
     pub connect_timeout: Duration,
-    /// First back-off after a failed connection.
-    pub backoff_initial_ms: u64,
-    /// Largest back-off.
-    pub backoff_max_ms: u64,
 }
 
 /// What the terminal's drive loop asks of the MQTT client (the core's MQTT-related outputs).
 #[derive(Debug)]
 pub(crate) enum MqttCommand {
-    /// `Output::OpenMqtt`.
+    /// `Output::OpenMqtt`: one connection attempt with these settings.
     Open(MqttSettings),
     /// `Output::CloseMqtt`.
     Close,
-    /// `Output::Publish`.
-    Publish(ccv_terminal::Event),
-}
-
-/// A kick handed to the core, waiting for its answer.
-struct Pending {
-    publish: rumqttc::Publish,
-    reference: String,
+    /// `Output::PublishMqtt`: publish `event`, then acknowledge command delivery `ack`.
+    Publish {
+        /// The event.
+        event: cloud::Event,
+        /// The delivery it answers.
+        ack: Option<u64>,
+    },
 }
 
 /// The live session.
@@ -168,13 +161,11 @@ struct Session {
     settings: MqttSettings,
     client: AsyncClient,
     eventloop: EventLoop,
+    /// Whether the service address resolved (the first step of the attempt).
+    resolved: bool,
     subscribed: bool,
-    retry_at: Option<tokio::time::Instant>,
-    backoff: Backoff,
 }
 
-/// Kick ids answered, remembered for duplicates.
-const LEDGER: usize = 256;
 /// Requests (publishes, acks) queued towards rumqttc.
 const REQUESTS: usize = 64;
 /// QoS 1 messages the terminal keeps in flight.
@@ -183,47 +174,36 @@ const INFLIGHT: u16 = 16;
 pub(crate) struct MqttClient {
     settings: MqttClientSettings,
     tms_id: String,
-    seed: u64,
     inputs: mpsc::Sender<Box<Input>>,
     status: StatusCell,
     session: Option<Session>,
-    ledger: KickLedger,
-    pending: HashMap<String, Pending>,
-    /// The cloud kick the current TAS dial belongs to (kick id, reference).
-    current: Option<(String, String)>,
-    sessions_opened: u64,
+    /// Commands handed to the core, by delivery number, until it answers them.
+    pending: HashMap<u64, rumqttc::Publish>,
+    deliveries: u64,
+}
+
+/// Why a connection attempt ended, as the client saw it.
+enum Failure {
+    /// The service address did not resolve.
+    Unresolved(String),
+    /// rumqttc's error.
+    Mqtt(ConnectionError),
 }
 
 enum Wake {
     Stop,
     Command(Box<MqttCommand>),
-    Mqtt(Result<rumqttc::Event, ConnectionError>),
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    Mqtt(Result<rumqttc::Event, Failure>),
 }
 
 impl MqttClient {
     pub(crate) fn new(
         settings: MqttClientSettings,
         tms_id: String,
-        seed: u64,
         inputs: mpsc::Sender<Box<Input>>,
         status: StatusCell,
     ) -> MqttClient {
-        MqttClient {
-            settings,
-            tms_id,
-            seed,
-            inputs,
-            status,
-            session: None,
-            ledger: KickLedger::new(LEDGER),
-            pending: HashMap::new(),
-            current: None,
-            sessions_opened: 0,
-        }
+        MqttClient { settings, tms_id, inputs, status, session: None, pending: HashMap::new(), deliveries: 0 }
     }
 
     fn status(&self, change: impl FnOnce(&mut MqttStatus)) {
@@ -237,6 +217,7 @@ impl MqttClient {
         shutdown: CancellationToken,
     ) {
         self.status(|m| m.state = "off".into());
+        let resolve_timeout = self.settings.connect_timeout.max(Duration::from_secs(1));
         loop {
             let wake = {
                 let session = self.session.as_mut();
@@ -244,13 +225,15 @@ impl MqttClient {
                     match session {
                         None => std::future::pending().await,
                         Some(s) => {
-                            if let Some(at) = s.retry_at {
-                                tokio::time::sleep_until(at).await;
-                                s.retry_at = None;
+                            if !s.resolved {
+                                resolve(&s.settings.host, s.settings.port, resolve_timeout)
+                                    .await
+                                    .map_err(Failure::Unresolved)?;
+                                s.resolved = true;
                             }
                             // Boxed: rumqttc's poll future holds its whole connect path (TCP, TLS, CONNECT),
                             // several KiB that an idle terminal would otherwise carry inline.
-                            Box::pin(s.eventloop.poll()).await
+                            Box::pin(s.eventloop.poll()).await.map_err(Failure::Mqtt)
                         }
                     }
                 };
@@ -264,7 +247,7 @@ impl MqttClient {
                 Wake::Stop => break,
                 Wake::Command(command) => self.on_command_from_core(*command).await,
                 Wake::Mqtt(Ok(ev)) => self.on_mqtt(ev).await,
-                Wake::Mqtt(Err(err)) => self.on_error(err).await,
+                Wake::Mqtt(Err(failure)) => self.on_failure(failure).await,
             }
         }
         self.close().await;
@@ -285,7 +268,12 @@ impl MqttClient {
                 self.close().await;
                 self.status(|m| m.state = "off".into());
             }
-            MqttCommand::Publish(event) => self.on_core_event(event),
+            MqttCommand::Publish { event, ack } => {
+                self.publish(&event);
+                if let Some(p) = ack.and_then(|d| self.pending.remove(&d)) {
+                    self.ack(&p);
+                }
+            }
         }
     }
 
@@ -314,7 +302,7 @@ impl MqttClient {
             .set_manual_acks(true)
             // A terminal has few messages in flight; rumqttc keeps a slot per possible in-flight message.
             .set_inflight(INFLIGHT)
-            .set_max_packet_size(kick::MAX_PAYLOAD_BYTES + 1024, kick::MAX_PAYLOAD_BYTES + 1024)
+            .set_max_packet_size(cloud::MAX_PAYLOAD_BYTES + 1024, cloud::MAX_PAYLOAD_BYTES + 1024)
             .set_transport(Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
         let (client, mut eventloop) = AsyncClient::new(options, REQUESTS);
         let mut net = NetworkOptions::new();
@@ -322,20 +310,14 @@ impl MqttClient {
         // Events are small writes; without this each one waits for the previous one's delayed ACK.
         net.set_tcp_nodelay(true);
         eventloop.set_network_options(net);
-        self.sessions_opened += 1;
-        let rng = SmallRng::seed_from_u64(self.seed.wrapping_add(self.sessions_opened));
-        let backoff = Backoff::new(self.settings.backoff_initial_ms, self.settings.backoff_max_ms, rng);
         tracing::info!(tms_id = %self.tms_id, host = %settings.host, port = settings.port, alpn = offer_alpn,
             sha256_only = settings.require_sha256, "MQTT: connecting");
-        {
-            let endpoint = Some(format!("{}:{}", settings.host, settings.port));
-            self.status(|m| {
-                m.state = "connecting".into();
-                m.endpoint = endpoint;
-            });
-        }
-        self.session =
-            Some(Session { settings, client, eventloop, subscribed: false, retry_at: None, backoff });
+        let endpoint = Some(format!("{}:{}", settings.host, settings.port));
+        self.status(|m| {
+            m.state = "connecting".into();
+            m.endpoint = endpoint;
+        });
+        self.session = Some(Session { settings, client, eventloop, resolved: false, subscribed: false });
     }
 
     /// Ends the session: DISCONNECT when connected (bounded), then drop the socket.
@@ -372,18 +354,11 @@ impl MqttClient {
                     ack.return_codes.iter().all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_)));
                 if granted {
                     s.subscribed = true;
-                    s.backoff = Backoff::new(
-                        self.settings.backoff_initial_ms,
-                        self.settings.backoff_max_ms,
-                        SmallRng::seed_from_u64(self.seed.wrapping_add(self.sessions_opened)),
-                    );
                     tracing::info!(tms_id = %self.tms_id, topic = %s.settings.command_topic, "MQTT: link up");
-                    {
-                        self.status.update(|s| {
-                            s.mqtt.state = "up".into();
-                            s.mqtt.connects += 1;
-                        });
-                    }
+                    self.status.update(|s| {
+                        s.mqtt.state = "up".into();
+                        s.mqtt.connects += 1;
+                    });
                     self.feed(Input::Mqtt(MqttEvent::Connected)).await;
                 } else {
                     let detail = format!("subscription to {} refused", s.settings.command_topic);
@@ -403,90 +378,14 @@ impl MqttClient {
             return;
         }
         self.status(|m| m.commands += 1);
-        let kick = match kick::parse_command(&p.payload) {
-            Ok(Command::ConnectTas(k)) => k,
-            Ok(_) => {
-                // A command type ccv-iot knows but this terminal does not act on.
-                let err = kick::CommandError::UnknownType("(not supported by this terminal)".into());
-                self.publish(&kick::Event::from_command_error(&err));
-                self.ack(&p);
-                return;
-            }
-            Err(err) => {
-                tracing::warn!(tms_id = %self.tms_id, "MQTT: command refused: {err}");
-                self.publish(&kick::Event::from_command_error(&err));
-                self.ack(&p);
-                return;
-            }
-        };
-        match self.ledger.check(&kick, unix_ms()) {
-            KickDecision::Duplicate(answer) => {
-                tracing::info!(tms_id = %self.tms_id, kick_id = %kick.kick_id, "MQTT: duplicate kick answered again");
-                self.publish(&answer);
-                self.ack(&p);
-            }
-            // Expired kicks go to the core too: it refuses them with `kick_expired` and journals the refusal.
-            KickDecision::New | KickDecision::Expired(_) => {
-                if let Some(old) = self.pending.remove(&kick.kick_id) {
-                    // The same id again before the core answered: acknowledge the older copy now.
-                    self.ack(&old.publish);
-                }
-                let input = Input::CloudKick(cloud_kick(&kick));
-                self.pending.insert(kick.kick_id.clone(), Pending { publish: p, reference: kick.reference });
-                self.feed(input).await;
-            }
-        }
+        self.deliveries += 1;
+        let delivery = self.deliveries;
+        let payload = p.payload.to_vec();
+        self.pending.insert(delivery, p);
+        self.feed(Input::CloudCommand(CloudCommand { delivery, payload })).await;
     }
 
-    /// Maps a core event onto the wire (docs/CLOUD_KICK.md) and publishes it when it belongs there.
-    fn on_core_event(&mut self, event: ccv_terminal::Event) {
-        use ccv_terminal::Event as E;
-        let wire = match event {
-            E::KickAccepted { kick: KickKind::Cloud, kick_id: Some(id), .. } => {
-                let Some(p) = self.pending.remove(&id) else { return };
-                self.current = Some((id.clone(), p.reference.clone()));
-                let answer = kick::Event::KickAccepted {
-                    kick_id: id.clone(),
-                    reference: p.reference,
-                    duplicate: false,
-                };
-                self.ledger.record(&id, answer.clone());
-                self.ack(&p.publish);
-                answer
-            }
-            E::KickRefused { kick: KickKind::Cloud, kick_id: Some(id), reason, message } => {
-                let Some(p) = self.pending.remove(&id) else { return };
-                let answer = kick::Event::KickRefused {
-                    kick_id: id.clone(),
-                    reference: p.reference,
-                    reason,
-                    message,
-                    duplicate: false,
-                };
-                self.ledger.record(&id, answer.clone());
-                self.ack(&p.publish);
-                answer
-            }
-            E::KickAccepted { kick: KickKind::Local, .. } => {
-                // The TAS link that follows belongs to a local kick.
-                self.current = None;
-                return;
-            }
-            E::TasConnected { tas, .. } => {
-                let Some((kick_id, reference)) = self.current.clone() else { return };
-                let hp = tas.parse::<HostPort>().unwrap_or_else(|_| HostPort::new(tas, 0));
-                kick::Event::TasConnected { kick_id, reference, host: hp.host, port: hp.port }
-            }
-            E::TasDialFailed { reason, message } => {
-                let Some((kick_id, reference)) = self.current.take() else { return };
-                kick::Event::TasDialFailed { kick_id, reference, reason, message }
-            }
-            _ => return,
-        };
-        self.publish(&wire);
-    }
-
-    fn publish(&self, event: &kick::Event) {
+    fn publish(&self, event: &cloud::Event) {
         let Some(s) = self.session.as_ref() else {
             tracing::warn!(tms_id = %self.tms_id, ?event, "MQTT: no session; event not published");
             return;
@@ -505,28 +404,27 @@ impl MqttClient {
         }
     }
 
-    async fn on_error(&mut self, err: ConnectionError) {
-        let Some((was_up, host, port)) =
-            self.session.as_ref().map(|s| (s.subscribed, s.settings.host.clone(), s.settings.port))
-        else {
-            return;
+    async fn on_failure(&mut self, failure: Failure) {
+        let Some(was_up) = self.session.as_ref().map(|s| s.subscribed) else { return };
+        let (reason, detail) = match failure {
+            Failure::Unresolved(detail) => (MqttDownReason::Dns, detail),
+            Failure::Mqtt(_) if was_up => (MqttDownReason::Disconnected, "the connection dropped".to_owned()),
+            Failure::Mqtt(err) => (classify(&err), err.to_string()),
         };
-        let reason = if was_up { MqttDownReason::Disconnected } else { classify(&err, &host, port).await };
-        self.fail_attempt(reason, err.to_string()).await;
+        self.fail_attempt(reason, detail).await;
     }
 
-    /// Records a failed attempt or a dropped session, tells the core, and schedules the next attempt.
+    /// Records a failed attempt or a dropped session, drops the session and tells the core, which decides when
+    /// to try again.
     async fn fail_attempt(&mut self, reason: MqttDownReason, detail: String) {
-        let Some(s) = self.session.as_mut() else { return };
-        let was_up = std::mem::replace(&mut s.subscribed, false);
-        let delay = s.backoff.next_delay();
-        s.retry_at = Some(tokio::time::Instant::now() + delay);
-        // Kicks handed to the core are still answered; their PUBACKs are lost with the link and the broker
-        // redelivers them, which the ledger answers as duplicates.
-        tracing::warn!(tms_id = %self.tms_id, reason = %reason, ?delay, "MQTT: {} ({detail}); retrying",
-            if was_up { "link lost" } else { "connection failed" });
+        let Some(s) = self.session.take() else { return };
+        // Commands handed to the core are still answered, but their PUBACKs are lost with the link: the broker
+        // redelivers them and the core answers the redelivery as a duplicate.
+        self.pending.clear();
+        tracing::warn!(tms_id = %self.tms_id, reason = %reason, "MQTT: {} ({detail})",
+            if s.subscribed { "link lost" } else { "connection failed" });
         self.failed(reason, detail);
-        let event = if was_up { MqttEvent::Disconnected } else { MqttEvent::ConnectFailed(reason) };
+        let event = if s.subscribed { MqttEvent::Disconnected } else { MqttEvent::ConnectFailed(reason) };
         self.feed(Input::Mqtt(event)).await;
     }
 
@@ -539,77 +437,21 @@ impl MqttClient {
     }
 }
 
-use kick::Event;
-use std::collections::VecDeque;
-
-/// What to do with an incoming kick, according to the [`KickLedger`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum KickDecision {
-    /// First time seen and not expired: act on it, then [`KickLedger::record`] the answer.
-    New,
-    /// Already handled: publish this (the earlier answer, marked `duplicate`) and do nothing else.
-    Duplicate(Event),
-    /// Expired: publish this refusal and do nothing else.
-    Expired(Event),
-}
-
-/// Remembers the answers to the last `capacity` kick ids so a QoS 1 redelivery is answered again
-/// without dialling the TAS a second time.
-#[derive(Debug)]
-pub(crate) struct KickLedger {
-    capacity: usize,
-    order: VecDeque<String>,
-    answers: HashMap<String, Event>,
-}
-
-impl KickLedger {
-    /// A ledger remembering at most `capacity` kicks (oldest forgotten first).
-    pub(crate) fn new(capacity: usize) -> Self {
-        KickLedger { capacity: capacity.max(1), order: VecDeque::new(), answers: HashMap::new() }
-    }
-
-    /// Decides what to do with `kick` at Unix time `now_ms`.
-    pub(crate) fn check(&self, kick: &ConnectTas, now_ms: u64) -> KickDecision {
-        if let Some(previous) = self.answers.get(&kick.kick_id) {
-            return KickDecision::Duplicate(previous.as_duplicate());
-        }
-        if now_ms >= kick.expires_at {
-            return KickDecision::Expired(Event::kick_refused(
-                kick.kick_id.clone(),
-                kick.reference.clone(),
-                ccv_terminal::KickRefusal::KickExpired,
-            ));
-        }
-        KickDecision::New
-    }
-
-    /// Records the answer given to `kick_id` (a `kick-accepted` or `kick-refused` event).
-    pub(crate) fn record(&mut self, kick_id: &str, answer: Event) {
-        if self.answers.insert(kick_id.to_owned(), answer).is_none() {
-            self.order.push_back(kick_id.to_owned());
-            while self.order.len() > self.capacity {
-                if let Some(old) = self.order.pop_front() {
-                    self.answers.remove(&old);
-                }
-            }
-        }
+/// Resolves the service address, the first step of a connection attempt, at most `timeout`.
+async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(mut addrs)) => match addrs.next() {
+            Some(_) => Ok(()),
+            None => Err(format!("{host} has no address")),
+        },
+        Ok(Err(e)) => Err(format!("{host} does not resolve: {e}")),
+        Err(_) => Err(format!("{host} did not resolve within {timeout:?}")),
     }
 }
 
-fn cloud_kick(k: &ConnectTas) -> CloudKick {
-    // A kick may name the host, the port or both; the core fills in what is missing from the installed TAS.
-    let tas = (k.host.is_some() || k.port.is_some())
-        .then(|| HostPort::new(k.host.clone().unwrap_or_default(), k.port.unwrap_or(0)));
-    CloudKick {
-        kick_id: k.kick_id.clone(),
-        reference: Some(k.reference.clone()),
-        expires_at: ccv_terminal::Timestamp::from_millis(k.expires_at),
-        tas,
-    }
-}
-
-/// Why a connection attempt failed, as a diagnosis reports it (R23).
-async fn classify(err: &ConnectionError, host: &str, port: u16) -> MqttDownReason {
+/// What a failed connection attempt (after the name resolved) means, as a diagnosis reports it (R23).
+fn classify(err: &ConnectionError) -> MqttDownReason {
     use std::io::ErrorKind;
     match err {
         ConnectionError::Tls(_) => MqttDownReason::Tls,
@@ -621,23 +463,9 @@ async fn classify(err: &ConnectionError, host: &str, port: u16) -> MqttDownReaso
             | ErrorKind::HostUnreachable
             | ErrorKind::NetworkUnreachable
             | ErrorKind::AddrNotAvailable => MqttDownReason::Unreachable,
-            _ => {
-                // Name resolution failures come back as plain I/O errors: ask the resolver directly.
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                let lookup = tokio::net::lookup_host((host, port));
-                match tokio::time::timeout(Duration::from_secs(2), lookup).await {
-                    Ok(Ok(addrs)) => {
-                        if addrs.count() > 0 {
-                            MqttDownReason::Refused
-                        } else {
-                            MqttDownReason::Dns
-                        }
-                    }
-                    _ => MqttDownReason::Dns,
-                }
-            }
+            // The endpoint closed the connection after TLS (before or at CONNACK): a policy refusal.
+            _ => MqttDownReason::Refused,
         },
-        // The endpoint closed the connection after TLS (before or at CONNACK): a policy refusal.
         _ => MqttDownReason::Refused,
     }
 }
@@ -646,24 +474,15 @@ async fn classify(err: &ConnectionError, host: &str, port: u16) -> MqttDownReaso
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_kick_without_tas_fields_dials_the_installed_tas() {
-        let k =
-            ConnectTas { kick_id: "k".into(), reference: "r".into(), host: None, port: None, expires_at: 5 };
-        let c = cloud_kick(&k);
-        assert_eq!(c.tas, None);
-        assert_eq!(c.expires_at, ccv_terminal::Timestamp::from_millis(5));
-        let k = ConnectTas { port: Some(6000), ..k };
-        assert_eq!(cloud_kick(&k).tas, Some(HostPort::new("", 6000)));
-    }
-
     #[tokio::test]
-    async fn unresolvable_names_are_dns_and_closed_ports_unreachable() {
-        let io = ConnectionError::Io(std::io::Error::other("failed to lookup address information"));
-        assert_eq!(classify(&io, "no-such-host.invalid", 443).await, MqttDownReason::Dns);
+    async fn unresolvable_names_do_not_resolve_and_closed_ports_are_unreachable() {
+        let err =
+            resolve("no-such-host.invalid", 443, Duration::from_secs(5)).await.expect_err("no such host");
+        assert!(err.contains("no-such-host.invalid"), "{err}");
+        assert_eq!(resolve("127.0.0.1", 1, Duration::from_secs(5)).await, Ok(()));
         let refused = ConnectionError::Io(std::io::ErrorKind::ConnectionRefused.into());
-        assert_eq!(classify(&refused, "localhost", 1).await, MqttDownReason::Unreachable);
-        assert_eq!(classify(&ConnectionError::NetworkTimeout, "x", 1).await, MqttDownReason::Unreachable);
+        assert_eq!(classify(&refused), MqttDownReason::Unreachable);
+        assert_eq!(classify(&ConnectionError::NetworkTimeout), MqttDownReason::Unreachable);
     }
 
     #[test]

@@ -9,8 +9,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -18,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::FileConfig;
 use crate::kick::{KickAnswer, KickCall, KickHttpSettings, KickListener};
-use crate::link::{self, Backoff, OpiStream, Received};
+use crate::link::{self, OpiStream, Received};
 use crate::mqtt::{MqttClient, MqttClientSettings, MqttCommand, MqttCredentials};
 use crate::status::{Status, StatusCell};
 use ccv_wire::reason::WireReason;
@@ -149,12 +147,10 @@ impl TerminalProcess {
                 alpn: io.mqtt_alpn,
                 keep_alive: Duration::from_secs(io.mqtt_keep_alive_s.max(1)),
                 connect_timeout: Duration::from_secs(io.mqtt_connect_timeout_s.max(1)),
-                backoff_initial_ms: io.backoff_initial_ms,
-                backoff_max_ms: io.backoff_max_ms,
             };
             let (out_tx, out_rx) = mpsc::channel(64);
             mqtt_tx = Some(out_tx);
-            let client = MqttClient::new(settings, tms_id.clone(), seed, inputs.clone(), status.clone());
+            let client = MqttClient::new(settings, tms_id.clone(), inputs.clone(), status.clone());
             tokio::spawn(client.run(out_rx, shutdown.clone()));
         }
         if let Some(mut external) = hooks.inputs {
@@ -295,7 +291,6 @@ struct Driver {
     io: crate::config::IoSettings,
     tms_id: String,
     software: String,
-    dns_configured: bool,
     dial_timeout: Duration,
     status: StatusCell,
     shutdown: CancellationToken,
@@ -306,7 +301,6 @@ struct Driver {
     dial_attempt: u64,
     dial_task: Option<JoinHandle<()>>,
     trigger_port: u16,
-    seed: u64,
     hook_outputs: Vec<mpsc::Sender<ccv_terminal::Output>>,
     mqtt: Option<mpsc::Sender<Box<MqttCommand>>>,
 }
@@ -322,7 +316,6 @@ impl Driver {
         let t = &config.terminal;
         let tms_id = t.identity.tms_id.clone();
         let software = t.software.as_str().to_owned();
-        let dns_configured = t.network.dns_configured;
         let dial_timeout = Duration::from_millis(t.profile.dial_timeout_ms.max(1));
         let trigger_port = t.trigger_port;
         let core = ccv_terminal::Terminal::new(config.terminal, seed);
@@ -331,7 +324,6 @@ impl Driver {
             io: config.io,
             tms_id,
             software,
-            dns_configured,
             dial_timeout,
             status,
             shutdown,
@@ -342,7 +334,6 @@ impl Driver {
             dial_attempt: 0,
             dial_task: None,
             trigger_port,
-            seed,
             hook_outputs: Vec::new(),
             mqtt: None,
         })
@@ -640,9 +631,12 @@ impl Driver {
                         st.journal.push(line);
                     });
                 }
+                ccv_terminal::Output::PublishMqtt { event, ack } => {
+                    self.forward(ccv_terminal::Output::PublishMqtt { event: event.clone(), ack });
+                    self.command_mqtt(MqttCommand::Publish { event, ack });
+                }
                 ccv_terminal::Output::Publish(event) => {
                     self.forward(ccv_terminal::Output::Publish(event.clone()));
-                    self.command_mqtt(MqttCommand::Publish(event.clone()));
                     if let ccv_terminal::Event::TasDialFailed { reason, .. } = &event {
                         self.status(|s| s.last_dial_failure = Some(reason.as_str().to_owned()));
                     }
@@ -706,49 +700,26 @@ impl Driver {
         self.dial_attempt += 1;
         let attempt = self.dial_attempt;
         let events = self.events_tx.clone();
-        let dns = self.dns_configured;
         let timeout = self.dial_timeout;
         let software = self.software.clone();
         let max_frame = self.io.max_frame;
-        let attempts = self.io.dial_attempts.max(1);
         let handshake_timeout = Duration::from_millis(self.io.handshake_timeout_ms);
-        let status = self.status.clone();
-        let mut backoff = Backoff::new(
-            self.io.backoff_initial_ms,
-            self.io.backoff_max_ms,
-            SmallRng::seed_from_u64(self.seed.wrapping_add(attempt)),
-        );
+        self.status(|s| s.dial_attempts += 1);
         tracing::info!(tms_id = %dial.tms_id, tas = %dial.tas, "dialling the TAS");
+        // One attempt; whether and when to try again is the core's decision.
         self.dial_task = Some(tokio::spawn(async move {
-            let mut tries = 0;
-            let result = loop {
-                tries += 1;
-                status.update(|s| s.dial_attempts += 1);
-                let failure = match link::dial(&dial.tas, dns, timeout).await {
-                    Ok(stream) => {
-                        let mut stream = link::opi_stream(stream, max_frame);
-                        match link::handshake(
-                            &mut stream,
-                            &dial.tms_id,
-                            dial.reference.as_deref(),
-                            &software,
-                            handshake_timeout,
-                        )
+            let result = match link::dial(&dial.tas, timeout).await {
+                Ok(stream) => {
+                    let mut stream = link::opi_stream(stream, max_frame);
+                    let reference = dial.reference.as_deref();
+                    match link::handshake(&mut stream, &dial.tms_id, reference, &software, handshake_timeout)
                         .await
-                        {
-                            Ok(()) => break Ok(stream),
-                            Err(detail) => break Err((ccv_terminal::TasDialFailure::Handshake, detail)),
-                        }
+                    {
+                        Ok(()) => Ok(stream),
+                        Err(detail) => Err((ccv_terminal::TasDialFailure::Handshake, detail)),
                     }
-                    Err(reason) => reason,
-                };
-                let transient = !matches!(failure, ccv_terminal::TasDialFailure::Dns);
-                if !transient || tries >= attempts {
-                    break Err((failure, format!("{} (after {tries} attempt(s))", failure.message())));
                 }
-                let delay = backoff.next_delay();
-                tracing::info!(tas = %dial.tas, reason = %failure, ?delay, "TAS dial failed; retrying");
-                tokio::time::sleep(delay).await;
+                Err(reason) => Err((reason, reason.message().to_owned())),
             };
             let _ = events.send(Box::new(Event::Dialled { attempt, result })).await;
         }));

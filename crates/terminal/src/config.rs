@@ -232,8 +232,14 @@ pub struct Profile {
     pub auto_card_after_ms: Option<u64>,
     /// How long the terminal waits for a `DeviceResponse`.
     pub device_timeout_ms: u64,
-    /// How long a TAS dial may take before the core gives up.
+    /// How long a TAS dial may take, all attempts together, before the core gives up.
     pub dial_timeout_ms: u64,
+    /// Attempts to reach the TAS for one kick (the dial time-out may end them earlier).
+    pub dial_attempts: u32,
+    /// First wait after a failed TAS dial or MQTT connection; it doubles with every failure, ±20 % jitter.
+    pub backoff_initial_ms: u64,
+    /// Longest wait between two TAS dials or two MQTT connection attempts.
+    pub backoff_max_ms: u64,
     /// Whether the magic amounts table is applied.
     pub magic_amounts: bool,
     /// Whether the POS must `Login` before card requests.
@@ -251,6 +257,9 @@ impl Default for Profile {
             auto_card_after_ms: Some(200),
             device_timeout_ms: 10_000,
             dial_timeout_ms: 10_000,
+            dial_attempts: 30,
+            backoff_initial_ms: 200,
+            backoff_max_ms: 10_000,
             magic_amounts: true,
             require_login: false,
             currency: "EUR".to_owned(),

@@ -11,7 +11,9 @@ use ccv_opi::{
 
 use crate::cards::TestCard;
 use crate::config::{HostPort, TerminalConfig};
-use crate::input::{CardEvent, Channel, CloudKick, Input, Key, LocalKick, MqttEvent, TasEvent, TmsChange};
+use crate::input::{
+    CardEvent, Channel, CloudCommand, CloudKick, Input, Key, LocalKick, MqttEvent, TasEvent, TmsChange,
+};
 use crate::output::{KickReply, Output};
 use crate::reason::{MqttDownReason, TasDialFailure};
 use crate::terminal::Terminal;
@@ -65,7 +67,7 @@ pub fn inputs(data: &[u8]) {
         }
         let op = b.u8();
         now = now.plus_millis(u64::from(b.u8()) * 100);
-        let input = match op % 24 {
+        let input = match op % 25 {
             0 => Input::Key(Key::Digit(b.u8() % 10)),
             1 => Input::Key(Key::Ok),
             2 => Input::Key(Key::Stop),
@@ -171,6 +173,23 @@ pub fn inputs(data: &[u8]) {
                 Input::Key(Key::Ok)
             }
             22 => Input::Key(Key::Dot),
+            23 => {
+                // A command off the MQTT topic: a well-formed kick, or raw bytes from the fuzzer.
+                let payload = if b.u8() % 2 == 0 {
+                    let expires = now.plus_millis(u64::from(b.u8()) * 100).as_millis();
+                    format!(
+                        r#"{{"type":"connect-tas","kickId":"{}","reference":"r","expiresAt":{expires}}}"#,
+                        b.u8() % 8
+                    )
+                    .into_bytes()
+                } else {
+                    let n = usize::from(b.u8() % 64).min(b.0.len());
+                    let (raw, rest) = b.0.split_at(n);
+                    b.0 = rest;
+                    raw.to_vec()
+                };
+                Input::CloudCommand(CloudCommand { delivery: u64::from(b.u16()), payload })
+            }
             _ => Input::Tick,
         };
         t.handle_input(now, input);

@@ -20,6 +20,9 @@ pub enum Input {
     /// A cloud kick (Cloud Connect 2.0) arrived over MQTT. A `kick-accepted` or `kick-refused`
     /// [`Event`](crate::Event) follows.
     CloudKick(CloudKick),
+    /// A message on the terminal's MQTT command topic, as it arrived: the core reads it
+    /// (`ccv_wire::cloud`), answers on the event topic and has the shell acknowledge it.
+    CloudCommand(CloudCommand),
     /// The TAS link changed.
     Tas(TasEvent),
     /// The MQTT link changed.
@@ -145,6 +148,18 @@ pub enum TasEvent {
     DialFailed(TasDialFailure),
     /// The TAS link closed.
     Disconnected,
+}
+
+/// A message received on the command topic (`ccv/{MgtSubscription}/{tmsId}/cmd`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudCommand {
+    /// The shell's number for this delivery; the core's answer names it in [`Output::PublishMqtt`]'s `ack` so that
+    /// the shell acknowledges (PUBACK) the message once it is answered.
+    ///
+    /// [`Output::PublishMqtt`]: crate::Output::PublishMqtt
+    pub delivery: u64,
+    /// The payload, unread.
+    pub payload: Vec<u8>,
 }
 
 /// A change of the MQTT link, reported by the IO shell.

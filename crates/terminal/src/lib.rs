@@ -61,6 +61,7 @@ mod outbox;
 pub mod output;
 pub mod password;
 pub mod payment;
+mod random;
 pub mod reason;
 pub mod terminal;
 mod text;
@@ -73,7 +74,9 @@ pub use config::{
     DayState, HostPort, Identity, ManagingTms, NetworkSettings, Parameters, PosOpiMode, Profile,
     SignatureAlgorithm, TerminalConfig,
 };
-pub use input::{CardEvent, Channel, CloudKick, Input, Key, LocalKick, MqttEvent, TasEvent, TmsChange};
+pub use input::{
+    CardEvent, Channel, CloudCommand, CloudKick, Input, Key, LocalKick, MqttEvent, TasEvent, TmsChange,
+};
 pub use journal::{DayTotals, JournalEntry, JournalOutcome, TransactionKind};
 pub use output::{DialTas, Event, KickKind, KickReply, MqttSettings, Output, Screen};
 pub use password::{service_password, service_password_at, service_password_local};

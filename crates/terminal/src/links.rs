@@ -1,19 +1,25 @@
-//! The terminal's links and kicks: the MQTT link (Cloud Connect 2.0), the TAS link
-//! (FLAT-OUTGOING), the kick checks (R1, R3, R5, R12, R21) and the kick ids remembered.
+//! The terminal's links and kicks: the MQTT link (Cloud Connect 2.0) and its reconnect back-off, the TAS link
+//! (FLAT-OUTGOING) and its dial retries, the kick checks (R1, R3, R5, R12, R21), reading cloud commands, and the
+//! answers to the last cloud kicks (so a redelivered kick is answered again, never acted on twice).
+//!
+//! Every wait here is a timer of the core ([`Links::deadline`]) and every jitter comes from the core's seeded
+//! randomness: the IO shell only carries out one dial or one connection attempt at a time and reports back.
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{DayState, HostPort, PosOpiMode, TerminalConfig};
-use crate::input::{CloudKick, LocalKick, MqttEvent, TasEvent};
+use crate::input::{CloudCommand, CloudKick, LocalKick, MqttEvent, TasEvent};
 use crate::outbox::Outbox;
 use crate::output::{DialTas, Event, KickKind, KickReply, MqttSettings, Output};
+use crate::random::{Backoff, SplitMix};
 use crate::reason::WireReason;
 use crate::reason::{KickRefusal, MqttDownReason, TasDialFailure};
 use crate::time::Timestamp;
+use ccv_wire::cloud::{self, Command};
 
-/// How many cloud kick ids the terminal remembers to refuse duplicates.
+/// How many cloud kicks the terminal remembers the answers to (a redelivery gets the same answer again).
 pub const KICK_ID_MEMORY: usize = 256;
 /// Longest kick id, reference or host name the terminal keeps; longer ones are cut.
 pub const MAX_FIELD_LEN: usize = 256;
@@ -84,23 +90,53 @@ pub(crate) struct KickContext<'a> {
     pub(crate) busy: bool,
 }
 
+/// A TAS dial in progress: the request the shell carries out, and when to try again after a failure.
+#[derive(Debug, Clone)]
+struct Dial {
+    request: DialTas,
+    attempts: u32,
+    retry_at: Option<Timestamp>,
+    backoff: Backoff,
+}
+
+/// The cloud kick a TAS link belongs to, for the events that follow it on the wire.
+#[derive(Debug, Clone)]
+struct CloudLink {
+    kick_id: String,
+    reference: String,
+}
+
 /// The MQTT and TAS links and the kick bookkeeping.
 #[derive(Debug, Clone)]
 pub(crate) struct Links {
     mqtt: MqttLink,
     /// The settings of the session asked for with [`Output::OpenMqtt`], while it is wanted.
     mqtt_open: Option<MqttSettings>,
+    /// When to open the wanted session again after it failed.
+    mqtt_retry_at: Option<Timestamp>,
+    mqtt_backoff: Backoff,
     tas: TasLink,
-    kick_ids: VecDeque<String>,
+    dial: Option<Dial>,
+    /// The answers to the last cloud kicks, oldest first.
+    answered: VecDeque<(String, cloud::Event)>,
+    /// The cloud kick the current TAS link (or dial) belongs to.
+    cloud_link: Option<CloudLink>,
+    rng: SplitMix,
 }
 
 impl Links {
-    pub(crate) fn new() -> Links {
+    /// `seed` drives the jitter of the back-offs.
+    pub(crate) fn new(seed: u64) -> Links {
         Links {
             mqtt: MqttLink::Down { reason: MqttDownReason::NotInstalled, retrying: false },
             mqtt_open: None,
+            mqtt_retry_at: None,
+            mqtt_backoff: Backoff::new(),
             tas: TasLink::Idle { last_failure: None },
-            kick_ids: VecDeque::new(),
+            dial: None,
+            answered: VecDeque::new(),
+            cloud_link: None,
+            rng: SplitMix::new(seed ^ 0x6a09_e667_f3bc_c908),
         }
     }
 
@@ -120,25 +156,65 @@ impl Links {
         matches!(self.tas, TasLink::Dialing { .. })
     }
 
-    /// When the TAS dial in progress is given up.
+    /// The next timer of the links: a dial given up, a dial retried, an MQTT session re-opened.
     pub(crate) fn deadline(&self) -> Option<Timestamp> {
-        match &self.tas {
+        let give_up = match &self.tas {
             TasLink::Dialing { deadline, .. } => Some(*deadline),
             _ => None,
-        }
+        };
+        let retry = self.dial.as_ref().and_then(|d| d.retry_at);
+        [give_up, retry, self.mqtt_retry_at].into_iter().flatten().min()
     }
 
-    /// Gives up a TAS dial whose deadline is at or before `now`.
+    /// Fires the timers due at `now`: gives up a TAS dial past its deadline, dials again after a failed attempt,
+    /// opens the MQTT session again after a failure.
     pub(crate) fn fire_timer(&mut self, now: Timestamp, out: &mut Outbox) {
         if let TasLink::Dialing { deadline, .. } = &self.tas
             && *deadline <= now
         {
-            self.tas = TasLink::Idle { last_failure: Some(TasDialFailure::TimedOut) };
+            self.dial = None;
             out.emit(Output::CloseTas);
-            out.publish(Event::TasDialFailed {
-                reason: TasDialFailure::TimedOut,
-                message: TasDialFailure::TimedOut.message().to_owned(),
-            });
+            self.dial_failed(TasDialFailure::TimedOut, out);
+        }
+        if let Some(dial) = self.dial.as_mut()
+            && dial.retry_at.is_some_and(|at| at <= now)
+        {
+            dial.retry_at = None;
+            dial.attempts += 1;
+            out.emit(Output::DialTas(dial.request.clone()));
+        }
+        if self.mqtt_retry_at.is_some_and(|at| at <= now) {
+            self.mqtt_retry_at = None;
+            if let Some(settings) = &self.mqtt_open {
+                self.mqtt = MqttLink::Connecting;
+                out.emit(Output::OpenMqtt(settings.clone()));
+            }
+        }
+    }
+
+    /// The dial ends without a link: the TAS link is idle with `reason`, and the failure is published (on the
+    /// MQTT event topic too when a cloud kick asked for the dial).
+    fn dial_failed(&mut self, reason: TasDialFailure, out: &mut Outbox) {
+        self.tas = TasLink::Idle { last_failure: Some(reason) };
+        self.dial = None;
+        out.publish(Event::TasDialFailed { reason, message: reason.message().to_owned() });
+        if let Some(link) = self.cloud_link.take() {
+            let event = cloud::Event::tas_dial_failed(link.kick_id, link.reference, reason);
+            out.emit(Output::PublishMqtt { event, ack: None });
+        }
+    }
+
+    /// The TAS link is up: published, on the MQTT event topic too when a cloud kick asked for it.
+    fn tas_connected(&self, tas: &HostPort, reference: Option<String>, out: &mut Outbox) {
+        out.publish(Event::TasConnected { reference, tas: tas.to_string() });
+        if let Some(link) = &self.cloud_link {
+            let event = cloud::Event::TasConnected {
+                kick_id: link.kick_id.clone(),
+                reference: link.reference.clone(),
+                host: tas.host.clone(),
+                port: tas.port,
+            };
+            out.emit(Output::PublishMqtt { event, ack: None });
         }
     }
 
@@ -148,6 +224,8 @@ impl Links {
             out.emit(Output::CloseTas);
         }
         self.tas = TasLink::Idle { last_failure: None };
+        self.dial = None;
+        self.cloud_link = None;
     }
 
     /// Opens, re-opens or closes the MQTT session to match `wanted`: settings, or why there is none.
@@ -160,6 +238,8 @@ impl Links {
                 if self.mqtt_open.is_some() {
                     out.emit(Output::CloseMqtt);
                 }
+                self.mqtt_retry_at = None;
+                self.mqtt_backoff = Backoff::new();
                 self.mqtt_open = Some(settings.clone());
                 self.mqtt = MqttLink::Connecting;
                 out.emit(Output::OpenMqtt(settings));
@@ -168,6 +248,7 @@ impl Links {
                 if self.mqtt_open.take().is_some() {
                     out.emit(Output::CloseMqtt);
                 }
+                self.mqtt_retry_at = None;
                 let was = std::mem::replace(&mut self.mqtt, MqttLink::Down { reason, retrying: false });
                 if was != self.mqtt {
                     out.publish(Event::MqttDown { reason });
@@ -176,36 +257,67 @@ impl Links {
         }
     }
 
-    pub(crate) fn mqtt_event(&mut self, e: MqttEvent) {
+    /// An MQTT link report. After a failure the session is opened again when the back-off has passed.
+    pub(crate) fn mqtt_event(&mut self, cx: &KickContext<'_>, e: MqttEvent) {
         if self.mqtt_open.is_none() {
             // A late report about a session the core already closed.
             return;
         }
-        match e {
-            MqttEvent::Connected => self.mqtt = MqttLink::Up,
-            MqttEvent::ConnectFailed(reason) => {
-                self.mqtt = MqttLink::Down { reason, retrying: true };
+        let reason = match e {
+            MqttEvent::Connected => {
+                self.mqtt = MqttLink::Up;
+                self.mqtt_backoff = Backoff::new();
+                self.mqtt_retry_at = None;
+                return;
             }
-            MqttEvent::Disconnected => {
-                self.mqtt = MqttLink::Down { reason: MqttDownReason::Disconnected, retrying: true };
-            }
-        }
+            // A late failure report while the core already waits to open the session again.
+            _ if self.mqtt_retry_at.is_some() => return,
+            MqttEvent::ConnectFailed(reason) => reason,
+            MqttEvent::Disconnected => MqttDownReason::Disconnected,
+        };
+        self.mqtt = MqttLink::Down { reason, retrying: true };
+        let p = &cx.cfg.profile;
+        let delay = self.mqtt_backoff.next_delay(p.backoff_initial_ms, p.backoff_max_ms, &mut self.rng);
+        self.mqtt_retry_at = Some(cx.now.plus_millis(delay));
     }
 
-    /// A TAS link report; [`TasLost`] when it ends the link.
-    pub(crate) fn tas_event(&mut self, e: TasEvent, out: &mut Outbox) -> Option<TasLost> {
+    /// A TAS link report; [`TasLost`] when it ends the link. A failed attempt is tried again after the back-off
+    /// while attempts are left and the dial's deadline allows.
+    pub(crate) fn tas_event(
+        &mut self,
+        cx: &KickContext<'_>,
+        e: TasEvent,
+        out: &mut Outbox,
+    ) -> Option<TasLost> {
         match (e, &self.tas) {
+            (_, TasLink::Dialing { .. }) if self.dial.as_ref().is_some_and(|d| d.retry_at.is_some()) => {
+                // A late report about an attempt already counted as failed.
+            }
             (TasEvent::Connected, TasLink::Dialing { tas, reference, .. }) => {
                 let (tas, reference) = (tas.clone(), reference.clone());
-                out.publish(Event::TasConnected { reference: reference.clone(), tas: tas.to_string() });
+                self.dial = None;
+                self.tas_connected(&tas, reference.clone(), out);
                 self.tas = TasLink::Connected { tas, reference };
             }
-            (TasEvent::DialFailed(reason), TasLink::Dialing { .. }) => {
-                self.tas = TasLink::Idle { last_failure: Some(reason) };
-                out.publish(Event::TasDialFailed { reason, message: reason.message().to_owned() });
+            (TasEvent::DialFailed(reason), TasLink::Dialing { deadline, .. }) => {
+                let p = &cx.cfg.profile;
+                let deadline = *deadline;
+                // A name that does not resolve or a TAS that refuses the hand-shake will not change on a retry.
+                let transient = !matches!(reason, TasDialFailure::Dns | TasDialFailure::Handshake);
+                let retry = self.dial.as_mut().filter(|_| transient).and_then(|d| {
+                    let delay = d.backoff.next_delay(p.backoff_initial_ms, p.backoff_max_ms, &mut self.rng);
+                    let at = cx.now.plus_millis(delay);
+                    (d.attempts < p.dial_attempts && at < deadline).then_some((d, at))
+                });
+                match retry {
+                    Some((dial, at)) => dial.retry_at = Some(at),
+                    None => self.dial_failed(reason, out),
+                }
             }
             (TasEvent::Disconnected, TasLink::Connected { .. } | TasLink::Dialing { .. }) => {
                 self.tas = TasLink::Idle { last_failure: None };
+                self.dial = None;
+                self.cloud_link = None;
                 return Some(TasLost);
             }
             // Stale or out-of-order reports change nothing.
@@ -286,43 +398,102 @@ impl Links {
                     reference: reference.clone(),
                     tas: tas.to_string(),
                 });
+                // The TAS link that follows belongs to this local kick.
+                self.cloud_link = None;
                 self.dial(cx, tas, reference, KickKind::Local, out);
             }
         }
     }
 
-    pub(crate) fn cloud_kick(&mut self, cx: &KickContext<'_>, k: CloudKick, out: &mut Outbox) {
+    /// A message on the command topic: read it, answer it on the event topic, have it acknowledged.
+    pub(crate) fn cloud_command(&mut self, cx: &KickContext<'_>, c: CloudCommand, out: &mut Outbox) {
+        let ack = Some(c.delivery);
+        match cloud::parse_command(&c.payload) {
+            Ok(Command::ConnectTas(k)) => {
+                let kick = CloudKick {
+                    kick_id: k.kick_id,
+                    reference: Some(k.reference),
+                    expires_at: Timestamp::from_millis(k.expires_at),
+                    // A kick may name the host, the port or both; what it leaves out is the installed TAS's.
+                    tas: (k.host.is_some() || k.port.is_some())
+                        .then(|| HostPort::new(k.host.unwrap_or_default(), k.port.unwrap_or(0))),
+                };
+                self.cloud_kick(cx, kick, ack, out);
+            }
+            Ok(other) => {
+                // A command type the wire defines but this terminal does not act on.
+                let err = cloud::CommandError::UnknownType(format!("{other:?}"));
+                out.emit(Output::PublishMqtt { event: cloud::Event::from_command_error(&err), ack });
+            }
+            Err(err) => out.emit(Output::PublishMqtt { event: cloud::Event::from_command_error(&err), ack }),
+        }
+    }
+
+    /// A cloud kick (R9): answered once on the event topic (a redelivery gets the same answer again, marked
+    /// `duplicate`), refused when expired or when the terminal is not ready, else the TAS is dialled.
+    pub(crate) fn cloud_kick(
+        &mut self,
+        cx: &KickContext<'_>,
+        k: CloudKick,
+        ack: Option<u64>,
+        out: &mut Outbox,
+    ) {
         let kick_id = cut(&k.kick_id);
         let reference = k.reference.map(|r| cut(&r));
-        let refuse = |out: &mut Outbox, reason: KickRefusal, kick_id: String| {
+        if let Some((_, answer)) = self.answered.iter().find(|(id, _)| *id == kick_id) {
+            let again = answer.as_duplicate();
+            let reason = KickRefusal::DuplicateKick;
             out.publish(Event::KickRefused {
                 kick: KickKind::Cloud,
                 kick_id: Some(kick_id),
                 reason,
                 message: reason.message().to_owned(),
             });
+            out.emit(Output::PublishMqtt { event: again, ack });
+            return;
+        }
+        let refusal =
+            if k.expires_at <= cx.now { Err(KickRefusal::KickExpired) } else { self.check_cloud_kick(cx) };
+        let wire_reference = reference.clone().unwrap_or_default();
+        let answer = match refusal {
+            Err(reason) => {
+                out.publish(Event::KickRefused {
+                    kick: KickKind::Cloud,
+                    kick_id: Some(kick_id.clone()),
+                    reason,
+                    message: reason.message().to_owned(),
+                });
+                cloud::Event::kick_refused(kick_id.clone(), wire_reference, reason)
+            }
+            Ok(()) => {
+                let tas = kick_target(cx.cfg, k.tas);
+                out.publish(Event::KickAccepted {
+                    kick: KickKind::Cloud,
+                    kick_id: Some(kick_id.clone()),
+                    reference: reference.clone(),
+                    tas: tas.to_string(),
+                });
+                let accepted = cloud::Event::KickAccepted {
+                    kick_id: kick_id.clone(),
+                    reference: wire_reference.clone(),
+                    duplicate: false,
+                };
+                out.emit(Output::PublishMqtt { event: accepted.clone(), ack });
+                self.remember(kick_id.clone(), accepted);
+                self.cloud_link = Some(CloudLink { kick_id, reference: wire_reference });
+                self.dial(cx, tas, reference, KickKind::Cloud, out);
+                return;
+            }
         };
-        if self.kick_ids.iter().any(|id| *id == kick_id) {
-            return refuse(out, KickRefusal::DuplicateKick, kick_id);
+        out.emit(Output::PublishMqtt { event: answer.clone(), ack });
+        self.remember(kick_id, answer);
+    }
+
+    fn remember(&mut self, kick_id: String, answer: cloud::Event) {
+        if self.answered.len() == KICK_ID_MEMORY {
+            self.answered.pop_front();
         }
-        if self.kick_ids.len() == KICK_ID_MEMORY {
-            self.kick_ids.pop_front();
-        }
-        self.kick_ids.push_back(kick_id.clone());
-        if k.expires_at <= cx.now {
-            return refuse(out, KickRefusal::KickExpired, kick_id);
-        }
-        if let Err(reason) = self.check_cloud_kick(cx) {
-            return refuse(out, reason, kick_id);
-        }
-        let tas = kick_target(cx.cfg, k.tas);
-        out.publish(Event::KickAccepted {
-            kick: KickKind::Cloud,
-            kick_id: Some(kick_id),
-            reference: reference.clone(),
-            tas: tas.to_string(),
-        });
-        self.dial(cx, tas, reference, KickKind::Cloud, out);
+        self.answered.push_back((kick_id, answer));
     }
 
     fn dial(
@@ -335,23 +506,22 @@ impl Links {
     ) {
         if let TasLink::Connected { tas: cur, .. } = &self.tas {
             if *cur == tas {
-                out.publish(Event::TasConnected { reference, tas: tas.to_string() });
+                self.tas_connected(&tas, reference, out);
                 return;
             }
             out.emit(Output::CloseTas);
         }
+        // R23: without DNS a host name cannot be dialled. The one place this rule lives.
         if !cx.cfg.network.dns_configured && !tas.is_literal_ip() {
-            self.tas = TasLink::Idle { last_failure: Some(TasDialFailure::Dns) };
-            out.publish(Event::TasDialFailed {
-                reason: TasDialFailure::Dns,
-                message: TasDialFailure::Dns.message().to_owned(),
-            });
+            self.dial_failed(TasDialFailure::Dns, out);
             return;
         }
         let deadline = cx.now.plus_millis(cx.cfg.profile.dial_timeout_ms);
         self.tas = TasLink::Dialing { tas: tas.clone(), reference: reference.clone(), deadline };
         let tms_id = cx.cfg.identity.tms_id.clone();
-        out.emit(Output::DialTas(DialTas { tas, tms_id, reference, kick }));
+        let request = DialTas { tas, tms_id, reference, kick };
+        out.emit(Output::DialTas(request.clone()));
+        self.dial = Some(Dial { request, attempts: 1, retry_at: None, backoff: Backoff::new() });
     }
 }
 

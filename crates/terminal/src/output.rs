@@ -32,8 +32,16 @@ pub enum Output {
     },
     /// The terminal's screen changed.
     Screen(Screen),
-    /// Publish an event (on the MQTT event topic when the link is up; to logs otherwise).
+    /// Something happened that the terminal reports (logs, hooks, a dashboard); not a wire message.
     Publish(Event),
+    /// Publish this event on the terminal's MQTT event topic (`docs/CLOUD_KICK.md`), then acknowledge the command
+    /// delivery `ack` (from [`CloudCommand::delivery`](crate::CloudCommand::delivery)) when set.
+    PublishMqtt {
+        /// The event, as it goes on the wire.
+        event: ccv_wire::cloud::Event,
+        /// The command delivery it answers.
+        ack: Option<u64>,
+    },
     /// A journal entry was written (always before the response that reports it).
     Journal(JournalEntry),
     /// The answer to the [`LocalKick`](crate::LocalKick) just handled.

@@ -26,6 +26,7 @@ use crate::input::{CardEvent, Channel};
 use crate::journal::{DayTotals, Journal, JournalEntry, JournalOutcome, TransactionKind};
 use crate::outbox::Outbox;
 use crate::output::{Event, FixedScreen, KeptScreen, Output, Screen};
+use crate::random::SplitMix;
 use crate::reason::WireReason;
 use crate::text;
 use crate::time::Timestamp;
@@ -88,7 +89,7 @@ pub(crate) struct Payments {
     logged_in: bool,
     last_approved: Option<LastApproved>,
     /// The state of the random numbers (approval codes).
-    rng: u64,
+    rng: SplitMix,
 }
 
 /// A card transaction in progress.
@@ -178,7 +179,7 @@ impl Payments {
             device_req_no: 0,
             logged_in: false,
             last_approved: None,
-            rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+            rng: SplitMix::new(seed ^ 0x9e37_79b9_7f4a_7c15),
         }
     }
 
@@ -231,13 +232,8 @@ impl Payments {
         self.logged_in = false;
     }
 
-    /// splitmix64.
     fn next_random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 
     fn terminal_element(&self, cx: &PaymentContext<'_>, stan: Option<u32>) -> ccv_opi::Terminal {

@@ -62,7 +62,7 @@ impl Terminal {
             out: Outbox::default(),
             last_screen: None,
             menus: Menus::new(),
-            links: Links::new(),
+            links: Links::new(seed),
             payments: Payments::new(seed),
         };
         t.evaluate_mqtt();
@@ -85,6 +85,7 @@ impl Terminal {
                 | Input::SetNetwork(_)
                 | Input::LocalKick(_)
                 | Input::CloudKick(_)
+                | Input::CloudCommand(_)
                 | Input::Tas(_)
         );
         match input {
@@ -98,16 +99,24 @@ impl Terminal {
             }
             Input::CloudKick(k) => {
                 let cx = kick_context(self.now, self.powered, &self.cfg, &self.menus, &self.payments);
-                self.links.cloud_kick(&cx, k, &mut self.out);
+                self.links.cloud_kick(&cx, k, None, &mut self.out);
+            }
+            Input::CloudCommand(c) => {
+                let cx = kick_context(self.now, self.powered, &self.cfg, &self.menus, &self.payments);
+                self.links.cloud_command(&cx, c, &mut self.out);
             }
             Input::Tas(e) => {
-                if let Some(lost) = self.links.tas_event(e, &mut self.out) {
+                let cx = kick_context(self.now, self.powered, &self.cfg, &self.menus, &self.payments);
+                if let Some(lost) = self.links.tas_event(&cx, e, &mut self.out) {
                     // The transaction on the link ends before the link's loss is published.
                     self.with_payments(Payments::tas_link_lost);
                     lost.publish(&mut self.out);
                 }
             }
-            Input::Mqtt(e) => self.links.mqtt_event(e),
+            Input::Mqtt(e) => {
+                let cx = kick_context(self.now, self.powered, &self.cfg, &self.menus, &self.payments);
+                self.links.mqtt_event(&cx, e);
+            }
             Input::Opi { channel, message } => {
                 self.with_payments(|p, cx| p.handle_opi(cx, channel, message));
             }
