@@ -1,13 +1,12 @@
-//! A small HTTP/1.1 JSON client (hyper) for the TAS API, used by `ccv-emu pay` and tests.
+//! A small HTTP/1.1 JSON client (reqwest: plain HTTP, no proxy) for the TAS API, used by `ccv-emu pay` and tests.
 
+use std::error::Error as _;
 use std::time::Duration;
 
 pub use axum::http::{Method, StatusCode};
-use axum::http::{Request, Uri, header};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::rt::TokioIo;
+use axum::http::{Uri, header};
+use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
-use tokio::net::TcpStream;
 
 /// Why an API call failed before a JSON answer came back.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +51,9 @@ pub enum ClientError {
     },
 }
 
+/// Largest answer read.
+const ANSWER_LIMIT: usize = 1 << 20;
+
 /// Sends `method base_url+path` with an optional JSON body; returns the status and the JSON answer.
 /// The whole exchange (connect, send, receive) must finish within `timeout`; answers above 1 MiB are refused.
 pub async fn call_json(
@@ -66,44 +68,48 @@ pub async fn call_json(
     if base.scheme_str().is_some_and(|s| s != "http") {
         return Err(ClientError::BadUrl(base_url.to_owned()));
     }
-    let authority = base.authority().ok_or_else(|| ClientError::BadUrl(base_url.to_owned()))?.clone();
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
-    let port = authority.port_u16().unwrap_or(80);
-    let addr = format!("{host}:{port}");
-    let work = async {
-        let stream = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|source| ClientError::Connect { addr: addr.clone(), source })?;
-        let http = |e: hyper::Error| ClientError::Http { addr: addr.clone(), message: e.to_string() };
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, authority.as_str())
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(bytes::Bytes::from(bytes)))
-            .map_err(|e| ClientError::Http { addr: addr.clone(), message: e.to_string() })?;
-        let resp = sender.send_request(req).await.map_err(http)?;
-        let status = resp.status();
-        let collected = Limited::new(resp.into_body(), 1 << 20)
-            .collect()
-            .await
-            .map_err(|e| ClientError::Http { addr: addr.clone(), message: e.to_string() })?
-            .to_bytes();
-        let json = serde_json::from_slice::<Value>(&collected).map_err(|e| ClientError::NotJson {
-            addr: addr.clone(),
-            status: status.as_u16(),
-            message: e.to_string(),
-        })?;
-        Ok((status, json))
+    let authority = base.authority().ok_or_else(|| ClientError::BadUrl(base_url.to_owned()))?;
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let addr = format!("{host}:{}", authority.port_u16().unwrap_or(80));
+    let fail = |err: reqwest::Error| classify(&addr, timeout, &err);
+    let client = reqwest::Client::builder().no_proxy().timeout(timeout).build().map_err(fail)?;
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
+    let resp = client
+        .request(method, format!("http://{authority}{path}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .map_err(fail)?;
+    let status = resp.status();
+    let collected = match Limited::new(reqwest::Body::from(resp), ANSWER_LIMIT).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) => match err.downcast::<reqwest::Error>() {
+            Ok(err) => return Err(fail(*err)),
+            Err(err) => return Err(ClientError::Http { addr, message: err.to_string() }),
+        },
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(res) => res,
-        Err(_) => Err(ClientError::Timeout { addr, timeout }),
+    let json = serde_json::from_slice::<Value>(&collected).map_err(|e| ClientError::NotJson {
+        addr: addr.clone(),
+        status: status.as_u16(),
+        message: e.to_string(),
+    })?;
+    Ok((status, json))
+}
+
+/// Sorts a reqwest error into time-out, connection failure (with the socket's own error) or anything else.
+fn classify(addr: &str, timeout: Duration, err: &reqwest::Error) -> ClientError {
+    let addr = addr.to_owned();
+    if err.is_timeout() {
+        return ClientError::Timeout { addr, timeout };
     }
+    let causes = || std::iter::successors(err.source(), |&e| e.source());
+    if err.is_connect() {
+        if let Some(io) = causes().find_map(|e| e.downcast_ref::<std::io::Error>()) {
+            let source = std::io::Error::new(io.kind(), io.to_string());
+            return ClientError::Connect { addr, source };
+        }
+    }
+    let message = causes().fold(err.to_string(), |msg, cause| format!("{msg}: {cause}"));
+    ClientError::Http { addr, message }
 }

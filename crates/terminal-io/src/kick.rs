@@ -1,4 +1,4 @@
-//! The local-kick HTTP listener (Cloud Connect 1.0, R1/R4/R21), on axum and hyper.
+//! The local-kick HTTP listener (Cloud Connect 1.0, R1/R4/R21), on axum and hyper with tower-http layers.
 //!
 //! The wire format is ours, defined in `ccv_wire::local_kick` and documented in `docs/LOCAL_KICK.md`: `POST /kick`
 //! with an optional JSON body `{"reference": "...", "tas": {"host": "...", "port": 5555}}`, answered `202`
@@ -6,27 +6,35 @@
 //! [`KickCall`] for the terminal's task and the task's [`KickAnswer`] back into a response.
 //!
 //! Bad input is refused without touching the terminal: unknown paths `404`, other methods `405`, bodies over
-//! [`KickHttpSettings::body_limit`] `413` (checked on `Content-Length` before reading and again while reading),
-//! malformed JSON `400`, a body that does not arrive in time `408`. Headers must arrive within
-//! [`KickHttpSettings::header_timeout`]; every connection serves one request (no keep-alive) and lives at most
-//! [`KickHttpSettings::connection_timeout`].
+//! [`KickHttpSettings::body_limit`] `413` (tower-http's `RequestBodyLimitLayer`: checked on `Content-Length`
+//! before reading and again while reading), malformed JSON `400`, a body that stalls for
+//! [`KickHttpSettings::body_timeout`] `408` (tower-http's `RequestBodyTimeoutLayer`). CORS is tower-http's
+//! `CorsLayer`, with Private Network Access, for [`CorsProfile::Modern`] and absent for old firmware. Where a
+//! layer answers on its own, the answer is brought to this listener's shape: every `413` carries the JSON error,
+//! and a preflight is `204`. Headers must arrive within [`KickHttpSettings::header_timeout`]; every connection
+//! serves one request (no keep-alive) and lives at most [`KickHttpSettings::connection_timeout`]; at most
+//! [`KickHttpSettings::max_connections`] are served at once (hyper's connection builder and a semaphore).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tower::Layer;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutError};
 
 pub use ccv_wire::local_kick::{KICK_PATH, KickAnswer, KickRequestBody};
 
@@ -49,7 +57,7 @@ pub struct KickHttpSettings {
     pub body_limit: usize,
     /// Time allowed for the request line and headers.
     pub header_timeout: Duration,
-    /// Time allowed for the body once the headers are in.
+    /// Longest wait for the next part of the body once the headers are in.
     pub body_timeout: Duration,
     /// Longest life of one connection, whatever it does.
     pub connection_timeout: Duration,
@@ -127,6 +135,7 @@ impl KickListener {
     /// Serves kicks until `shutdown` is cancelled; each accepted kick goes to `calls`.
     pub async fn serve(self, calls: mpsc::Sender<Box<KickCall>>, shutdown: CancellationToken) {
         let settings = Arc::new(self.settings);
+        let app = router(KickState { settings: settings.clone(), calls });
         let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
         loop {
             let permit = tokio::select! {
@@ -147,11 +156,12 @@ impl KickListener {
                     }
                 },
             };
-            let state = KickState { settings: settings.clone(), calls: calls.clone() };
+            let app = app.clone();
+            let settings = settings.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                serve_connection(stream, peer, state, shutdown).await;
+                serve_connection(stream, peer, app, &settings, shutdown).await;
             });
         }
     }
@@ -160,12 +170,11 @@ impl KickListener {
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    state: KickState,
+    app: Router,
+    settings: &KickHttpSettings,
     shutdown: CancellationToken,
 ) {
-    let settings = state.settings.clone();
-    let app = router(state).layer(axum::Extension(peer));
-    let service = TowerToHyperService::new(app);
+    let service = TowerToHyperService::new(axum::Extension(peer).layer(app));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_timeout)
@@ -182,84 +191,100 @@ async fn serve_connection(
     }
 }
 
+/// The listener's service: routes, then (inside out) the body limit, the body time-out, the JSON `413`, and for
+/// [`CorsProfile::Modern`] CORS with its preflight as `204`.
 fn router(state: KickState) -> Router {
-    Router::new().route(KICK_PATH, axum::routing::any(kick_handler)).fallback(not_found).with_state(state)
+    let settings = state.settings.clone();
+    let kick = axum::routing::post(kick_post)
+        // With CORS the layer answers every OPTIONS before it gets here; old firmware knows no preflight and
+        // answers a bare 405, as a browser would see it.
+        .options(|| async { StatusCode::METHOD_NOT_ALLOWED })
+        .fallback(method_not_allowed);
+    let app = Router::new()
+        .route(KICK_PATH, kick)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(settings.body_limit))
+        .layer(RequestBodyTimeoutLayer::new(settings.body_timeout))
+        .layer(axum::middleware::map_response_with_state(settings.body_limit, json_too_large));
+    match settings.cors {
+        CorsProfile::Modern => app.layer(cors()).layer(axum::middleware::map_response(preflight_no_content)),
+        CorsProfile::OldFirmwareNoCors => app,
+    }
 }
 
-async fn not_found(State(state): State<KickState>, headers: HeaderMap, req: Request) -> Response {
-    let resp = http_error(
+/// Origins are echoed (with `Vary`), requested headers allowed, and Private Network Access answered.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(Duration::from_secs(600))
+        .allow_private_network(true)
+}
+
+/// The CORS layer answers a preflight `200` with an empty body; this listener has always said `204 No Content`.
+/// Only a preflight answer carries `Access-Control-Allow-Methods`.
+async fn preflight_no_content(mut resp: Response) -> Response {
+    if resp.status() == StatusCode::OK && resp.headers().contains_key(header::ACCESS_CONTROL_ALLOW_METHODS) {
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+    }
+    resp
+}
+
+/// The body-limit layer refuses a too-large `Content-Length` with a plain-text `413`; every `413` of this
+/// listener carries the JSON error instead.
+async fn json_too_large(State(limit): State<usize>, resp: Response) -> Response {
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE { too_large(limit) } else { resp }
+}
+
+async fn not_found(uri: Uri) -> Response {
+    http_error(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no such path {}; a local kick is POST {KICK_PATH}", req.uri().path()),
-    );
-    with_cors(resp, &state.settings, &headers)
+        format!("no such path {}; a local kick is POST {KICK_PATH}", uri.path()),
+    )
 }
 
-async fn kick_handler(
+async fn method_not_allowed(method: Method) -> Response {
+    let mut resp = http_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not supported on {KICK_PATH}; send POST"),
+    );
+    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+    resp
+}
+
+/// Whether `E` is anywhere in the chain of `err`'s causes.
+fn caused_by<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(err), |e| e.source()).any(|e| e.is::<E>())
+}
+
+async fn kick_post(
     State(state): State<KickState>,
     axum::Extension(peer): axum::Extension<SocketAddr>,
-    req: Request,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let headers = req.headers().clone();
-    let settings = state.settings.clone();
-    let resp = match *req.method() {
-        Method::OPTIONS => match settings.cors {
-            CorsProfile::Modern => preflight(&headers),
-            // Old firmware knows no preflight: a bare 405 without CORS headers, as a browser would see it.
-            CorsProfile::OldFirmwareNoCors => return StatusCode::METHOD_NOT_ALLOWED.into_response(),
-        },
-        Method::POST => kick_post(&state, peer, req).await,
-        _ => {
-            let mut resp = http_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!("{} is not supported on {KICK_PATH}; send POST", req.method()),
-            );
-            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
-            resp
+    let bytes = match body {
+        Ok(bytes) => bytes,
+        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+            return too_large(state.settings.body_limit);
         }
-    };
-    with_cors(resp, &settings, &headers)
-}
-
-async fn kick_post(state: &KickState, peer: SocketAddr, req: Request) -> Response {
-    let limit = state.settings.body_limit;
-    if let Some(len) = req.headers().get(header::CONTENT_LENGTH) {
-        let declared = len.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok());
-        match declared {
-            Some(n) if n > limit as u64 => return too_large(n, limit),
-            Some(_) => {}
-            None => {
-                return http_error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_content_length",
-                    "Content-Length is not a number",
-                );
-            }
-        }
-    }
-    let body: Body = req.into_body();
-    let collected =
-        tokio::time::timeout(state.settings.body_timeout, Limited::new(body, limit).collect()).await;
-    let bytes = match collected {
-        Err(_) => {
+        Err(err) if caused_by::<TimeoutError>(&err) => {
             return http_error(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
-                format!("the request body did not arrive within {:?}", state.settings.body_timeout),
+                format!("the request body stalled for {:?}", state.settings.body_timeout),
             );
         }
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            return too_large(limit as u64 + 1, limit);
-        }
-        Ok(Err(err)) => {
+        Err(err) => {
             return http_error(
                 StatusCode::BAD_REQUEST,
                 "body_error",
                 format!("could not read the body: {err}"),
             );
         }
-        Ok(Ok(collected)) => collected.to_bytes(),
     };
     let body = if bytes.iter().all(u8::is_ascii_whitespace) {
         KickRequestBody::default()
@@ -336,49 +361,10 @@ async fn kick_post(state: &KickState, peer: SocketAddr, req: Request) -> Respons
     }
 }
 
-fn too_large(got: u64, limit: usize) -> Response {
+fn too_large(limit: usize) -> Response {
     http_error(
         StatusCode::PAYLOAD_TOO_LARGE,
         "body_too_large",
-        format!("the body has {got} bytes or more; a kick body is at most {limit} bytes"),
+        format!("the body is too large; a kick body is at most {limit} bytes"),
     )
-}
-
-fn preflight(headers: &HeaderMap) -> Response {
-    let mut resp = StatusCode::NO_CONTENT.into_response();
-    let h = resp.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
-    let allow_headers = headers
-        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static("content-type"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-    resp
-}
-
-/// Adds the CORS headers of the profile to any answer.
-fn with_cors(mut resp: Response, settings: &KickHttpSettings, req: &HeaderMap) -> Response {
-    if settings.cors == CorsProfile::OldFirmwareNoCors {
-        return resp;
-    }
-    let h = resp.headers_mut();
-    match req.get(header::ORIGIN) {
-        Some(origin) => {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            h.append(header::VARY, HeaderValue::from_static("Origin"));
-        }
-        None => {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-        }
-    }
-    for (ask, allow) in [
-        ("access-control-request-private-network", "access-control-allow-private-network"),
-        ("access-control-request-local-network", "access-control-allow-local-network"),
-    ] {
-        if req.get(ask).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")) {
-            h.insert(allow, HeaderValue::from_static("true"));
-        }
-    }
-    resp
 }

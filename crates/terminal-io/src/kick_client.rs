@@ -1,14 +1,17 @@
-//! Sending a local kick (`ccv-emu kick local`, tests, benches): one `POST /kick` over hyper's HTTP/1 client.
+//! Sending a local kick (`ccv-emu kick local`, tests, benches): one `POST /kick` with reqwest (plain HTTP, no
+//! proxy, one time-out for the whole exchange, the answer read up to 64 KiB).
 
+use std::error::Error as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::http::{Request, header};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use axum::http::header;
+use http_body_util::{BodyExt, Limited};
 
 use ccv_wire::local_kick::{KICK_PATH, KickRequestBody};
+
+/// Largest answer read.
+const ANSWER_LIMIT: usize = 64 * 1024;
 
 /// The terminal's answer to a kick.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,35 +70,42 @@ pub async fn send_raw(
     body: Vec<u8>,
     timeout: Duration,
 ) -> Result<KickReply, KickClientError> {
-    let work = async {
-        let stream =
-            TcpStream::connect(addr).await.map_err(|source| KickClientError::Connect { addr, source })?;
-        let http = |e: hyper::Error| KickClientError::Http { addr, message: e.to_string() };
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, addr.to_string())
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(bytes::Bytes::from(body)))
-            .map_err(|e| KickClientError::Http { addr, message: e.to_string() })?;
-        let resp = sender.send_request(req).await.map_err(http)?;
-        let status = resp.status().as_u16();
-        let bytes = Limited::new(resp.into_body(), 64 * 1024)
-            .collect()
-            .await
-            .map_err(|e| KickClientError::Http { addr, message: e.to_string() })?
-            .to_bytes();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Ok(KickReply { status, body })
+    let fail = |err: reqwest::Error| classify(addr, timeout, &err);
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|e| KickClientError::Http { addr, message: e.to_string() })?;
+    let client = reqwest::Client::builder().no_proxy().timeout(timeout).build().map_err(fail)?;
+    let resp = client
+        .request(method, format!("http://{addr}{path}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(fail)?;
+    let status = resp.status().as_u16();
+    let bytes = match Limited::new(reqwest::Body::from(resp), ANSWER_LIMIT).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) => match err.downcast::<reqwest::Error>() {
+            Ok(err) => return Err(fail(*err)),
+            Err(err) => return Err(KickClientError::Http { addr, message: err.to_string() }),
+        },
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(KickClientError::Timeout { addr, timeout }),
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Ok(KickReply { status, body })
+}
+
+/// Sorts a reqwest error into time-out, connection failure (with the socket's own error) or anything else.
+fn classify(addr: SocketAddr, timeout: Duration, err: &reqwest::Error) -> KickClientError {
+    if err.is_timeout() {
+        return KickClientError::Timeout { addr, timeout };
     }
+    let causes = || std::iter::successors(err.source(), |&e| e.source());
+    if err.is_connect() {
+        if let Some(io) = causes().find_map(|e| e.downcast_ref::<std::io::Error>()) {
+            let source = std::io::Error::new(io.kind(), io.to_string());
+            return KickClientError::Connect { addr, source };
+        }
+    }
+    let message = causes().fold(err.to_string(), |msg, cause| format!("{msg}: {cause}"));
+    KickClientError::Http { addr, message }
 }

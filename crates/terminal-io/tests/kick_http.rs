@@ -54,6 +54,26 @@ async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The value of header `name` in a lower-cased raw answer.
+fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines().skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        (n.trim() == name).then_some(v.trim())
+    })
+}
+
+/// The comma-separated list in header `name` of a lower-cased raw answer.
+fn list(answer: &str, name: &str) -> Vec<String> {
+    header(answer, name).unwrap_or_default().split(',').map(|v| v.trim().to_owned()).collect()
+}
+
+/// The JSON body of a raw answer.
+fn json_body(answer: &str) -> serde_json::Value {
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
 #[tokio::test]
 async fn accepted_and_refused_kicks() {
     let (addr, _t) = start(KickHttpSettings::default()).await;
@@ -102,6 +122,7 @@ async fn bad_input_gets_clear_errors() {
     );
     let answer = raw(addr, req.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert_eq!(json_body(&answer)["error"], "body_too_large", "the same JSON error as on Content-Length");
 }
 
 #[tokio::test]
@@ -140,7 +161,7 @@ Access-Control-Request-Headers: content-type\r\nAccess-Control-Request-Private-N
     .to_ascii_lowercase();
     assert!(answer.starts_with("http/1.1 204"), "{answer}");
     assert!(answer.contains("access-control-allow-origin: https://pay.example"), "{answer}");
-    assert!(answer.contains("access-control-allow-methods: post, options"), "{answer}");
+    assert_eq!(list(&answer, "access-control-allow-methods"), ["post", "options"], "{answer}");
     assert!(answer.contains("access-control-allow-headers: content-type"), "{answer}");
     assert!(answer.contains("access-control-allow-private-network: true"), "{answer}");
     // The actual POST from a page carries the origin back too.
@@ -185,4 +206,114 @@ async fn nothing_listens_after_shutdown() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let err = send_kick(addr, &KickRequestBody::default(), T).await.unwrap_err();
     assert!(matches!(err, KickClientError::Connect { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn too_large_bodies_get_the_json_error_with_cors() {
+    let (addr, _t) = start(KickHttpSettings::default()).await;
+    // Refused on Content-Length alone, before a byte of the body is read; the browser can read why.
+    let answer = raw(
+        addr,
+        b"POST /kick HTTP/1.1\r\nHost: x\r\nOrigin: https://pay.example\r\nContent-Length: 5000\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let lower = answer.to_ascii_lowercase();
+    assert_eq!(header(&lower, "content-type"), Some("application/json"), "{answer}");
+    assert_eq!(header(&lower, "access-control-allow-origin"), Some("https://pay.example"), "{answer}");
+    let body = json_body(&answer);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"], "body_too_large");
+    assert!(body["message"].as_str().unwrap().contains("4096"), "{body}");
+    // Exactly at the limit is still read (and then refused as JSON, not as too large).
+    let at_limit = vec![b'x'; 4096];
+    let r = send_raw(addr, "POST", "/kick", at_limit, T).await.unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["error"], "malformed_json");
+}
+
+#[tokio::test]
+async fn a_stalled_chunked_body_gets_408() {
+    let settings =
+        KickHttpSettings { body_timeout: Duration::from_millis(300), ..KickHttpSettings::default() };
+    let (addr, _t) = start(settings).await;
+    // One chunk arrives, the next never does.
+    let answer =
+        raw(addr, b"POST /kick HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"ref\r\n")
+            .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = json_body(&answer);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"], "body_timeout");
+}
+
+#[tokio::test]
+async fn preflight_answers_private_network_only_when_asked() {
+    let (addr, _t) = start(KickHttpSettings::default()).await;
+    let answer = raw(
+        addr,
+        b"OPTIONS /kick HTTP/1.1\r\nHost: x\r\nOrigin: http://pos.local\r\nAccess-Control-Request-Method: POST\r\n\r\n",
+    )
+    .await
+    .to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 204"), "{answer}");
+    assert_eq!(header(&answer, "access-control-allow-origin"), Some("http://pos.local"), "{answer}");
+    assert_eq!(header(&answer, "access-control-max-age"), Some("600"), "{answer}");
+    assert!(list(&answer, "vary").contains(&"origin".to_owned()), "{answer}");
+    assert!(!answer.contains("private-network"), "{answer}");
+    // Errors carry CORS too, so that a page can read them.
+    let answer = raw(addr, b"POST /elsewhere HTTP/1.1\r\nHost: x\r\nOrigin: http://pos.local\r\n\r\n")
+        .await
+        .to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 404"), "{answer}");
+    assert_eq!(header(&answer, "access-control-allow-origin"), Some("http://pos.local"), "{answer}");
+    let answer = raw(addr, b"GET /kick HTTP/1.1\r\nHost: x\r\n\r\n").await.to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 405"), "{answer}");
+    assert_eq!(header(&answer, "allow"), Some("post, options"), "{answer}");
+    assert_eq!(json_body(&answer)["error"], "method_not_allowed");
+}
+
+/// A peer that accepts connections and never answers.
+async fn silent_peer() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn the_client_gives_up_in_time() {
+    let addr = silent_peer().await;
+    let timeout = Duration::from_millis(300);
+    let err = send_kick(addr, &KickRequestBody::default(), timeout).await.unwrap_err();
+    assert!(matches!(err, KickClientError::Timeout { timeout: t, .. } if t == timeout), "{err}");
+}
+
+#[tokio::test]
+async fn the_client_reads_at_most_64_kib() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        let body = vec![b'x'; 100 * 1024];
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(&body).await;
+    });
+    let err = send_kick(addr, &KickRequestBody::default(), T).await.unwrap_err();
+    assert!(matches!(err, KickClientError::Http { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_content_length_that_is_no_number_is_refused() {
+    let (addr, _t) = start(KickHttpSettings::default()).await;
+    let answer = raw(addr, b"POST /kick HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
 }
