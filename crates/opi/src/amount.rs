@@ -1,4 +1,28 @@
-//! Money: [`Currency`] and [`Amount`] (integer minor units, never a float).
+//! Money: [`Currency`] and [`Amount`], the one amount type of the workspace.
+//!
+//! An amount is integer minor units of a currency (cents for EUR), never a float. Its decimal
+//! text is read without floating point in two ways:
+//!
+//! - [`Amount::parse`], the OPI wire rule: `39`, `39.5`, `39.50` and even `39.500` (extra
+//!   decimals that are zeros) are all 3950 cents of EUR; zero is allowed.
+//! - [`Amount::parse_bounded`], for amounts a person or a client enters: at most the currency's
+//!   decimals, above zero, at most a given limit; each refusal is an [`AmountError`] that says
+//!   what is expected.
+//!
+//! [`Amount::to_decimal_string`] (and [`Amount::decimal`]) write it back with exactly the
+//! currency's decimals (`39.50`), so that `parse_bounded(to_decimal_string(a)) == a` for every
+//! amount within the limit.
+//!
+//! ```
+//! use ccv_opi::{Amount, AmountError, Currency};
+//! let a = Amount::parse_bounded("12.3", Currency::EUR, Amount::DEFAULT_MAX_MINOR).unwrap();
+//! assert_eq!(a.minor_units, 1230);
+//! assert_eq!(a.to_decimal_string(), "12.30");
+//! assert!(matches!(
+//!     Amount::parse_bounded("12.345", Currency::EUR, Amount::DEFAULT_MAX_MINOR),
+//!     Err(AmountError::TooManyDecimals { decimals: 2, .. })
+//! ));
+//! ```
 
 use std::fmt;
 
@@ -122,15 +146,18 @@ impl From<Amount> for AmountRepr {
     }
 }
 
-/// Why a decimal amount did not parse.
+/// Why a decimal amount was refused. Each message says what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AmountError {
     /// Not of the form `digits[.digits]`.
-    #[error("{0:?} is not a decimal amount (expected digits with an optional '.' and decimals, e.g. 39.50)")]
+    #[error(
+        "{0:?} is not a decimal amount (expected digits with an optional '.' and decimals, e.g. 39.50; \
+         no sign, no comma)"
+    )]
     Syntax(String),
-    /// More significant decimals than the currency has.
-    #[error("{value:?} has more decimals than {currency} allows ({decimals})")]
+    /// More decimals than the currency has.
+    #[error("{value:?} has too many decimals: {currency} allows at most {decimals}")]
     TooManyDecimals {
         /// The text.
         value: String,
@@ -142,34 +169,75 @@ pub enum AmountError {
     /// The amount does not fit in 64 bits of minor units.
     #[error("{0:?} is too large")]
     Overflow(String),
+    /// Zero, where an amount above zero is expected.
+    #[error("{0:?} is zero: expected an amount above zero")]
+    NotPositive(String),
+    /// Above the limit the caller set.
+    #[error("{value:?} is above the limit: expected at most {limit}")]
+    AboveLimit {
+        /// The text.
+        value: String,
+        /// The largest amount accepted.
+        limit: Amount,
+    },
+}
+
+/// The parts of a decimal text: `int[.frac]`, both all digits, `int` not empty, no lone `.`.
+fn split_decimal(t: &str) -> Option<(&str, &str)> {
+    let (int, frac) = match t.split_once('.') {
+        Some((_, "")) => return None,
+        Some(parts) => parts,
+        None => (t, ""),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    (!int.is_empty() && digits(int) && digits(frac)).then_some((int, frac))
 }
 
 impl Amount {
+    /// The limit [`Amount::parse_bounded`] callers use unless they have their own: 99,999,999.99
+    /// of a two-decimal currency, in minor units.
+    pub const DEFAULT_MAX_MINOR: u64 = 9_999_999_999;
+
     /// An amount from minor units.
     pub fn new(minor_units: u64, currency: Currency) -> Amount {
         Amount { minor_units, currency }
     }
 
-    /// Parses a decimal text (`39`, `39.5`, `39.50`; surrounding whitespace allowed).
+    /// Parses a decimal text by the OPI wire rule (`39`, `39.5`, `39.50`; surrounding white
+    /// space allowed; zero allowed).
     ///
     /// Decimals beyond the currency's are accepted only when they are zeros (`39.500` EUR).
     pub fn parse(text: &str, currency: Currency) -> Result<Amount, AmountError> {
+        Amount::parse_digits(text.trim(), currency, true)
+    }
+
+    /// Parses an amount a person or a client entered: `12`, `12.3` or `12.34` (surrounding white
+    /// space allowed), with at most the currency's decimals, above zero and at most `max_minor`
+    /// minor units ([`Amount::DEFAULT_MAX_MINOR`] unless the caller has a limit of its own).
+    pub fn parse_bounded(text: &str, currency: Currency, max_minor: u64) -> Result<Amount, AmountError> {
         let t = text.trim();
-        let syntax = || AmountError::Syntax(truncate(t, 40));
-        let (int, frac) = match t.split_once('.') {
-            Some((i, f)) => (i, f),
-            None => (t, ""),
-        };
-        if int.is_empty()
-            || !int.bytes().all(|b| b.is_ascii_digit())
-            || !frac.bytes().all(|b| b.is_ascii_digit())
-            || (t.contains('.') && frac.is_empty())
-        {
-            return Err(syntax());
+        let amount = Amount::parse_digits(t, currency, false)?;
+        if amount.minor_units == 0 {
+            return Err(AmountError::NotPositive(truncate(t, 40)));
         }
+        if amount.minor_units > max_minor {
+            return Err(AmountError::AboveLimit {
+                value: truncate(t, 40),
+                limit: Amount::new(max_minor, currency),
+            });
+        }
+        Ok(amount)
+    }
+
+    /// `t` (trimmed) in minor units; decimals beyond the currency's are refused unless
+    /// `zero_padding` allows them as zeros.
+    fn parse_digits(t: &str, currency: Currency, zero_padding: bool) -> Result<Amount, AmountError> {
+        let Some((int, frac)) = split_decimal(t) else {
+            return Err(AmountError::Syntax(truncate(t, 40)));
+        };
         let decimals = currency.decimals();
         let (kept, extra) = frac.split_at(frac.len().min(usize::from(decimals)));
-        if extra.bytes().any(|b| b != b'0') {
+        if !extra.is_empty() && (!zero_padding || extra.bytes().any(|b| b != b'0')) {
             return Err(AmountError::TooManyDecimals { value: truncate(t, 40), currency, decimals });
         }
         let overflow = || AmountError::Overflow(truncate(t, 40));
@@ -186,25 +254,37 @@ impl Amount {
         Ok(Amount { minor_units: minor, currency })
     }
 
+    /// The decimal text with exactly the currency's number of decimals, as a value that
+    /// formats without allocating (`format!("{}", a.decimal())` is `39.50`).
+    pub fn decimal(&self) -> Decimal {
+        Decimal(*self)
+    }
+
     /// The decimal text with exactly the currency's number of decimals (`39.50`).
     pub fn to_decimal_string(&self) -> String {
-        let decimals = u32::from(self.currency.decimals());
+        self.decimal().to_string()
+    }
+}
+
+/// An amount's decimal text without the currency (see [`Amount::decimal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal(Amount);
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let decimals = u32::from(self.0.currency.decimals());
+        let minor = self.0.minor_units;
         if decimals == 0 {
-            return self.minor_units.to_string();
+            return write!(f, "{minor}");
         }
         let scale = 10u64.pow(decimals);
-        format!(
-            "{}.{:0width$}",
-            self.minor_units / scale,
-            self.minor_units % scale,
-            width = decimals as usize
-        )
+        write!(f, "{}.{:0width$}", minor / scale, minor % scale, width = decimals as usize)
     }
 }
 
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.to_decimal_string(), self.currency)
+        write!(f, "{} {}", self.decimal(), self.currency)
     }
 }
 
@@ -218,7 +298,13 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn currency(code: &str) -> Currency {
+        Currency::new(code).unwrap()
+    }
 
     #[test]
     fn amounts_parse_with_or_without_decimals() {
@@ -228,9 +314,9 @@ mod tests {
         }
         assert_eq!(Amount::new(3950, Currency::EUR).to_decimal_string(), "39.50");
         assert_eq!(Amount::new(5, Currency::EUR).to_decimal_string(), "0.05");
-        let jpy = Currency::new("JPY").unwrap();
+        let jpy = currency("JPY");
         assert_eq!(Amount::parse("1200", jpy).unwrap().to_decimal_string(), "1200");
-        let kwd = Currency::new("KWD").unwrap();
+        let kwd = currency("KWD");
         assert_eq!(Amount::parse("1.5", kwd).unwrap().to_decimal_string(), "1.500");
     }
 
@@ -255,5 +341,75 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(json, r#"{"Currency":"EUR","Value":"39.50"}"#);
         assert_eq!(serde_json::from_str::<Amount>(&json).unwrap(), a);
+    }
+
+    #[test]
+    fn bounded_amounts_honour_the_currency_decimals() {
+        let max = Amount::DEFAULT_MAX_MINOR;
+        for (text, code, minor) in [
+            ("12.34", "EUR", 1234),
+            ("12", "EUR", 1200),
+            ("12.3", "EUR", 1230),
+            (" 0.5 ", "EUR", 50),
+            ("1200", "JPY", 1200),
+            ("1.5", "KWD", 1500),
+            ("1.234", "KWD", 1234),
+        ] {
+            let a = Amount::parse_bounded(text, currency(code), max).unwrap();
+            assert_eq!((a.minor_units, a.currency.code()), (minor, code), "{text} {code}");
+        }
+    }
+
+    #[test]
+    fn bounded_amounts_say_what_is_expected() {
+        let eur = Currency::EUR;
+        let max = Amount::DEFAULT_MAX_MINOR;
+        for bad in ["", "-1", "1.", ".5", "12,34", "1e3", "abc", "+1"] {
+            assert!(matches!(Amount::parse_bounded(bad, eur, max), Err(AmountError::Syntax(_))), "{bad:?}");
+        }
+        let e = Amount::parse_bounded("1.230", eur, max).unwrap_err();
+        assert_eq!(e, AmountError::TooManyDecimals { value: "1.230".into(), currency: eur, decimals: 2 });
+        assert_eq!(e.to_string(), "\"1.230\" has too many decimals: EUR allows at most 2");
+        assert!(matches!(
+            Amount::parse_bounded("1.5", currency("JPY"), max),
+            Err(AmountError::TooManyDecimals { decimals: 0, .. })
+        ));
+        let e = Amount::parse_bounded("0.00", eur, max).unwrap_err();
+        assert_eq!(e.to_string(), "\"0.00\" is zero: expected an amount above zero");
+        let e = Amount::parse_bounded("100000000", eur, max).unwrap_err();
+        assert_eq!(e.to_string(), "\"100000000\" is above the limit: expected at most 99999999.99 EUR");
+        assert!(matches!(
+            Amount::parse_bounded("99999999999999999999", eur, u64::MAX),
+            Err(AmountError::Overflow(_))
+        ));
+        assert_eq!(Amount::parse_bounded("99999999.99", eur, max).unwrap().minor_units, max);
+    }
+
+    fn any_currency() -> impl Strategy<Value = Currency> {
+        prop::sample::select(vec!["EUR", "USD", "JPY", "KWD", "ISK", "BHD"]).prop_map(currency)
+    }
+
+    proptest! {
+        #[test]
+        fn format_then_parse_is_the_identity(minor in any::<u64>(), c in any_currency()) {
+            let a = Amount::new(minor, c);
+            prop_assert_eq!(Amount::parse(&a.to_decimal_string(), c), Ok(a));
+            prop_assert_eq!(Amount::parse_bounded(&a.to_decimal_string(), c, u64::MAX).ok(), (minor > 0).then_some(a));
+        }
+
+        #[test]
+        fn bounded_format_then_parse_is_the_identity(
+            minor in 1..=Amount::DEFAULT_MAX_MINOR,
+            c in any_currency(),
+        ) {
+            let a = Amount::new(minor, c);
+            prop_assert_eq!(Amount::parse_bounded(&a.decimal().to_string(), c, Amount::DEFAULT_MAX_MINOR), Ok(a));
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(text in "\\PC{0,24}", c in any_currency()) {
+            let _ = Amount::parse(&text, c);
+            let _ = Amount::parse_bounded(&text, c, Amount::DEFAULT_MAX_MINOR);
+        }
     }
 }

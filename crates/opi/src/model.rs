@@ -17,7 +17,7 @@ use quick_xml::events::{BytesStart, BytesText, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::amount::truncate;
-pub use crate::amount::{Amount, AmountError, Currency};
+pub use crate::amount::{Amount, AmountError, Currency, Decimal};
 use crate::schema::{
     At, Element, Field, Soft, Value, element, group, invalid, kind, missing_element, required,
 };
