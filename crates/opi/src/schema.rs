@@ -437,6 +437,7 @@ macro_rules! element {
         }
 
         impl $crate::schema::Element for $name {
+            #[inline]
             fn decode<'a>(
                 cx: &mut $crate::xml::Cx<'a>,
                 tag: $crate::xml::Tag<'a>,

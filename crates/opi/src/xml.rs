@@ -115,6 +115,10 @@ fn each_attribute<'a>(
     mut each: impl FnMut(&'a str, Cow<'a, str>),
 ) -> Result<(), Hard> {
     keys.clear();
+    // Most OPI elements below the root have no attributes: no iterator for them.
+    if start.attributes_raw().iter().all(|b| matches!(b, b' ' | b'\r' | b'\n' | b'\t')) {
+        return Ok(());
+    }
     // quick-xml's own duplicate check allocates; the one here looks at this element's keys only.
     for (i, attr) in start.attributes().with_checks(false).enumerate() {
         if i >= MAX_ATTRIBUTES {
