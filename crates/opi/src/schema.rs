@@ -152,6 +152,7 @@ pub(crate) fn required<'a>(raw: RawAttr<'a>, path: &Path<'_>, name: &'static str
 }
 
 /// Runs the checks of an element's fields (a function, so that `?` inside stays a check error).
+#[inline]
 pub(crate) fn checked<T>(f: impl FnOnce() -> Soft<T>) -> Soft<T> {
     f()
 }
@@ -262,9 +263,11 @@ impl<V: Value> Presence for Option<V> {
 
 impl<P: Presence> Field<kind::Attr> for P {
     type Raw<'a> = RawAttr<'a>;
+    #[inline]
     fn attr<'a>(raw: &mut RawAttr<'a>, value: Cow<'a, str>) {
         keep_first(raw, value);
     }
+    #[inline]
     fn finish(raw: RawAttr<'_>, path: &Path<'_>, name: &'static str) -> Soft<Self> {
         let raw = raw.filter(|v| !P::REQUIRED || !v.trim().is_empty());
         let value = raw
@@ -286,9 +289,11 @@ fn write_text(text: &str, w: &mut Out) {
 impl Field<kind::Text> for String {
     type Raw<'a> = Cow<'a, str>;
     const TEXT: bool = true;
+    #[inline]
     fn text<'a>(raw: &mut Cow<'a, str>, text: &mut Cow<'a, str>) {
         *raw = std::mem::take(text);
     }
+    #[inline]
     fn finish(raw: Cow<'_, str>, _: &Path<'_>, _: &'static str) -> Soft<Self> {
         Ok(raw.into_owned())
     }
@@ -303,9 +308,11 @@ impl Field<kind::Text> for String {
 impl Field<kind::TrimmedText> for String {
     type Raw<'a> = Cow<'a, str>;
     const TEXT: bool = true;
+    #[inline]
     fn text<'a>(raw: &mut Cow<'a, str>, text: &mut Cow<'a, str>) {
         *raw = std::mem::take(text);
     }
+    #[inline]
     fn finish(raw: Cow<'_, str>, _: &Path<'_>, _: &'static str) -> Soft<Self> {
         Ok(raw.trim().to_owned())
     }
@@ -319,9 +326,11 @@ impl Field<kind::TrimmedText> for String {
 
 impl<P: Presence> Field<kind::Leaf> for P {
     type Raw<'a> = Option<Cow<'a, str>>;
+    #[inline]
     fn child<'a>(raw: &mut Self::Raw<'a>, at: At<'_, 'a, '_>) -> Result<(), Hard> {
         at.once(raw, |cx, tag| cx.leaf_text(tag))
     }
+    #[inline]
     fn finish(raw: Self::Raw<'_>, path: &Path<'_>, name: &'static str) -> Soft<Self> {
         let value = raw
             .map(|t| P::Value::from_text(&t).map_err(|reason| invalid(&path.child(name), None, &t, reason)))
@@ -346,10 +355,12 @@ fn write_child<E: Element>(e: &E, name: &'static str, w: &mut Out) {
 /// The first child element of a name counts; later ones are skipped with everything inside.
 impl<E: Element> Field<kind::Child> for Option<E> {
     type Raw<'a> = Option<Soft<E>>;
+    #[inline]
     fn child<'a>(raw: &mut Self::Raw<'a>, at: At<'_, 'a, '_>) -> Result<(), Hard> {
         let path = at.path.child(at.name);
         at.once(raw, |cx, tag| E::decode(cx, tag, &path))
     }
+    #[inline]
     fn finish(raw: Self::Raw<'_>, _: &Path<'_>, _: &'static str) -> Soft<Self> {
         raw.transpose()
     }
@@ -375,6 +386,7 @@ impl<E> Default for List<E> {
 /// Every child element of a name counts, in document order.
 impl<E: Element> Field<kind::Child> for Vec<E> {
     type Raw<'a> = List<E>;
+    #[inline]
     fn child<'a>(raw: &mut List<E>, at: At<'_, 'a, '_>) -> Result<(), Hard> {
         let item = E::decode(at.cx, at.tag, &at.path.child(at.name))?;
         if let Ok(items) = &mut raw.0 {
@@ -385,6 +397,7 @@ impl<E: Element> Field<kind::Child> for Vec<E> {
         }
         Ok(())
     }
+    #[inline]
     fn finish(raw: List<E>, _: &Path<'_>, _: &'static str) -> Soft<Self> {
         raw.0
     }
