@@ -14,14 +14,15 @@
 //! | `Amount("Currency")` | the element's text as an amount in the attribute's currency | `Amount` |
 //! | `InputValue("Name")` | the text of a child's first child, written as `InString` | `Option<String>` |
 //!
-//! From that the macro writes the struct and an [`Element`] impl. Decoding reads the element's attributes and content once, keeping what the
-//! fields read borrowed from the input ([`Field::Raw`]), then checks the fields in declaration
-//! order (then the optional `check` function), so that the first error reported does not depend
-//! on the order of the document. An invalid or missing value does not stop reading: a later XML
+//! From that the macro writes the struct and an [`Element`] impl. Decoding reads the element's
+//! attributes and content once, keeping what the fields read borrowed from the input
+//! ([`Field::Raw`]), then checks the fields in declaration order (then the optional `check`
+//! function), so that the first error reported does not depend on the order of the document. An invalid or missing value does not stop reading: a later XML
 //! error still wins. Encoding writes the attributes in declaration order (`first` ones before the
 //! rest), then the content; an element without content is written as `<Name .../>`.
 //!
-//! Adding an attribute or a child element is one line in the element's description.
+//! Adding an attribute or a child element is one entry (doc comment, serde attribute, kind and
+//! field) in the element's description.
 
 use std::borrow::Cow;
 

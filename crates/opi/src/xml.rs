@@ -330,8 +330,7 @@ impl<'a> Cx<'a> {
                 }
                 Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => continue,
                 Event::Eof => {
-                    let name = String::from_utf8_lossy(tag.start.name().as_ref()).into_owned();
-                    let detail = format!("element <{name}> is not closed");
+                    let detail = format!("element <{}> is not closed", tag.local);
                     return Err(xml_err(self.input.len(), &detail));
                 }
             };
@@ -387,5 +386,18 @@ impl Out {
         self.start(tag);
         self.event(Event::Text(BytesText::new(text)));
         self.end(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_unclosed_element_is_named_by_its_local_name() {
+        let xml = br#"<p:ServiceRequest xmlns:p="u" RequestType="Login" WorkstationID="1" RequestID="2"><p:POSdata>"#;
+        let e = crate::decode(xml).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "XML is not well-formed at byte 93: element <POSdata> is not closed (in ServiceRequest RequestID=\"2\")"
+        );
     }
 }
