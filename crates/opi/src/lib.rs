@@ -21,14 +21,20 @@
 //! ```
 //!
 //! Layout:
-//! - [`model`]: the typed messages and value types (amounts, currencies, time stamps, PANs)
-//! - `decode` / `encode`: the XML codec (quick-xml); decoding reads the events once into borrowed
-//!   `parts` (attributes through quick-xml's attribute iterator), then checks them into the model
+//! - [`model`]: the typed messages, each element described once (its struct, how it is read and
+//!   written), and the value types (time stamps, PANs, request types, results)
+//! - [`amount`]: [`Amount`] and [`Currency`], the workspace's one amount type: decimal text
+//!   parsed and formatted without floating point
+//! - `schema`: the description macros and the field kinds behind them
+//! - `xml`: the reader (quick-xml events, borrowed attribute values and texts, well-formedness
+//!   checks and limits) and the writer under the descriptions
+//! - `decode` / `encode`: bytes ↔ [`Message`] (character encodings, the root element, errors)
 //! - [`error`]: [`DecodeError`], its `OverallResult`, [`error_response`]
 //! - [`frame`]: [`FrameDecoder`], [`FrameBuffer`], [`encode_frame`]
 //! - `codec` (feature `codec`): tokio-util `Decoder`/`Encoder`
 //! - [`fuzz`]: fuzz target bodies, also run as tests over the fixtures
 
+pub mod amount;
 #[cfg(feature = "codec")]
 pub mod codec;
 mod decode;
@@ -37,7 +43,8 @@ pub mod error;
 pub mod frame;
 pub mod fuzz;
 pub mod model;
-mod parts;
+mod schema;
+mod xml;
 
 pub use decode::decode;
 pub use encode::{EncodeOptions, encode, encode_with};
