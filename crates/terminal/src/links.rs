@@ -168,7 +168,8 @@ impl Links {
 
     /// Fires the timers due at `now`: gives up a TAS dial past its deadline, dials again after a failed attempt,
     /// opens the MQTT session again after a failure.
-    pub(crate) fn fire_timer(&mut self, now: Timestamp, out: &mut Outbox) {
+    pub(crate) fn fire_timer(&mut self, cx: &KickContext<'_>, out: &mut Outbox) {
+        let now = cx.now;
         if let TasLink::Dialing { deadline, .. } = &self.tas
             && *deadline <= now
         {
@@ -180,8 +181,13 @@ impl Links {
             && dial.retry_at.is_some_and(|at| at <= now)
         {
             dial.retry_at = None;
-            dial.attempts += 1;
-            out.emit(Output::DialTas(dial.request.clone()));
+            if !cx.cfg.network.dns_configured && !dial.request.tas.is_literal_ip() {
+                // The network changed while the core waited to dial again (R23).
+                self.dial_failed(TasDialFailure::Dns, out);
+            } else {
+                dial.attempts += 1;
+                out.emit(Output::DialTas(dial.request.clone()));
+            }
         }
         if self.mqtt_retry_at.is_some_and(|at| at <= now) {
             self.mqtt_retry_at = None;

@@ -362,7 +362,8 @@ impl Terminal {
         {
             self.menus.close();
         }
-        self.links.fire_timer(now, &mut self.out);
+        let cx = kick_context(now, self.powered, &self.cfg, &self.menus, &self.payments);
+        self.links.fire_timer(&cx, &mut self.out);
         self.with_payments(Payments::fire_timers);
         true
     }
