@@ -129,8 +129,9 @@ fn card_job(
     which: &str,
 ) -> Result<(JobKind, Option<Duration>), TasError> {
     let axum::Json(body) = body.map_err(|e| TasError::BadRequest(format!("{}: {e}", e.status())))?;
-    let amount_minor = parse_amount(&body.amount).map_err(|e| TasError::BadRequest(e.to_string()))?;
-    ccv_opi::Currency::new(&body.currency).map_err(TasError::BadRequest)?;
+    let code = ccv_opi::Currency::new(&body.currency).map_err(TasError::BadRequest)?;
+    let amount_minor =
+        parse_amount(&body.amount, code).map_err(|e| TasError::BadRequest(e.to_string()))?.minor_units;
     let currency = body.currency;
     let kind = match which {
         "payment" => JobKind::Payment { amount_minor, currency },

@@ -7,8 +7,8 @@ use ccv_opi::{
     ServiceRequest, ServiceRequestType, ServiceResponse,
 };
 
-use crate::handshake;
 use crate::model::JobKind;
+use ccv_wire::handshake;
 
 /// What one frame from the terminal is.
 #[derive(Debug)]

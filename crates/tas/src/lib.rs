@@ -24,7 +24,6 @@
 //! - [`session`]: the sans-IO core of one connection: hand-shake, request slots, matching responses, device
 //!   requests, time-outs (no socket, no clock)
 //! - `conversation`: the OPI messages of each conversation (built and parsed with `ccv-opi`)
-//! - [`handshake`]: the hand-shake message, shared with tests and benches
 //! - `api`: the HTTP routes; [`client`]: a small HTTP client for them (used by `ccv-emu pay`)
 //! - [`transcript`]: the JSON-lines transcript and PAN masking; [`amount`]: amount parsing; [`model`]: API types
 
@@ -41,7 +40,6 @@ pub mod amount;
 mod api;
 pub mod client;
 mod conversation;
-pub mod handshake;
 pub mod model;
 mod server;
 pub mod session;

@@ -118,7 +118,7 @@ impl<R> InFlight<R> {
             JobKind::Payment { amount_minor, currency }
             | JobKind::Refund { amount_minor, currency }
             | JobKind::Reversal { amount_minor, currency, .. } => {
-                (Some(crate::amount::format_minor(*amount_minor)), Some(currency.clone()))
+                (Some(crate::amount::format_minor(*amount_minor, currency)), Some(currency.clone()))
             }
             _ => (None, None),
         };
@@ -466,7 +466,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::handshake;
+    use ccv_wire::handshake;
 
     const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
     const PAN: &str = "4111111111111111";

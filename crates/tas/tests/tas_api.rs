@@ -9,7 +9,8 @@ use ccv_opi::{
     OutDevice, Output, OverallResult, ServiceResponse, Tender, Terminal, TextLine,
 };
 use ccv_tas::client::{Method, StatusCode, call_json};
-use ccv_tas::{Tas, TasConfig, handshake};
+use ccv_tas::{Tas, TasConfig};
+use ccv_wire::handshake;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;

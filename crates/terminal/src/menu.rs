@@ -641,9 +641,23 @@ fn installed_screens(cfg: &TerminalConfig, tms_id: &str) -> MenuState {
     next
 }
 
-/// `12.34 EUR` from signed minor units (two decimals).
+/// `12.34 EUR` from signed minor units, with the currency's decimals (`1234 JPY`, `1.234 KWD`).
 pub(crate) fn money(minor: i128, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
-    let v = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", v / 100, v % 100)
+    let units = u64::try_from(minor.unsigned_abs()).unwrap_or(u64::MAX);
+    let currency = ccv_opi::Currency::new(currency).unwrap_or(ccv_opi::Currency::EUR);
+    crate::text::amount_text(sign, ccv_opi::Amount::new(units, currency), "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_uses_the_currencys_decimals() {
+        assert_eq!(money(1234, "EUR"), "12.34 EUR");
+        assert_eq!(money(-5, "EUR"), "-0.05 EUR");
+        assert_eq!(money(1234, "JPY"), "1234 JPY");
+        assert_eq!(money(1234, "KWD"), "1.234 KWD");
+    }
 }
