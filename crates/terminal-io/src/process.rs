@@ -461,6 +461,7 @@ impl Driver {
     }
 
     fn on_kick(&mut self, call: KickCall) {
+        self.status(|s| s.local_kicks += 1);
         let tas = call.body.tas;
         self.kicks.push(PendingKick { reply: call.reply, reference: call.body.reference.clone() });
         let kick = ccv_terminal::LocalKick {

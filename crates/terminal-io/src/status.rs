@@ -12,6 +12,8 @@ use tokio::sync::watch;
 pub struct Status {
     /// Whether the OPI link (TAS, or channel 0 in Default ITS) is up.
     pub link_up: bool,
+    /// Local kicks received (each is counted before it is answered).
+    pub local_kicks: u64,
     /// How many times the TAS was dialled.
     pub dial_attempts: u64,
     /// The last dial failure reason (`refused`, `dns`, `timed_out`, `handshake`, ...).

@@ -11,17 +11,24 @@ use ccv_terminal_io::kick_client::{KickClientError, send_kick, send_raw};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 const T: Duration = Duration::from_secs(10);
 
 /// Starts a listener whose "terminal" accepts kicks without a reference and refuses the others as busy.
 async fn start(settings: KickHttpSettings) -> (SocketAddr, CancellationToken) {
+    let (addr, token, _serving) = start_serving(settings).await;
+    (addr, token)
+}
+
+/// [`start`], with the listener's task, which ends when the listener has stopped.
+async fn start_serving(settings: KickHttpSettings) -> (SocketAddr, CancellationToken, JoinHandle<()>) {
     let listener = KickListener::bind("127.0.0.1:0".parse().unwrap(), settings).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, mut rx) = mpsc::channel::<Box<KickCall>>(8);
     let token = CancellationToken::new();
-    tokio::spawn(listener.serve(tx, token.clone()));
+    let serving = tokio::spawn(listener.serve(tx, token.clone()));
     tokio::spawn(async move {
         while let Some(call) = rx.recv().await {
             let answer = match call.body.reference {
@@ -42,7 +49,7 @@ async fn start(settings: KickHttpSettings) -> (SocketAddr, CancellationToken) {
             let _ = call.reply.send(answer);
         }
     });
-    (addr, token)
+    (addr, token, serving)
 }
 
 /// Sends raw bytes and reads the whole answer (the server closes after one request).
@@ -201,9 +208,9 @@ Access-Control-Request-Private-Network: true\r\n\r\n",
 
 #[tokio::test]
 async fn nothing_listens_after_shutdown() {
-    let (addr, token) = start(KickHttpSettings::default()).await;
+    let (addr, token, serving) = start_serving(KickHttpSettings::default()).await;
     token.cancel();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(T, serving).await.expect("the listener stops").expect("its task ends cleanly");
     let err = send_kick(addr, &KickRequestBody::default(), T).await.unwrap_err();
     assert!(matches!(err, KickClientError::Connect { .. }), "{err}");
 }
