@@ -14,7 +14,7 @@ use std::fmt;
 
 use crate::model::{
     CardRequestType, CardServiceResponse, DeviceRequestType, DeviceResponse, Header, Message, MessageKind,
-    OverallResult, ServiceRequestType, ServiceResponse,
+    OverallResult, ServiceRequestType, ServiceResponse, WireEnum,
 };
 
 /// What went wrong while decoding one OPI message.

@@ -8,13 +8,16 @@
 //!
 //! Each element is described once, with the `element!` macro of `schema` (the message header with
 //! `group!`): the description gives the struct and how it is read from and written to XML, so
-//! adding an attribute or a child element is one edit here.
+//! adding an attribute or a child element is one edit here. The enumerations with a fixed set of
+//! wire values (request types, devices) are plain `strum` + `serde` derives; [`WireEnum`] gives
+//! them their wire form and makes them attribute values.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use quick_xml::events::{BytesStart, BytesText, Event};
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
 use crate::amount::truncate;
 pub use crate::amount::{Amount, AmountError, Currency, Decimal};
@@ -185,160 +188,197 @@ group! {
     }
 }
 
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $wire:literal, )+ }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name {
-            $( $(#[$vmeta])* #[serde(rename = $wire)] $variant, )+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The value as written on the wire.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $wire,)+ }
-            }
-
-            /// Parses the wire form (exact, case-sensitive).
-            pub fn from_wire(s: &str) -> Option<$name> {
-                match s { $($wire => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Value for $name {
-            fn from_attr(v: &str) -> Result<Self, String> {
-                $name::from_wire(v.trim()).ok_or_else(|| format!("expected one of {}", <$name as WireEnum>::expected()))
-            }
-            fn to_wire(&self) -> Cow<'_, str> {
-                Cow::Borrowed(self.as_str())
-            }
-        }
-
-        impl WireEnum for $name {
-            const ALL: &'static [Self] = $name::ALL;
-            fn as_str(self) -> &'static str {
-                $name::as_str(self)
-            }
-            fn from_wire(s: &str) -> Option<Self> {
-                $name::from_wire(s)
-            }
-        }
-    };
-}
-
 /// An enumeration with a fixed set of wire values (the request types, devices).
-pub trait WireEnum: Copy + 'static {
-    /// Every value.
-    const ALL: &'static [Self];
+///
+/// The wire names are derived by `strum` from the variant names (`IntoStaticStr`, `EnumString`,
+/// `VariantArray`, `Display`), as are the serde names; a unit test checks that both agree. The
+/// methods here are built on those derives, and every `WireEnum` is an attribute value.
+pub trait WireEnum: Copy + 'static + strum::VariantArray + Into<&'static str> + std::str::FromStr {
+    /// Every value, in declaration order.
+    const ALL: &'static [Self] = Self::VARIANTS;
+
     /// The value as written on the wire.
-    fn as_str(self) -> &'static str;
+    fn as_str(self) -> &'static str {
+        self.into()
+    }
+
     /// Parses the wire form (exact, case-sensitive).
-    fn from_wire(s: &str) -> Option<Self>;
+    fn from_wire(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
+
     /// The wire values, comma-separated (for error messages).
     fn expected() -> String {
         Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
     }
 }
 
-wire_enum! {
-    /// `RequestType` of a `CardServiceRequest` / `CardServiceResponse`.
-    pub enum CardRequestType {
-        /// A payment.
-        CardPayment = "CardPayment",
-        /// A refund to the card.
-        PaymentRefund = "PaymentRefund",
-        /// Reversal of an earlier payment.
-        PaymentReversal = "PaymentReversal",
-        /// A pre-authorisation (reservation) of an amount.
-        CardReservation = "CardReservation",
-        /// Print the last ticket again.
-        TicketReprint = "TicketReprint",
-        /// Abort the card service request in progress.
-        AbortRequest = "AbortRequest",
+impl<T: WireEnum> Value for T {
+    fn from_attr(v: &str) -> Result<Self, String> {
+        T::from_wire(v.trim()).ok_or_else(|| format!("expected one of {}", T::expected()))
+    }
+    fn to_wire(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.as_str())
     }
 }
 
-wire_enum! {
-    /// `RequestType` of a `ServiceRequest` / `ServiceResponse`.
-    pub enum ServiceRequestType {
-        /// Log the POS in to the terminal.
-        Login = "Login",
-        /// Log the POS off.
-        Logoff = "Logoff",
-        /// Totals since the last closure, without closing.
-        Reconciliation = "Reconciliation",
-        /// Totals and day close (the terminal's DAGAFSLUITING).
-        ReconciliationWithClosure = "ReconciliationWithClosure",
-        /// Check the terminal and its host connection.
-        Diagnosis = "Diagnosis",
-        /// Abort the service request in progress.
-        AbortRequest = "AbortRequest",
-        /// Ask for the result of the last card transaction (after a lost response).
-        GetLastTransactionStatus = "GetLastTransactionStatus",
-    }
+/// `RequestType` of a `CardServiceRequest` / `CardServiceResponse`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumString,
+    VariantArray,
+    strum::Display,
+)]
+pub enum CardRequestType {
+    /// A payment.
+    CardPayment,
+    /// A refund to the card.
+    PaymentRefund,
+    /// Reversal of an earlier payment.
+    PaymentReversal,
+    /// A pre-authorisation (reservation) of an amount.
+    CardReservation,
+    /// Print the last ticket again.
+    TicketReprint,
+    /// Abort the card service request in progress.
+    AbortRequest,
 }
 
-wire_enum! {
-    /// `RequestType` of a `DeviceRequest` / `DeviceResponse`.
-    pub enum DeviceRequestType {
-        /// Ask for input (a confirmation, a key, a number).
-        Input = "Input",
-        /// Show or print text.
-        Output = "Output",
-        /// Input that must not be echoed (PIN-like).
-        SecureInput = "SecureInput",
-        /// A notification without content to act on.
-        Event = "Event",
-        /// Abort an input in progress.
-        AbortInput = "AbortInput",
-        /// Abort an output in progress.
-        AbortOutput = "AbortOutput",
-    }
+impl WireEnum for CardRequestType {}
+
+/// `RequestType` of a `ServiceRequest` / `ServiceResponse`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumString,
+    VariantArray,
+    strum::Display,
+)]
+pub enum ServiceRequestType {
+    /// Log the POS in to the terminal.
+    Login,
+    /// Log the POS off.
+    Logoff,
+    /// Totals since the last closure, without closing.
+    Reconciliation,
+    /// Totals and day close (the terminal's DAGAFSLUITING).
+    ReconciliationWithClosure,
+    /// Check the terminal and its host connection.
+    Diagnosis,
+    /// Abort the service request in progress.
+    AbortRequest,
+    /// Ask for the result of the last card transaction (after a lost response).
+    GetLastTransactionStatus,
 }
 
-wire_enum! {
-    /// `OutDeviceTarget` of an `Output`.
-    pub enum OutDevice {
-        /// The POS printer (generic).
-        Printer = "Printer",
-        /// The POS printer, printing a customer or merchant receipt.
-        PrinterReceipt = "PrinterReceipt",
-        /// The display the cashier reads.
-        CashierDisplay = "CashierDisplay",
-        /// The display the customer reads.
-        CustomerDisplay = "CustomerDisplay",
-        /// The POS electronic journal.
-        EJournal = "EJournal",
-        /// A journal printer.
-        JournalPrinter = "JournalPrinter",
-    }
+impl WireEnum for ServiceRequestType {}
+
+/// `RequestType` of a `DeviceRequest` / `DeviceResponse`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumString,
+    VariantArray,
+    strum::Display,
+)]
+pub enum DeviceRequestType {
+    /// Ask for input (a confirmation, a key, a number).
+    Input,
+    /// Show or print text.
+    Output,
+    /// Input that must not be echoed (PIN-like).
+    SecureInput,
+    /// A notification without content to act on.
+    Event,
+    /// Abort an input in progress.
+    AbortInput,
+    /// Abort an output in progress.
+    AbortOutput,
 }
 
-wire_enum! {
-    /// `InDeviceTarget` of an `Input`.
-    pub enum InDevice {
-        /// The cashier's keyboard.
-        CashierKeyboard = "CashierKeyboard",
-        /// The customer's keyboard (the terminal's keys).
-        CustomerKeyboard = "CustomerKeyboard",
-        /// The cashier's display (touch).
-        CashierDisplay = "CashierDisplay",
-        /// The customer's display (touch).
-        CustomerDisplay = "CustomerDisplay",
-    }
+impl WireEnum for DeviceRequestType {}
+
+/// `OutDeviceTarget` of an `Output`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumString,
+    VariantArray,
+    strum::Display,
+)]
+pub enum OutDevice {
+    /// The POS printer (generic).
+    Printer,
+    /// The POS printer, printing a customer or merchant receipt.
+    PrinterReceipt,
+    /// The display the cashier reads.
+    CashierDisplay,
+    /// The display the customer reads.
+    CustomerDisplay,
+    /// The POS electronic journal.
+    EJournal,
+    /// A journal printer.
+    JournalPrinter,
 }
+
+impl WireEnum for OutDevice {}
+
+/// `InDeviceTarget` of an `Input`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumString,
+    VariantArray,
+    strum::Display,
+)]
+pub enum InDevice {
+    /// The cashier's keyboard.
+    CashierKeyboard,
+    /// The customer's keyboard (the terminal's keys).
+    CustomerKeyboard,
+    /// The cashier's display (touch).
+    CashierDisplay,
+    /// The customer's display (touch).
+    CustomerDisplay,
+}
+
+impl WireEnum for InDevice {}
 
 /// `OverallResult` (and `OutResult` / `InResult`) of a response.
 ///
@@ -1246,6 +1286,32 @@ mod tests {
         assert!(CardPan::new("670312345678901234").is_err());
         assert_eq!(CardPan::mask("6703123456781234").unwrap().as_str(), "670312******1234");
         assert!(CardPan::mask("6703-1234").is_err());
+    }
+
+    /// The wire names come from two derives (`strum` for the attribute values, `serde` for the
+    /// JSON); both must give every variant the same name.
+    fn strum_and_serde_agree<T: WireEnum + Serialize + fmt::Display + fmt::Debug + PartialEq>() {
+        for &v in T::ALL {
+            let wire = v.as_str();
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{wire}\""), "{v:?}");
+            assert_eq!(v.to_string(), wire, "{v:?}");
+            assert_eq!(T::from_wire(wire), Some(v), "{wire}");
+            assert_eq!(T::from_attr(&format!(" {wire} ")), Ok(v), "{wire}");
+        }
+        assert_eq!(T::from_wire(&T::ALL[0].as_str().to_lowercase()), None);
+    }
+
+    #[test]
+    fn wire_enum_names_agree() {
+        strum_and_serde_agree::<CardRequestType>();
+        strum_and_serde_agree::<ServiceRequestType>();
+        strum_and_serde_agree::<DeviceRequestType>();
+        strum_and_serde_agree::<OutDevice>();
+        strum_and_serde_agree::<InDevice>();
+        assert_eq!(
+            InDevice::from_attr("Keyboard"),
+            Err("expected one of CashierKeyboard, CustomerKeyboard, CashierDisplay, CustomerDisplay".into())
+        );
     }
 
     #[test]

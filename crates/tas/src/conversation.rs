@@ -4,7 +4,7 @@
 use ccv_opi::{
     Amount, CardRequestType, CardServiceRequest, Currency, DeviceRequest, DeviceResponse, Header,
     InputResult, Message, OriginalTransaction, OutDevice, OutputResult, OverallResult, PrivateData,
-    ServiceRequest, ServiceRequestType, ServiceResponse,
+    ServiceRequest, ServiceRequestType, ServiceResponse, WireEnum,
 };
 
 use crate::model::JobKind;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ccv_opi::{
     Amount, Authorisation, CardServiceResponse, Currency, DeviceRequest, DeviceRequestType, Header, Message,
-    OutDevice, Output, OverallResult, ServiceResponse, Tender, Terminal, TextLine,
+    OutDevice, Output, OverallResult, ServiceResponse, Tender, Terminal, TextLine, WireEnum,
 };
 use ccv_tas::client::{Method, StatusCode, call_json};
 use ccv_tas::{Tas, TasConfig};

@@ -6,7 +6,7 @@
 
 use ccv_opi::{
     Amount, CardRequestType, CardServiceRequest, Currency, Header, Message, ServiceRequest,
-    ServiceRequestType,
+    ServiceRequestType, WireEnum,
 };
 
 use crate::cards::TestCard;
