@@ -14,7 +14,7 @@ use rumqttc::mqttbytes::v4::Publish;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::endpoint::{EndpointEvent, Limits, Reason};
+use crate::model::{EndpointEvent, Limits, Reason};
 use crate::topics;
 
 /// Lets the broker close a connection from outside and say why.

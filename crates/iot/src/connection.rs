@@ -24,8 +24,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, Kicker};
-use crate::endpoint::{EndpointConfig, EndpointEvent, Reason};
 use crate::identity::Identity;
+use crate::model::{EndpointConfig, EndpointEvent, Reason};
 use crate::{policy, topics};
 use ccv_wire::cloud::AWS_IOT_ALPN;
 

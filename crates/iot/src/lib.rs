@@ -19,7 +19,8 @@
 //! - [`pki`]: rcgen CA, server, payment-API and terminal certificates; on-disk layout.
 //! - [`identity`], [`policy`]: who a certificate is and what it may do.
 //! - [`topics`]: topic names and filters within AWS IoT Core's limits.
-//! - [`endpoint`]: listeners, limits, events; `connection` (private): one client's task;
+//! - [`endpoint`]: the listeners and [`Endpoint`]; `model` (private, re-exported): configuration, limits, events,
+//!   reasons; `connection` (private): one client's task;
 //!   `broker` (private): sessions, subscriptions, routing.
 //! - [`probe`]: a small step-by-step MQTT client for tests, benchmarks and diagnostics.
 
@@ -27,6 +28,7 @@ mod broker;
 mod connection;
 pub mod endpoint;
 pub mod identity;
+mod model;
 pub mod pki;
 pub mod policy;
 pub mod probe;

@@ -29,7 +29,8 @@
 //! - `xml`: the reader (quick-xml events, borrowed attribute values and texts, well-formedness
 //!   checks and limits) and the writer under the descriptions
 //! - `decode` / `encode`: bytes ↔ [`Message`] (character encodings, the root element, errors)
-//! - [`error`]: [`DecodeError`], its `OverallResult`, [`error_response`]
+//! - [`error`]: [`DecodeError`] and its `OverallResult`; `reply` (private, re-exported): [`error_response`];
+//!   `kinds` (private, re-exported): [`MessageKind`], [`OverallResult`]
 //! - [`frame`]: [`FrameDecoder`], [`FrameBuffer`], [`encode_frame`]
 //! - `codec` (feature `codec`): tokio-util `Decoder`/`Encoder`
 //! - [`fuzz`]: fuzz target bodies, also run as tests over the fixtures
@@ -42,12 +43,15 @@ mod encode;
 pub mod error;
 pub mod frame;
 pub mod fuzz;
+mod kinds;
 pub mod model;
+mod reply;
 mod schema;
 mod xml;
 
 pub use decode::decode;
 pub use encode::{EncodeOptions, encode, encode_with};
-pub use error::{DecodeError, DecodeErrorKind, PartialHeader, error_response};
+pub use error::{DecodeError, DecodeErrorKind, PartialHeader};
 pub use frame::{DEFAULT_MAX_FRAME_LEN, FrameBuffer, FrameDecoder, FrameError, encode_frame};
 pub use model::*;
+pub use reply::error_response;
