@@ -166,8 +166,8 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    // Steady state, no clone per iteration: a whole kick (accepted kick, then the dial failure
-    // that makes the terminal idle again) and a whole payment, on one long-lived terminal.
+    // Steady state, no clone per iteration: a whole kick (accepted kick, then a dial failure that is not
+    // retried, `handshake`, which makes the terminal idle again) and a whole payment, on one long-lived terminal.
     let mut t = base.clone();
     g.bench_function("kick_cycle_2_steps", |b| {
         b.iter(|| {
@@ -175,7 +175,7 @@ fn bench(c: &mut Criterion) {
             let n = drain(&mut t);
             t.handle_input(
                 T0,
-                Input::Tas(ccv_terminal::TasEvent::DialFailed(ccv_terminal::TasDialFailure::Refused)),
+                Input::Tas(ccv_terminal::TasEvent::DialFailed(ccv_terminal::TasDialFailure::Handshake)),
             );
             n + drain(&mut t)
         })
