@@ -72,6 +72,12 @@ pub enum StoreError {
         /// Why it failed.
         detail: String,
     },
+    /// The operating system gave no random bytes for a new API key.
+    #[error("cannot make an API key: the operating system's random source failed ({detail}); retry")]
+    NoRandomness {
+        /// The OS's error.
+        detail: String,
+    },
     /// No merchant by that name.
     #[error(
         "no merchant named {name:?}: list them with `ccv-emu vpos merchant list`, add one with `ccv-emu vpos merchant add NAME`"
@@ -474,10 +480,7 @@ impl Store {
     /// The key is in the answer and nowhere else.
     pub fn add_api_key(&self, merchant: &str, now_ms: i64) -> Result<NewApiKey, StoreError> {
         let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt {
-            what: "random source",
-            detail: format!("the OS gave no random bytes: {e}"),
-        })?;
+        getrandom::fill(&mut bytes).map_err(|e| StoreError::NoRandomness { detail: e.to_string() })?;
         let key = format!("t_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
         self.add_api_key_text(merchant, &key, now_ms)?;
         Ok(NewApiKey { merchant: merchant.to_owned(), key })
