@@ -17,6 +17,7 @@ mod iot_cmd;
 mod opi_cmd;
 mod tas_cmd;
 mod terminal_cmd;
+mod vpos_cmd;
 
 /// Emulator of a CCV payment terminal with Cloud Connect 1.0 (local kick) and 2.0 (cloud kick),
 /// plus the CCV-side parties it talks to (mock TAS, AWS IoT Core stand-in).
@@ -60,6 +61,11 @@ enum Command {
     /// Exit status 0 when the terminal answered Success, 2 when it answered otherwise, 3 when the outcome is
     /// unknown (terminal disconnected or timed out), 1 on any other error.
     Pay(tas_cmd::PayArgs),
+    /// Administer the payment API (VPOS look-alike): merchants, API keys, whitelists of TMS IDs.
+    ///
+    /// The state is one SQLite file, DIR/vpos.sqlite3 (--state DIR, default ./vpos-state), created on first use.
+    /// Errors end with exit status 1 and one line on stderr.
+    Vpos(vpos_cmd::VposArgs),
 }
 
 fn init_tracing() {
@@ -80,6 +86,7 @@ fn main() -> ExitCode {
         Command::Kick(cmd) => terminal_cmd::run_kick(cmd),
         Command::Tas(args) => tas_cmd::run_tas(args),
         Command::Pay(args) => tas_cmd::run_pay(args),
+        Command::Vpos(args) => vpos_cmd::run(args),
     };
     match result {
         Ok(code) => code,
