@@ -314,6 +314,7 @@ impl Pair {
                 }
             }
             TasOutput::Event(e) => self.log.push(Record::TasEvent(e)),
+            TasOutput::Displayed(_) => {}
             TasOutput::Received { .. } | TasOutput::Register { .. } => {}
             TasOutput::Close { reason } => self.log.push(Record::TasEvent(format!("close: {reason}"))),
             TasOutput::Reply { to, result } => self.replies.push((to, result)),

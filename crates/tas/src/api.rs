@@ -118,7 +118,7 @@ async fn wait(
     Query(q): Query<WaitQuery>,
 ) -> Response {
     let timeout = Duration::from_secs(q.timeout_secs.unwrap_or(10).min(120));
-    match s.wait_connected(&tms_id, timeout).await {
+    match s.wait_connected(&tms_id, timeout, |_| true).await {
         Ok(t) => axum::Json(t).into_response(),
         Err(e) => e.into_response(),
     }

@@ -193,7 +193,23 @@ impl Tas {
 
     /// Waits until `tms_id` is connected (hand-shake done), at most `timeout`.
     pub async fn wait_connected(&self, tms_id: &str, timeout: Duration) -> Result<TerminalInfo, TasError> {
-        self.shared.wait_connected(tms_id, timeout).await
+        self.shared.wait_connected(tms_id, timeout, |_| true).await
+    }
+
+    /// Waits until `tms_id` is connected with a connection whose hand-shake named payment `reference` (a
+    /// terminal dialling for this payment), at most `timeout`.
+    pub async fn wait_for_reference(
+        &self,
+        tms_id: &str,
+        reference: &str,
+        timeout: Duration,
+    ) -> Result<TerminalInfo, TasError> {
+        self.shared.wait_connected(tms_id, timeout, |t| t.reference.as_deref() == Some(reference)).await
+    }
+
+    /// The last text `tms_id` showed on a display during its current conversation (e.g. `PIN INVOEREN`).
+    pub fn display(&self, tms_id: &str) -> Option<DisplayText> {
+        self.shared.display(tms_id)
     }
 
     /// Runs one conversation on a connected terminal (`timeout` defaults to the configured one).

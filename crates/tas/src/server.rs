@@ -17,7 +17,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{JobKind, TerminalInfo, TransactionResult};
+use crate::model::{DisplayText, JobKind, TerminalInfo, TransactionResult};
 use crate::session::{Ended, Host, Output, Session};
 use crate::transcript::{Direction, Transcript};
 use crate::{TasConfig, TasError};
@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     next_conn: AtomicU64,
     next_request: AtomicU64,
     fail_printer: Mutex<HashMap<String, bool>>,
+    /// The last text each terminal showed during its current conversation.
+    displays: Mutex<HashMap<String, DisplayText>>,
 }
 
 #[derive(Debug)]
@@ -64,6 +66,7 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
             fail_printer: Mutex::new(HashMap::new()),
+            displays: Mutex::new(HashMap::new()),
         }
     }
 
@@ -91,17 +94,35 @@ impl Shared {
         map.get(tms_id).or_else(|| map.get("*")).copied().unwrap_or(false)
     }
 
+    pub(crate) fn display(&self, tms_id: &str) -> Option<DisplayText> {
+        self.displays.lock().unwrap_or_else(|e| e.into_inner()).get(tms_id).cloned()
+    }
+
+    fn set_display(&self, tms_id: &str, shown: Option<DisplayText>) {
+        let mut map = self.displays.lock().unwrap_or_else(|e| e.into_inner());
+        match shown {
+            Some(d) => {
+                map.insert(tms_id.to_owned(), d);
+            }
+            None => {
+                map.remove(tms_id);
+            }
+        }
+    }
+
+    /// Waits until `tms_id` is connected and `accept` says yes to its registry entry, at most `timeout`.
     pub(crate) async fn wait_connected(
         &self,
         tms_id: &str,
         timeout: Duration,
+        accept: impl Fn(&TerminalInfo) -> bool,
     ) -> Result<TerminalInfo, TasError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(info) = self.terminals().into_iter().find(|t| t.tms_id == tms_id) {
+            if let Some(info) = self.terminals().into_iter().find(|t| t.tms_id == tms_id && accept(t)) {
                 return Ok(info);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -240,6 +261,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
                 Output::Received { frame, note } => {
                     conn.record(session.tms_id(), Direction::FromTerminal, frame, note.map(str::to_owned))
                 }
+                Output::Displayed(shown) => {
+                    if let Some(r) = &registered {
+                        conn.shared.set_display(&r.tms_id, Some(shown));
+                    }
+                }
                 Output::Event(note) => {
                     tracing::debug!(%peer, tms_id = session.tms_id().map(|t| &**t), "TAS: {note}");
                     conn.record(session.tms_id(), Direction::Event, Bytes::new(), Some(note));
@@ -289,6 +315,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
             cmd = commands.recv(), if open => match cmd {
                 None | Some(Command::Close) => session.handle_end(now(), Ended::Replaced),
                 Some(Command::Run { kind, timeout, reply }) => {
+                    if kind.occupies()
+                        && let Some(r) = &registered
+                    {
+                        conn.shared.set_display(&r.tms_id, None);
+                    }
                     session.handle_request(now(), kind, timeout, reply, &*conn.shared)
                 }
             },

@@ -73,6 +73,8 @@ pub enum Output<R> {
         /// Why, as recorded in the transcript.
         reason: String,
     },
+    /// The terminal showed a text on a display during a conversation (PANs masked): the current screen.
+    Displayed(DisplayText),
     /// Hand a result to the caller that asked with `to`.
     Reply {
         /// The caller's token from [`Session::handle_request`].
@@ -397,7 +399,9 @@ impl<R> Session<R> {
                         if conversation::is_printer(target) {
                             job.receipts.push(Receipt { target: target.clone(), text, printed: ok });
                         } else {
-                            job.display_texts.push(DisplayText { target: target.clone(), text });
+                            let shown = DisplayText { target: target.clone(), text };
+                            self.out.push_back(Output::Displayed(shown.clone()));
+                            job.display_texts.push(shown);
                         }
                     }
                 }

@@ -303,6 +303,9 @@ pub struct Transaction {
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_code: Option<FailureCode>,
+    /// Ours: what happened, naming the likely cause (e.g. a terminal that did not answer the kick).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<String>,
     /// The terminal part.
     pub details: TransactionDetails,
 }
@@ -345,6 +348,9 @@ pub struct TransactionDetails {
     /// Whether the customer must sign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ask_customer_signature: Option<bool>,
+    /// Ours, while pending: the text the terminal shows now (e.g. `PIN INVOEREN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_message: Option<String>,
 }
 
 /// Writes receipt lines the way CCV does: a string holding a JSON array of lines.

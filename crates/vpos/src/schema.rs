@@ -83,4 +83,10 @@ pub const MIGRATIONS: &[&str] = &[
         UNIQUE (payment_reference, attempt)
     ) STRICT;
     ",
+    // 2: the message that names why a transaction failed (ours), and how a merchant's 1.0 payments are kicked.
+    "
+    ALTER TABLE payments ADD COLUMN failure_message TEXT;
+    ALTER TABLE merchants ADD COLUMN local_kick TEXT NOT NULL DEFAULT 'browser'
+        CHECK (local_kick IN ('browser', 'server'));
+    ",
 ];

@@ -202,6 +202,47 @@ pub struct Merchant {
     pub name: String,
     /// Epoch milliseconds.
     pub created_ms: i64,
+    /// Who sends the local kick of this merchant's Cloud Connect 1.0 payments.
+    pub local_kick: LocalKickMode,
+}
+
+/// Who sends the local kick of a Cloud Connect 1.0 payment (`managementSystemId` `08900000002`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalKickMode {
+    /// As at CCV: the `payUrl` page, opened in the POS's browser on the shop LAN, kicks the terminal from
+    /// JavaScript (so a browser's private-network rules apply, R4).
+    #[default]
+    Browser,
+    /// Ours, for headless POS tests: the payment API sends the kick itself.
+    Server,
+}
+
+impl LocalKickMode {
+    /// The name stored and shown (`browser`, `server`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocalKickMode::Browser => "browser",
+            LocalKickMode::Server => "server",
+        }
+    }
+
+    /// Reads a name written by [`LocalKickMode::as_str`].
+    pub fn parse(s: &str) -> Option<LocalKickMode> {
+        [LocalKickMode::Browser, LocalKickMode::Server].into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+const MERCHANT_COLUMNS: &str = "m.id, m.name, m.created_ms, m.local_kick";
+
+fn merchant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Merchant> {
+    let mode: String = r.get(3)?;
+    Ok(Merchant {
+        id: MerchantId(r.get(0)?),
+        name: r.get(1)?,
+        created_ms: r.get(2)?,
+        local_kick: LocalKickMode::parse(&mode).unwrap_or_default(),
+    })
 }
 
 /// A merchant with counts, for listings.
@@ -261,6 +302,8 @@ pub struct PaymentRecord {
     pub order: PaymentOrder,
     /// Why it failed.
     pub failure_code: Option<FailureCode>,
+    /// What happened, in words (ours).
+    pub failure_message: Option<String>,
     /// Receipts.
     pub receipts: Receipts,
     /// Epoch milliseconds.
@@ -294,6 +337,7 @@ impl PaymentRecord {
             texts: self.order.texts.clone(),
             pay_url: pay_url(base_url, &self.reference),
             failure_code: self.failure_code,
+            failure_message: self.failure_message.clone(),
             details: TransactionDetails {
                 terminal_id: t.terminal_id.clone(),
                 management_system_id: t.kick.management_system_id().to_owned(),
@@ -308,6 +352,7 @@ impl PaymentRecord {
                 journal_receipt: lines_json(r.journal.as_deref()),
                 print_customer_receipt: r.print_customer_receipt,
                 ask_customer_signature: r.ask_customer_signature,
+                terminal_message: None,
             },
         }
     }
@@ -359,6 +404,8 @@ pub struct StatusUpdate {
     pub failure_code: Option<FailureCode>,
     /// Receipts, when known.
     pub receipts: Option<Receipts>,
+    /// What happened, in words that name the likely cause (ours: `failureMessage`).
+    pub failure_message: Option<String>,
 }
 
 /// One webhook attempt.
@@ -446,6 +493,7 @@ impl Store {
                 id: MerchantId(conn.last_insert_rowid()),
                 name: name.to_owned(),
                 created_ms: now_ms,
+                local_kick: LocalKickMode::default(),
             }),
             Err(e) if is_unique_violation(&e) => Err(StoreError::DuplicateMerchant { name: name.to_owned() }),
             Err(e) => Err(e.into()),
@@ -455,18 +503,14 @@ impl Store {
     /// Every merchant, by name, with counts.
     pub fn merchants(&self) -> Result<Vec<MerchantSummary>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT m.id, m.name, m.created_ms,
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {MERCHANT_COLUMNS},
                     (SELECT count(*) FROM api_keys k WHERE k.merchant_id = m.id),
                     (SELECT count(*) FROM whitelist w WHERE w.merchant_id = m.id)
-             FROM merchants m ORDER BY m.name",
-        )?;
+                 FROM merchants m ORDER BY m.name"
+        ))?;
         let rows = stmt.query_map([], |r| {
-            Ok(MerchantSummary {
-                merchant: Merchant { id: MerchantId(r.get(0)?), name: r.get(1)?, created_ms: r.get(2)? },
-                api_keys: r.get(3)?,
-                whitelisted: r.get(4)?,
-            })
+            Ok(MerchantSummary { merchant: merchant_row(r)?, api_keys: r.get(4)?, whitelisted: r.get(5)? })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -474,6 +518,14 @@ impl Store {
     /// The merchant named `name`.
     pub fn merchant(&self, name: &str) -> Result<Merchant, StoreError> {
         find_merchant(&self.conn(), name)
+    }
+
+    /// Sets who sends the local kick of a merchant's Cloud Connect 1.0 payments.
+    pub fn set_local_kick(&self, merchant: &str, mode: LocalKickMode) -> Result<Merchant, StoreError> {
+        let conn = self.conn();
+        let m = find_merchant(&conn, merchant)?;
+        conn.execute("UPDATE merchants SET local_kick = ?2 WHERE id = ?1", params![m.id.0, mode.as_str()])?;
+        Ok(Merchant { local_kick: mode, ..m })
     }
 
     /// Makes an API key for a merchant (`t_` + 32 hex digits from the OS's random source) and stores its hash.
@@ -504,10 +556,12 @@ impl Store {
         }
         self.conn()
             .query_row(
-                "SELECT m.id, m.name, m.created_ms FROM api_keys k JOIN merchants m ON m.id = k.merchant_id
-                 WHERE k.key_sha256 = ?1",
+                &format!(
+                    "SELECT {MERCHANT_COLUMNS} FROM api_keys k JOIN merchants m ON m.id = k.merchant_id
+                     WHERE k.key_sha256 = ?1"
+                ),
                 [hex_sha256(key.as_bytes())],
-                |r| Ok(Merchant { id: MerchantId(r.get(0)?), name: r.get(1)?, created_ms: r.get(2)? }),
+                merchant_row,
             )
             .optional()?
             .ok_or(StoreError::UnknownApiKey)
@@ -662,6 +716,15 @@ impl Store {
         load_payment(&self.conn(), merchant, reference)
     }
 
+    /// A transaction by reference alone, whoever's it is (for its `payUrl` page and the admin API).
+    pub fn payment_any(&self, reference: &str) -> Result<PaymentRecord, StoreError> {
+        let conn = self.conn();
+        conn.query_row(&format!("{SELECT_PAYMENT} WHERE reference = ?1"), [reference], raw_payment)
+            .optional()?
+            .ok_or_else(|| StoreError::PaymentNotFound { reference: clip(reference) })?
+            .into_record()
+    }
+
     /// Changes a transaction's status and receipts, committed before returning. A final status sets
     /// `statusFinalDate`; a transaction already final is [`StoreError::AlreadyFinal`] and stays as it was.
     pub fn update_status(
@@ -687,10 +750,11 @@ impl Store {
         let final_ms = status.is_final().then_some(now_ms);
         let receipts = update.receipts.as_ref().unwrap_or(&current.receipts);
         let failure_code = update.failure_code.or(current.failure_code);
+        let failure_message = update.failure_message.as_deref().or(current.failure_message.as_deref());
         tx.execute(
             "UPDATE payments SET status = ?2, failure_code = ?3, customer_receipt = ?4, merchant_receipt = ?5,
                     journal_receipt = ?6, print_customer_receipt = ?7, ask_customer_signature = ?8,
-                    last_update_ms = ?9, status_final_ms = ?10
+                    last_update_ms = ?9, status_final_ms = ?10, failure_message = ?11
              WHERE reference = ?1",
             params![
                 reference,
@@ -702,7 +766,8 @@ impl Store {
                 receipts.print_customer_receipt,
                 receipts.ask_customer_signature,
                 now_ms,
-                final_ms
+                final_ms,
+                failure_message
             ],
         )?;
         let record = load_payment(&tx, MerchantId(merchant), reference)?;
@@ -717,6 +782,57 @@ impl Store {
             .prepare(&format!("{SELECT_PAYMENT} WHERE status = 'pending' ORDER BY created_ms, reference"))?;
         let rows = stmt.query_map([], raw_payment)?;
         rows.map(|r| r.map_err(StoreError::from).and_then(RawPayment::into_record)).collect()
+    }
+
+    /// After a restart: every transaction still pending becomes `manualintervention` with `message`, in one
+    /// transaction; returns them. Nobody drives them any more, and whether money moved is not known here.
+    pub fn settle_interrupted(&self, message: &str, now_ms: i64) -> Result<Vec<PaymentRecord>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let pending: Vec<(String, i64)> = {
+            let mut stmt =
+                tx.prepare("SELECT reference, merchant_id FROM payments WHERE status = 'pending'")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.execute(
+            "UPDATE payments SET status = 'manualintervention', failure_message = ?1, last_update_ms = ?2,
+                    status_final_ms = ?2 WHERE status = 'pending'",
+            params![message, now_ms],
+        )?;
+        let settled = pending
+            .iter()
+            .map(|(reference, merchant)| load_payment(&tx, MerchantId(*merchant), reference))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        Ok(settled)
+    }
+
+    /// Final transactions with a `webhookUrl` whose webhook is not delivered yet and has had fewer than
+    /// `max_attempts` attempts, with the attempts made so far (to resume delivery after a restart).
+    pub fn undelivered_webhooks(&self, max_attempts: u32) -> Result<Vec<(PaymentRecord, u32)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "{SELECT_PAYMENT} p WHERE p.status != 'pending'
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.payment_reference = p.reference
+                               AND d.delivered = 1)
+               AND (SELECT count(*) FROM webhook_deliveries d WHERE d.payment_reference = p.reference) < ?1
+               AND json_extract(p.order_json, '$.texts.webhookUrl') IS NOT NULL"
+        ))?;
+        let rows = stmt.query_map([max_attempts], raw_payment)?;
+        let records: Vec<PaymentRecord> = rows
+            .map(|r| r.map_err(StoreError::from).and_then(RawPayment::into_record))
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let made: u32 = conn.query_row(
+                "SELECT count(*) FROM webhook_deliveries WHERE payment_reference = ?1",
+                [&record.reference],
+                |r| r.get(0),
+            )?;
+            out.push((record, made));
+        }
+        Ok(out)
     }
 
     /// Records a webhook attempt (numbered 1, 2, ... per transaction) and returns its number.
@@ -789,9 +905,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 fn find_merchant(conn: &Connection, name: &str) -> Result<Merchant, StoreError> {
-    conn.query_row("SELECT id, name, created_ms FROM merchants WHERE name = ?1", [name], |r| {
-        Ok(Merchant { id: MerchantId(r.get(0)?), name: r.get(1)?, created_ms: r.get(2)? })
-    })
+    conn.query_row(
+        &format!("SELECT {MERCHANT_COLUMNS} FROM merchants m WHERE m.name = ?1"),
+        [name],
+        merchant_row,
+    )
     .optional()?
     .ok_or_else(|| StoreError::UnknownMerchant { name: clip(name) })
 }
@@ -803,7 +921,7 @@ fn check_tms_id(tms_id: &str) -> Result<(), StoreError> {
 const SELECT_PAYMENT: &str =
     "SELECT reference, merchant_id, type, original_reference, status, amount_minor, currency,
         order_json, failure_code, customer_receipt, merchant_receipt, journal_receipt, print_customer_receipt,
-        ask_customer_signature, created_ms, last_update_ms, status_final_ms FROM payments";
+        ask_customer_signature, created_ms, last_update_ms, status_final_ms, failure_message FROM payments";
 
 fn load_payment(
     conn: &Connection,
@@ -837,6 +955,7 @@ struct RawPayment {
     created_ms: i64,
     last_update_ms: i64,
     status_final_ms: Option<i64>,
+    failure_message: Option<String>,
 }
 
 fn raw_payment(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPayment> {
@@ -856,6 +975,7 @@ fn raw_payment(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPayment> {
         created_ms: r.get(14)?,
         last_update_ms: r.get(15)?,
         status_final_ms: r.get(16)?,
+        failure_message: r.get(17)?,
     })
 }
 
@@ -885,6 +1005,7 @@ impl RawPayment {
                         .map_err(|e| corrupt("failure code", e.to_string()))
                 })
                 .transpose()?,
+            failure_message: self.failure_message,
             receipts: Receipts {
                 customer: lines(customer)?,
                 merchant: lines(merchant)?,

@@ -120,6 +120,7 @@ fn a_payment_is_scoped_to_its_merchant_and_its_final_status_never_changes() {
                 status: Some(PaymentStatus::Success),
                 failure_code: None,
                 receipts: Some(receipts.clone()),
+                failure_message: None,
             },
             T0 + 5_000,
         )
@@ -241,6 +242,7 @@ fn the_file_keeps_everything_across_reopening() {
             status: Some(PaymentStatus::Failed),
             failure_code: Some(FailureCode::Cancelled),
             receipts: None,
+            failure_message: Some("the customer pressed STOP".into()),
         };
         let done = store.update_status(&done.reference, &update, T0 + 1).unwrap();
         store

@@ -1,0 +1,410 @@
+//! The HTTP side (axum): the payment API a POS talks to, the `payUrl` page, and the admin API (bound to
+//! loopback by the caller).
+//!
+//! Payment API (`docs/PAYMENT_API.md`), HTTP Basic with the API key as user name and an empty password:
+//! - `POST /api/v1/payment`, `POST /api/v1/refund` (optional `Idempotency-Reference` header),
+//!   `GET /api/v1/transaction?reference=…`
+//!
+//! `payUrl` page (no key, like CCV's): `GET /terminal/poll?reference=…` (HTML), `GET /terminal/poll/state`,
+//! `POST /terminal/poll/kick-result`.
+//!
+//! Admin API (no key; loopback only): `GET|POST /admin/merchants`, `POST /admin/merchants/{name}/keys`,
+//! `PUT /admin/merchants/{name}/local-kick`, `GET|POST /admin/merchants/{name}/whitelist`,
+//! `DELETE /admin/merchants/{name}/whitelist/{tmsId}`, `GET /admin/transactions/{reference}`,
+//! `GET /admin/transactions/{reference}/webhooks`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{BrowserKickReport, Vpos, now_ms};
+use crate::error::{ApiError, ErrorType};
+use crate::store::{LocalKickMode, Merchant, StoreError};
+use crate::validate::{MAX_BODY_BYTES, MAX_REFERENCE_BYTES};
+
+/// The header CCV reads an idempotency key from.
+pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Reference";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], self.to_json()).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ccv-emu payment API\""),
+            );
+        }
+        resp
+    }
+}
+
+/// The merchant of the request's API key.
+struct Authenticated(Merchant);
+
+impl FromRequestParts<Vpos> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, vpos: &Vpos) -> Result<Self, ApiError> {
+        let key = api_key(&parts.headers)?;
+        Ok(Authenticated(vpos.authenticate(&key).await?))
+    }
+}
+
+/// The API key from `Authorization: Basic base64(key:)`.
+fn api_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(ErrorType::Unauthorized, m);
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        unauthorized(
+            "no API key: send HTTP Basic authentication with the API key as user name and an empty password",
+        )
+    })?;
+    let text = value.to_str().map_err(|_| unauthorized("the Authorization header is not ASCII"))?;
+    let (scheme, encoded) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(unauthorized(
+            "use HTTP Basic authentication: the API key as user name, an empty password",
+        ));
+    }
+    if encoded.len() > 256 {
+        return Err(unauthorized("the Authorization header is too long"));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| unauthorized("the Basic credentials are not valid base64"))?;
+    let decoded =
+        String::from_utf8(decoded).map_err(|_| unauthorized("the Basic credentials are not UTF-8"))?;
+    let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+    if !password.is_empty() {
+        return Err(unauthorized("the password must be empty: the API key is the user name"));
+    }
+    Ok(user.to_owned())
+}
+
+fn body(bytes: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    bytes.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorType::PayloadTooLarge,
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        } else {
+            ApiError::new(ErrorType::InvalidRequest, format!("the request body could not be read: {r}"))
+        }
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get(IDEMPOTENCY_HEADER)
+        .map(|v| {
+            v.to_str().map(str::to_owned).map_err(|_| {
+                ApiError::invalid_field(IDEMPOTENCY_HEADER, "Idempotency-Reference must be printable ASCII")
+            })
+        })
+        .transpose()
+}
+
+/// The payment API and the `payUrl` page.
+pub fn api_router(vpos: Vpos) -> Router {
+    Router::new()
+        .route("/api/v1/payment", post(create_payment))
+        .route("/api/v1/refund", post(create_refund))
+        .route("/api/v1/transaction", get(transaction))
+        .route("/terminal/poll", get(pay_page))
+        .route("/terminal/poll/state", get(pay_state))
+        .route("/terminal/poll/kick-result", post(kick_result))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(vpos)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        ErrorType::NotFound,
+        "no such endpoint: the payment API serves POST /api/v1/payment, POST /api/v1/refund and GET /api/v1/transaction",
+    )
+}
+
+async fn create_payment(
+    State(vpos): State<Vpos>,
+    Authenticated(merchant): Authenticated,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body(bytes)?;
+    let key = idempotency_key(&headers)?;
+    let (transaction, _) = vpos.create_payment(&merchant, &bytes, key.as_deref()).await?;
+    Ok(axum::Json(transaction).into_response())
+}
+
+async fn create_refund(
+    State(vpos): State<Vpos>,
+    Authenticated(merchant): Authenticated,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = body(bytes)?;
+    let key = idempotency_key(&headers)?;
+    let (transaction, _) = vpos.create_refund(&merchant, &bytes, key.as_deref()).await?;
+    Ok(axum::Json(transaction).into_response())
+}
+
+/// `?reference=…`.
+#[derive(Debug, Deserialize)]
+struct ReferenceQuery {
+    reference: Option<String>,
+}
+
+fn reference(
+    q: Result<Query<ReferenceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<String, ApiError> {
+    let q =
+        q.map_err(|e| ApiError::invalid_field("reference", format!("the query string is malformed: {e}")))?;
+    match q.0.reference {
+        Some(r) if !r.is_empty() && r.len() <= MAX_REFERENCE_BYTES => Ok(r),
+        Some(_) => Err(ApiError::invalid_field("reference", "reference must be 1 to 64 characters")),
+        None => Err(ApiError::invalid_field("reference", "the query parameter reference is missing")),
+    }
+}
+
+async fn transaction(
+    State(vpos): State<Vpos>,
+    Authenticated(merchant): Authenticated,
+    q: Result<Query<ReferenceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let reference = reference(q)?;
+    Ok(axum::Json(vpos.transaction(&merchant, &reference).await?).into_response())
+}
+
+async fn pay_page() -> Response {
+    let mut resp = Html(PAY_PAGE).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// What the `payUrl` page shows and, in browser mode, the kick it sends.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageState {
+    reference: String,
+    status: &'static str,
+    amount: String,
+    currency: String,
+    terminal_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_code: Option<crate::model::FailureCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    terminal_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    return_url: Option<String>,
+    /// Present while the page is expected to send the local kick: where, and the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kick: Option<PageKick>,
+}
+
+#[derive(Debug, Serialize)]
+struct PageKick {
+    url: String,
+    body: ccv_wire::local_kick::KickRequestBody,
+}
+
+async fn pay_state(
+    State(vpos): State<Vpos>,
+    q: Result<Query<ReferenceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let reference = reference(q)?;
+    let t = vpos.public_status(&reference).await?;
+    let kick = match (&t.details.ip, t.details.port) {
+        (Some(ip), Some(port)) if vpos.awaits_browser_kick(&reference) => Some(PageKick {
+            url: format!(
+                "http://{}{}",
+                ccv_wire::HostPort::new(ip.clone(), port),
+                ccv_wire::local_kick::KICK_PATH
+            ),
+            body: ccv_wire::local_kick::KickRequestBody {
+                reference: Some(reference.clone()),
+                tas: vpos.config().kick_tas.clone(),
+            },
+        }),
+        _ => None,
+    };
+    let state = PageState {
+        reference: t.reference,
+        status: t.status.as_str(),
+        amount: t.amount.0,
+        currency: t.currency,
+        terminal_id: t.details.terminal_id,
+        failure_code: t.failure_code,
+        failure_message: t.failure_message,
+        terminal_message: t.details.terminal_message,
+        return_url: t.texts.return_url,
+        kick,
+    };
+    let mut resp = axum::Json(state).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+async fn kick_result(
+    State(vpos): State<Vpos>,
+    q: Result<Query<ReferenceQuery>, axum::extract::rejection::QueryRejection>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let reference = reference(q)?;
+    let bytes = body(bytes)?;
+    let report: BrowserKickReport = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(ErrorType::InvalidRequest, format!("unreadable kick report: {e}")))?;
+    vpos.browser_kick_report(&reference, report)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `payUrl` page: no external assets.
+const PAY_PAGE: &str = include_str!("pay_page.html");
+
+// ---------------------------------------------------------------------------------------------------------------
+// Admin API.
+
+/// The admin API: merchants, keys, whitelists, settings, webhook attempts. Bind it to loopback.
+pub fn admin_router(vpos: Vpos) -> Router {
+    Router::new()
+        .route("/admin/merchants", get(list_merchants).post(add_merchant))
+        .route("/admin/merchants/{name}/keys", post(add_key))
+        .route("/admin/merchants/{name}/local-kick", put(set_local_kick))
+        .route("/admin/merchants/{name}/whitelist", get(list_whitelist).post(add_whitelist))
+        .route("/admin/merchants/{name}/whitelist/{tms_id}", delete(remove_whitelist))
+        .route("/admin/transactions/{reference}", get(admin_transaction))
+        .route("/admin/transactions/{reference}/webhooks", get(webhook_attempts))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(vpos)
+}
+
+async fn blocking<T: Send + 'static>(
+    vpos: &Vpos,
+    f: impl FnOnce(&crate::store::Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = vpos.store().clone();
+    match tokio::task::spawn_blocking(move || f(&store)).await {
+        Ok(r) => r.map_err(admin_error),
+        Err(e) => Err(ApiError::new(ErrorType::InternalError, e.to_string())),
+    }
+}
+
+/// Admin errors: the store's message, with the status that fits.
+fn admin_error(e: StoreError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        StoreError::UnknownMerchant { .. }
+        | StoreError::NotWhitelisted { .. }
+        | StoreError::PaymentNotFound { .. } => ApiError::new(ErrorType::NotFound, message),
+        StoreError::DuplicateMerchant { .. } | StoreError::DuplicateWhitelist { .. } => {
+            ApiError::new(ErrorType::Conflict, message)
+        }
+        StoreError::BadMerchantName { .. } | StoreError::BadTmsId { .. } => {
+            ApiError::new(ErrorType::InvalidRequest, message)
+        }
+        other => ApiError::from(other),
+    }
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(bytes: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body(bytes)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(ErrorType::InvalidRequest, format!("the body is not the JSON expected: {e}"))
+    })
+}
+
+async fn list_merchants(State(vpos): State<Vpos>) -> Result<Response, ApiError> {
+    Ok(axum::Json(blocking(&vpos, |s| s.merchants()).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameBody {
+    name: String,
+}
+
+async fn add_merchant(
+    State(vpos): State<Vpos>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let NameBody { name } = json_body(bytes)?;
+    let m = blocking(&vpos, move |s| s.add_merchant(&name, now_ms())).await?;
+    Ok((StatusCode::CREATED, axum::Json(m)).into_response())
+}
+
+async fn add_key(State(vpos): State<Vpos>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let key = blocking(&vpos, move |s| s.add_api_key(&name, now_ms())).await?;
+    Ok((StatusCode::CREATED, axum::Json(key)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocalKickBody {
+    mode: LocalKickMode,
+}
+
+async fn set_local_kick(
+    State(vpos): State<Vpos>,
+    Path(name): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let LocalKickBody { mode } = json_body(bytes)?;
+    Ok(axum::Json(blocking(&vpos, move |s| s.set_local_kick(&name, mode)).await?).into_response())
+}
+
+async fn list_whitelist(State(vpos): State<Vpos>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    Ok(axum::Json(blocking(&vpos, move |s| s.whitelist(&name)).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TmsBody {
+    tms_id: String,
+}
+
+async fn add_whitelist(
+    State(vpos): State<Vpos>,
+    Path(name): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let TmsBody { tms_id } = json_body(bytes)?;
+    let list = blocking(&vpos, move |s| {
+        s.whitelist_add(&name, &tms_id, now_ms())?;
+        s.whitelist(&name)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(list)).into_response())
+}
+
+async fn remove_whitelist(
+    State(vpos): State<Vpos>,
+    Path((name, tms_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&vpos, move |s| s.whitelist_remove(&name, &tms_id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn admin_transaction(
+    State(vpos): State<Vpos>,
+    Path(reference): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(vpos.public_status(&reference).await?).into_response())
+}
+
+async fn webhook_attempts(
+    State(vpos): State<Vpos>,
+    Path(reference): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(blocking(&vpos, move |s| s.webhook_attempts(&reference)).await?).into_response())
+}

@@ -1,0 +1,177 @@
+//! How a terminal's OPI outcome becomes a transaction's status, failure code and receipts (the table is in
+//! `docs/PAYMENT_API.md`).
+//!
+//! | TAS result | status | failureCode |
+//! |---|---|---|
+//! | `OverallResult` `Success` | `success` | |
+//! | `Failure` with action code `51` | `failed` | `insufficient_funds` |
+//! | `Failure` with action code `05`, `54` (and other issuer refusals) | `failed` | `card_refused` |
+//! | `Failure` without an action code | `failed` | `rejected` |
+//! | `Aborted` (customer STOP, POS abort) | `failed` | `cancelled` |
+//! | `TimedOut` (no card presented) | `failed` | `expired` |
+//! | `CommunicationError` (issuer unreachable), anything else | `failed` | `processing_error` |
+//! | `PartialFailure` | `manualintervention` | |
+//! | no final answer (terminal lost, time-out) | `manualintervention` | |
+
+use ccv_tas::{Outcome, TransactionResult};
+
+use crate::model::{FailureCode, PaymentStatus};
+use crate::store::{Receipts, StatusUpdate};
+
+/// The status change a TAS result makes.
+pub fn settle(result: &TransactionResult) -> StatusUpdate {
+    let receipts = Some(receipts(result));
+    let overall = result.overall_result.as_deref();
+    let (status, code, message) = match (result.outcome, overall) {
+        (Outcome::Completed, Some("Success")) => (PaymentStatus::Success, None, None),
+        (Outcome::Completed, Some("PartialFailure")) => (
+            PaymentStatus::ManualIntervention,
+            None,
+            Some("the terminal approved only part of the amount; check the terminal's journal".to_owned()),
+        ),
+        (Outcome::Completed, Some(overall)) => {
+            let code = failure_code(overall, action_code(result));
+            let message = match action_code(result) {
+                Some(ac) => format!("the terminal answered {overall} (action code {ac})"),
+                None => format!("the terminal answered {overall}"),
+            };
+            (PaymentStatus::Failed, Some(code), Some(message))
+        }
+        (Outcome::Completed, None) | (Outcome::Unknown, _) => {
+            let why = result.reason.as_deref().unwrap_or("no final answer");
+            (
+                PaymentStatus::ManualIntervention,
+                None,
+                Some(format!(
+                    "the outcome on terminal {} is unknown ({why}); check the terminal's journal before retrying",
+                    result.tms_id
+                )),
+            )
+        }
+    };
+    StatusUpdate { status: Some(status), failure_code: code, receipts, failure_message: message }
+}
+
+fn action_code(result: &TransactionResult) -> Option<&str> {
+    result.authorisation.get("actionCode").and_then(|v| v.as_str()).filter(|ac| *ac != "00")
+}
+
+/// The failure code of a final OPI answer other than `Success`.
+pub fn failure_code(overall_result: &str, action_code: Option<&str>) -> FailureCode {
+    match (overall_result, action_code) {
+        ("Failure", Some("51")) => FailureCode::InsufficientFunds,
+        ("Failure", Some(_)) => FailureCode::CardRefused,
+        ("Failure", None) => FailureCode::Rejected,
+        ("Aborted", _) => FailureCode::Cancelled,
+        ("TimedOut", _) => FailureCode::Expired,
+        _ => FailureCode::ProcessingError,
+    }
+}
+
+/// The receipts as CCV returns them: the printed copies by their first line (`Kopie Customer`,
+/// `Kopie Merchant`), the electronic journal as the journal receipt.
+pub fn receipts(result: &TransactionResult) -> Receipts {
+    let mut out = Receipts::default();
+    for receipt in &result.receipts {
+        let lines: Vec<String> = receipt.text.lines().map(str::to_owned).collect();
+        let first = lines.iter().find(|l| !l.trim().is_empty()).map(|l| l.to_ascii_lowercase());
+        match receipt.target.as_str() {
+            "EJournal" | "JournalPrinter" => out.journal.get_or_insert_with(Vec::new).extend(lines),
+            _ if first.as_deref().is_some_and(|f| f.contains("merchant")) => out.merchant = Some(lines),
+            _ if out.customer.is_none() => out.customer = Some(lines),
+            _ => out.merchant = Some(lines),
+        }
+    }
+    out.print_customer_receipt = Some(out.customer.is_some());
+    out.ask_customer_signature = Some(false);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ccv_tas::Receipt;
+
+    fn result(outcome: Outcome, overall: Option<&str>, action: Option<&str>) -> TransactionResult {
+        let mut authorisation = serde_json::Map::new();
+        if let Some(ac) = action {
+            authorisation.insert("actionCode".into(), ac.into());
+        }
+        TransactionResult {
+            tms_id: "29000123".into(),
+            request_type: "CardPayment".into(),
+            request_id: "1".into(),
+            outcome,
+            overall_result: overall.map(str::to_owned),
+            reason: (outcome == Outcome::Unknown).then(|| "terminal_disconnected".to_owned()),
+            amount: Some("12.50".into()),
+            currency: Some("EUR".into()),
+            authorisation,
+            receipts: vec![
+                Receipt { target: "Printer".into(), text: "Kopie Merchant\nTotaal".into(), printed: true },
+                Receipt { target: "Printer".into(), text: "Kopie Customer\nTotaal".into(), printed: true },
+                Receipt { target: "EJournal".into(), text: "STAN 000001".into(), printed: true },
+            ],
+            display_texts: Vec::new(),
+            duration_ms: 5,
+        }
+    }
+
+    #[test]
+    fn the_documented_table() {
+        let cases = [
+            (Outcome::Completed, Some("Success"), None, PaymentStatus::Success, None),
+            (Outcome::Completed, Some("Success"), Some("00"), PaymentStatus::Success, None),
+            (
+                Outcome::Completed,
+                Some("Failure"),
+                Some("51"),
+                PaymentStatus::Failed,
+                Some(FailureCode::InsufficientFunds),
+            ),
+            (
+                Outcome::Completed,
+                Some("Failure"),
+                Some("05"),
+                PaymentStatus::Failed,
+                Some(FailureCode::CardRefused),
+            ),
+            (
+                Outcome::Completed,
+                Some("Failure"),
+                Some("54"),
+                PaymentStatus::Failed,
+                Some(FailureCode::CardRefused),
+            ),
+            (Outcome::Completed, Some("Failure"), None, PaymentStatus::Failed, Some(FailureCode::Rejected)),
+            (Outcome::Completed, Some("Aborted"), None, PaymentStatus::Failed, Some(FailureCode::Cancelled)),
+            (Outcome::Completed, Some("TimedOut"), None, PaymentStatus::Failed, Some(FailureCode::Expired)),
+            (
+                Outcome::Completed,
+                Some("CommunicationError"),
+                None,
+                PaymentStatus::Failed,
+                Some(FailureCode::ProcessingError),
+            ),
+            (Outcome::Completed, Some("PartialFailure"), None, PaymentStatus::ManualIntervention, None),
+            (Outcome::Unknown, None, None, PaymentStatus::ManualIntervention, None),
+        ];
+        for (outcome, overall, action, status, code) in cases {
+            let update = settle(&result(outcome, overall, action));
+            assert_eq!(update.status, Some(status), "{overall:?} {action:?}");
+            assert_eq!(update.failure_code, code, "{overall:?} {action:?}");
+            assert_eq!(update.failure_message.is_some(), status != PaymentStatus::Success);
+        }
+        let unknown = settle(&result(Outcome::Unknown, None, None));
+        assert!(unknown.failure_message.expect("a message").contains("terminal_disconnected"));
+    }
+
+    #[test]
+    fn receipts_by_their_copy_line() {
+        let r = receipts(&result(Outcome::Completed, Some("Success"), None));
+        assert_eq!(r.customer.as_deref(), Some(&["Kopie Customer".to_owned(), "Totaal".to_owned()][..]));
+        assert_eq!(r.merchant.as_deref(), Some(&["Kopie Merchant".to_owned(), "Totaal".to_owned()][..]));
+        assert_eq!(r.journal.as_deref(), Some(&["STAN 000001".to_owned()][..]));
+        assert_eq!(r.print_customer_receipt, Some(true));
+    }
+}
