@@ -7,9 +7,10 @@
 //!
 //! Layout: [`harness`] (a terminal core and a TAS connection core against each other in memory, on one fake
 //! clock), [`loopback_config`] (a terminal configuration for loopback), [`start_tas`], [`endpoint_child`] (our
-//! IoT endpoint in a child process of a bench).
+//! IoT endpoint in a child process of a bench), [`world`] (every party in one process, the payment API included).
 
 pub mod harness;
+pub mod world;
 
 use std::net::SocketAddr;
 use std::path::Path;

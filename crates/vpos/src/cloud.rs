@@ -157,6 +157,11 @@ impl CloudKicker {
         self.link.borrow().clone()
     }
 
+    /// A watch of the link's state (to await [`LinkState::Up`]).
+    pub fn link_watch(&self) -> watch::Receiver<LinkState> {
+        self.link.clone()
+    }
+
     /// Publishes a `connect-tas` kick to `tms_id` (QoS 1) once connected (waiting at most `wait`), and returns
     /// the events the terminal publishes for it.
     pub async fn kick(

@@ -84,6 +84,24 @@ pub enum BrowserKickReport {
     },
 }
 
+/// What the payment API did, for tools that follow it live (a sandbox's event stream, tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum VposEvent {
+    /// A transaction's status changed (committed before this is sent).
+    #[serde(rename_all = "camelCase")]
+    Status {
+        /// The transaction.
+        reference: String,
+        /// Its new status.
+        status: PaymentStatus,
+        /// Why it failed, when it did.
+        failure_code: Option<FailureCode>,
+    },
+    /// A webhook attempt was made and recorded.
+    Webhook(crate::store::WebhookAttempt),
+}
+
 /// Why a transaction ended before the OPI conversation: a failure code and a message naming the cause.
 struct Failure {
     code: FailureCode,
@@ -127,6 +145,7 @@ struct Inner {
     kicks: AtomicU64,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    events: tokio::sync::broadcast::Sender<VposEvent>,
 }
 
 /// Epoch milliseconds now.
@@ -171,7 +190,14 @@ impl Vpos {
         getrandom::fill(&mut seed).map_err(|e| StoreError::NoRandomness { detail: e.to_string() })?;
         let tasks = TaskTracker::new();
         let shutdown = CancellationToken::new();
-        let webhooks = Webhooks::new(store.clone(), config.webhook.clone(), tasks.clone(), shutdown.clone())?;
+        let (events, _) = tokio::sync::broadcast::channel(1024);
+        let webhooks = Webhooks::new(
+            store.clone(),
+            config.webhook.clone(),
+            tasks.clone(),
+            shutdown.clone(),
+            events.clone(),
+        )?;
         let inner = Arc::new(Inner {
             store,
             tas,
@@ -185,6 +211,7 @@ impl Vpos {
             kicks: AtomicU64::new(0),
             tasks,
             shutdown,
+            events,
         });
         let settled = db(&inner.store, |s| {
             s.settle_interrupted(
@@ -205,6 +232,11 @@ impl Vpos {
             inner.webhooks.deliver(&record, made);
         }
         Ok(Vpos { inner })
+    }
+
+    /// Every status change and webhook attempt from now on (a receiver that lags loses the oldest).
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<VposEvent> {
+        self.inner.events.subscribe()
     }
 
     /// The store.
@@ -414,6 +446,11 @@ impl Inner {
         let record = db(&self.store, move |s| s.update_status(&r, &update, now_ms())).await?;
         tracing::info!(reference, status = record.status.as_str(), failure_code = ?record.failure_code,
             "payment API: transaction final");
+        let _ = self.events.send(VposEvent::Status {
+            reference: record.reference.clone(),
+            status: record.status,
+            failure_code: record.failure_code,
+        });
         self.webhooks.deliver(&record, 0);
         Ok(record)
     }

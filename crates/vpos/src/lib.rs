@@ -41,7 +41,7 @@ pub mod store;
 pub mod validate;
 pub mod webhook;
 
-pub use engine::{BrowserKickReport, Vpos, VposConfig};
+pub use engine::{BrowserKickReport, Vpos, VposConfig, VposEvent};
 pub use error::{ApiError, ErrorType};
 pub use model::{
     DecimalText, FailureCode, OrderTexts, PaymentRequest, PaymentStatus, RefundRequest, TerminalDetails,

@@ -68,17 +68,25 @@ pub fn failure_code(overall_result: &str, action_code: Option<&str>) -> FailureC
     }
 }
 
-/// The receipts as CCV returns them: the printed copies by their first line (`Kopie Customer`,
-/// `Kopie Merchant`), the electronic journal as the journal receipt.
+/// The receipts as CCV returns them: the printed copies told apart by their copy line (`KLANTENTICKET` /
+/// `Kopie Customer` for the customer, `HANDELARENTICKET` / `Kopie Merchant` for the merchant; an unmarked one
+/// is the customer's first), the electronic journal as the journal receipt.
 pub fn receipts(result: &TransactionResult) -> Receipts {
     let mut out = Receipts::default();
     for receipt in &result.receipts {
         let lines: Vec<String> = receipt.text.lines().map(str::to_owned).collect();
-        let first = lines.iter().find(|l| !l.trim().is_empty()).map(|l| l.to_ascii_lowercase());
+        let marked = |words: &[&str]| {
+            lines.iter().any(|l| {
+                let l = l.trim().to_ascii_lowercase();
+                words.iter().any(|w| l.contains(w))
+            })
+        };
         match receipt.target.as_str() {
             "EJournal" | "JournalPrinter" => out.journal.get_or_insert_with(Vec::new).extend(lines),
-            _ if first.as_deref().is_some_and(|f| f.contains("merchant")) => out.merchant = Some(lines),
-            _ if out.customer.is_none() => out.customer = Some(lines),
+            _ if marked(&["handelarenticket", "kopie merchant"]) => out.merchant = Some(lines),
+            _ if marked(&["klantenticket", "kopie customer"]) || out.customer.is_none() => {
+                out.customer = Some(lines)
+            }
             _ => out.merchant = Some(lines),
         }
     }

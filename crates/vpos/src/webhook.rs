@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::engine::now_ms;
-use crate::store::{PaymentRecord, Store, StoreError};
+use crate::engine::{VposEvent, now_ms};
+use crate::store::{PaymentRecord, Store, StoreError, WebhookAttempt};
 
 /// How webhooks are retried.
 #[derive(Debug, Clone)]
@@ -51,6 +51,7 @@ pub(crate) struct Webhooks {
     http: reqwest::Client,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    events: tokio::sync::broadcast::Sender<VposEvent>,
 }
 
 impl Webhooks {
@@ -59,6 +60,7 @@ impl Webhooks {
         policy: WebhookPolicy,
         tasks: TaskTracker,
         shutdown: CancellationToken,
+        events: tokio::sync::broadcast::Sender<VposEvent>,
     ) -> Result<Webhooks, StoreError> {
         let http = reqwest::Client::builder()
             .timeout(policy.timeout)
@@ -68,7 +70,7 @@ impl Webhooks {
             .user_agent(concat!("ccv-emu/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| StoreError::Corrupt { what: "HTTP client", detail: e.to_string() })?;
-        Ok(Webhooks { store, policy, http, tasks, shutdown })
+        Ok(Webhooks { store, policy, http, tasks, shutdown, events })
     }
 
     /// Delivers the webhook of `record`'s current status, `made` attempts having been made already.
@@ -77,8 +79,13 @@ impl Webhooks {
         if made >= self.policy.max_attempts {
             return;
         }
-        let (store, policy, http, shutdown) =
-            (self.store.clone(), self.policy.clone(), self.http.clone(), self.shutdown.clone());
+        let (store, policy, http, shutdown, events) = (
+            self.store.clone(),
+            self.policy.clone(),
+            self.http.clone(),
+            self.shutdown.clone(),
+            self.events.clone(),
+        );
         let reference = record.reference.clone();
         self.tasks.spawn(async move {
             let body = serde_json::json!({ "id": reference });
@@ -93,12 +100,30 @@ impl Webhooks {
                 };
                 let delivered = error.is_none();
                 let (r, u, store) = (reference.clone(), url.clone(), store.clone());
+                let at = now_ms();
+                let record = WebhookAttempt {
+                    reference: reference.clone(),
+                    url: url.clone(),
+                    attempt,
+                    attempted_ms: at,
+                    http_status: status,
+                    error: error.clone(),
+                    delivered,
+                };
                 let recorded = tokio::task::spawn_blocking(move || {
-                    store.record_webhook_attempt(&r, &u, status, error.as_deref(), now_ms())
+                    store.record_webhook_attempt(&r, &u, status, error.as_deref(), at)
                 })
                 .await;
-                if let Ok(Err(e)) = &recorded {
-                    tracing::error!(%reference, "payment API: could not record a webhook attempt: {e}");
+                match recorded {
+                    Ok(Ok(n)) => {
+                        let _ = events.send(VposEvent::Webhook(WebhookAttempt { attempt: n, ..record }));
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(%reference, "payment API: could not record a webhook attempt: {e}")
+                    }
+                    Err(e) => {
+                        tracing::error!(%reference, "payment API: could not record a webhook attempt: {e}")
+                    }
                 }
                 if delivered {
                     tracing::debug!(%reference, attempt, "webhook delivered");
