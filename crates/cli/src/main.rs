@@ -61,7 +61,7 @@ enum Command {
     /// Exit status 0 when the terminal answered Success, 2 when it answered otherwise, 3 when the outcome is
     /// unknown (terminal disconnected or timed out), 1 on any other error.
     Pay(tas_cmd::PayArgs),
-    /// Administer the payment API (VPOS look-alike): merchants, API keys, whitelists of TMS IDs.
+    /// Run (`vpos serve`) and administer the payment API (VPOS look-alike): merchants, API keys, whitelists.
     ///
     /// The state is one SQLite file, DIR/vpos.sqlite3 (--state DIR, default ./vpos-state), created on first use.
     /// Errors end with exit status 1 and one line on stderr.

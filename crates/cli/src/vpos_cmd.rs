@@ -1,10 +1,16 @@
-//! `ccv-emu vpos ...`: administration of the payment API's merchants, API keys and whitelists.
-//! Only wiring: the work is in `ccv_vpos::Store`.
+//! `ccv-emu vpos ...`: the payment API (`serve`) and the administration of its merchants, API keys,
+//! whitelists and settings. Only wiring: the work is in `ccv_vpos`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use ccv_vpos::Store;
+use anyhow::Context as _;
+use ccv_vpos::cloud::{CloudKicker, CloudSettings};
+use ccv_vpos::{LocalKickMode, Store, Vpos, VposConfig, VposServer, WebhookPolicy};
+use ccv_wire::HostPort;
 use serde_json::json;
 
 /// The arguments of `ccv-emu vpos` (its help text is on `Command::Vpos` in main.rs).
@@ -19,6 +25,17 @@ pub struct VposArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum VposCmd {
+    /// Run the payment API: POST /api/v1/payment, GET /api/v1/transaction, POST /api/v1/refund (CCV's shape,
+    /// HTTP Basic with the API key as user name and an empty password), the payUrl page, the admin API on
+    /// loopback, and the mock TAS the terminals dial for its payments.
+    ///
+    /// Cloud Connect 2.0 payments (managementSystemId GrundmasterNL/BE) need --iot and --pki: the cloud kick
+    /// goes through the IoT endpoint as the PKI's vpos identity. Prints one line with the addresses when
+    /// ready; stops on Ctrl-C or SIGTERM. Payments a killed run left pending become manualintervention at
+    /// the next start.
+    ///
+    /// Example: ccv-emu vpos serve --iot localhost:8443 --pki ./pki
+    Serve(Box<ServeArgs>),
     /// Add or list merchants.
     #[command(subcommand)]
     Merchant(MerchantCmd),
@@ -28,6 +45,67 @@ enum VposCmd {
     /// Manage the TMS IDs a merchant may wake with the cloud kick (Cloud Connect 2.0, R10).
     #[command(subcommand)]
     Whitelist(WhitelistCmd),
+    /// Show a transaction's webhook attempts (time, HTTP status, error, delivered).
+    ///
+    /// Example: ccv-emu vpos webhooks TL2612011230000001AB3F
+    Webhooks {
+        /// The transaction's reference.
+        reference: String,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The arguments of `ccv-emu vpos serve`.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address of the payment API (and its payUrl pages).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Address of the admin API (merchants, keys, whitelists, webhook attempts); loopback only.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    admin: SocketAddr,
+    /// The base URL POS browsers reach the API at, for payUrl (default: http://{--listen}).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Address of the mock TAS the terminals dial for this API's payments.
+    #[arg(long, default_value = "127.0.0.1:5555")]
+    tas_listen: SocketAddr,
+    /// The TAS address put in kicks (HOST:PORT). Default: --tas-listen unless it is a wildcard address, else
+    /// none (the terminal dials the TAS it is configured with).
+    #[arg(long, value_name = "HOST:PORT")]
+    kick_tas: Option<HostPort>,
+    /// The IoT endpoint (HOST:PORT; the host is also the TLS server name) for cloud kicks.
+    #[arg(long, value_name = "HOST:PORT", requires = "pki")]
+    iot: Option<HostPort>,
+    /// The PKI directory of `ccv-emu pki init` (ca.pem, vpos.pem, vpos.key).
+    #[arg(long, value_name = "DIR")]
+    pki: Option<PathBuf>,
+    /// MgtSubscription part of the MQTT topics.
+    #[arg(long, default_value = ccv_wire::cloud::DEFAULT_MGT_SUBSCRIPTION)]
+    mgt_subscription: String,
+    /// MQTT client id of the payment API.
+    #[arg(long, default_value = "vpos-1")]
+    client_id: String,
+    /// Seconds a terminal has to answer a kick.
+    #[arg(long, default_value_t = 10)]
+    kick_answer_timeout: u64,
+    /// Seconds a terminal that took the kick has to reach the TAS.
+    #[arg(long, default_value_t = 30)]
+    connect_timeout: u64,
+    /// Seconds a Cloud Connect 1.0 payment waits for its payUrl page to send the local kick.
+    #[arg(long, default_value_t = 120)]
+    browser_kick_timeout: u64,
+    /// Seconds the OPI conversation may take before the outcome is unknown (manualintervention).
+    #[arg(long, default_value_t = 120)]
+    transaction_timeout: u64,
+    /// Webhook attempts per status change (back-off 1 s, doubling, at most 60 s).
+    #[arg(long, default_value_t = 6)]
+    webhook_attempts: u32,
+    /// Print the ready line as JSON (apiUrl, adminUrl, tas, state).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -48,6 +126,23 @@ enum MerchantCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Change a merchant's settings.
+    ///
+    /// --local-kick server: the API sends the local kick of Cloud Connect 1.0 payments itself (for headless POS
+    /// tests); browser (the default, as at CCV): the payUrl page sends it from the POS's browser.
+    ///
+    /// Example: ccv-emu vpos merchant set shop-1 --local-kick server
+    Set {
+        /// The merchant's name.
+        name: String,
+        /// Who sends the local kick: browser or server.
+        #[arg(long, value_parser = parse_local_kick)]
+        local_kick: LocalKickMode,
+    },
+}
+
+fn parse_local_kick(s: &str) -> Result<LocalKickMode, String> {
+    LocalKickMode::parse(s).ok_or_else(|| format!("{s:?} is neither \"browser\" nor \"server\""))
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -102,8 +197,31 @@ fn now_ms() -> i64 {
 }
 
 pub fn run(args: VposArgs) -> anyhow::Result<ExitCode> {
+    if let VposCmd::Serve(serve_args) = args.command {
+        return serve(&args.state, *serve_args);
+    }
     let store = Store::open_dir(&args.state)?;
     match args.command {
+        VposCmd::Serve(_) => unreachable!("handled above"),
+        VposCmd::Merchant(MerchantCmd::Set { name, local_kick }) => {
+            let m = store.set_local_kick(&name, local_kick)?;
+            outln!("merchant {}: local kick sent by the {}", m.name, m.local_kick.as_str());
+        }
+        VposCmd::Webhooks { reference, json } => {
+            let attempts = store.webhook_attempts(&reference)?;
+            if json {
+                outln!("{}", serde_json::to_string(&attempts)?);
+            } else if attempts.is_empty() {
+                outln!("no webhook attempts for {reference}");
+            } else {
+                for a in attempts {
+                    let status = a.http_status.map_or_else(|| "-".to_owned(), |s| s.to_string());
+                    let outcome =
+                        if a.delivered { "delivered" } else { a.error.as_deref().unwrap_or("failed") };
+                    outln!("#{} at {} {} HTTP {status}: {outcome}", a.attempt, a.attempted_ms, a.url);
+                }
+            }
+        }
         VposCmd::Merchant(MerchantCmd::Add { name, json }) => {
             let m = store.add_merchant(&name, now_ms())?;
             if json {
@@ -153,4 +271,99 @@ pub fn run(args: VposArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn read_pem(dir: &std::path::Path, name: &str) -> anyhow::Result<String> {
+    let path = dir.join(name);
+    std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {} (make the PKI with `ccv-emu pki init DIR`)", path.display()))
+}
+
+fn serve(state: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if !args.admin.ip().is_loopback() {
+        anyhow::bail!(
+            "the admin API has no authentication: --admin must be a loopback address, not {}",
+            args.admin
+        );
+    }
+    let store = Arc::new(Store::open_dir(state)?);
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let tas = ccv_tas::Tas::start(
+            args.tas_listen,
+            None,
+            ccv_tas::TasConfig {
+                transaction_timeout: Duration::from_secs(args.transaction_timeout),
+                ..ccv_tas::TasConfig::default()
+            },
+        )
+        .await?;
+        let tas_addr = tas.terminal_addr();
+        let kick_tas = args.kick_tas.clone().or_else(|| {
+            (!tas_addr.ip().is_unspecified())
+                .then(|| HostPort::new(tas_addr.ip().to_string(), tas_addr.port()))
+        });
+        let cloud = match (&args.iot, &args.pki) {
+            (Some(endpoint), Some(pki)) => Some(Arc::new(CloudKicker::start(CloudSettings {
+                endpoint: endpoint.clone(),
+                ca_pem: read_pem(pki, "ca.pem")?,
+                cert_pem: read_pem(pki, "vpos.pem")?,
+                key_pem: read_pem(pki, "vpos.key")?,
+                client_id: args.client_id.clone(),
+                mgt_subscription: args.mgt_subscription.clone(),
+                connect_timeout: Duration::from_secs(10),
+            })?)),
+            _ => None,
+        };
+        let config = VposConfig {
+            base_url: args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen)),
+            kick_tas: kick_tas.clone(),
+            kick_answer_timeout: Duration::from_secs(args.kick_answer_timeout.max(1)),
+            connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+            browser_kick_timeout: Duration::from_secs(args.browser_kick_timeout.max(1)),
+            transaction_timeout: Duration::from_secs(args.transaction_timeout.max(1)),
+            webhook: WebhookPolicy { max_attempts: args.webhook_attempts.max(1), ..WebhookPolicy::default() },
+            ..VposConfig::default()
+        };
+        let vpos = Vpos::start(store, Arc::new(tas), cloud.clone(), config).await?;
+        let server = VposServer::start(vpos.clone(), args.listen, Some(args.admin)).await?;
+        let api = format!("http://{}", server.api_addr());
+        let admin = server.admin_addr().map(|a| format!("http://{a}")).unwrap_or_default();
+        if args.json {
+            outln!(
+                "{}",
+                json!({"apiUrl": api, "adminUrl": admin, "tas": tas_addr.to_string(),
+                       "kickTas": kick_tas.map(|k| k.to_string()), "state": state.display().to_string(),
+                       "cloudKick": cloud.is_some()})
+            );
+        } else {
+            outln!(
+                "payment API on {api} (admin {admin}, TAS {tas_addr}, state {}){}",
+                state.display(),
+                if cloud.is_some() { "" } else { "; no --iot: cloud kicks fail until it is given" }
+            );
+        }
+        wait_for_stop().await?;
+        tracing::info!("payment API stopping");
+        server.shutdown().await;
+        vpos.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_stop() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot wait for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot wait for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    Ok(())
 }

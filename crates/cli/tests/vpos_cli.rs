@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ccv-emu");
 
 fn vpos(state: &Path, args: &[&str]) -> Output {
@@ -95,4 +97,120 @@ fn help_explains_each_command() {
     let out = Command::new(BIN).args(["vpos", "key", "add", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("shown this once") && help.contains("Basic"), "{help}");
+}
+
+mod serve {
+    //! `ccv-emu vpos serve` as a real process: a payment in flight when the process is killed with SIGKILL is
+    //! neither lost nor doubled, and ends as `manualintervention` at the next start.
+
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use ccv_terminal_io::TerminalProcess;
+    use ccv_terminal_io::config::FileConfig;
+    use serde_json::{Value, json};
+
+    use super::common::{Guard, free_port, spawn};
+    use super::ok;
+
+    const T: Duration = Duration::from_secs(15);
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/terminals").join(name)
+    }
+
+    /// Starts `vpos serve`; returns the child and its ready line as JSON.
+    fn serve(state: &Path, ports: (u16, u16, u16)) -> (Guard, Value) {
+        let (api, admin, tas) = (
+            format!("127.0.0.1:{}", ports.0),
+            format!("127.0.0.1:{}", ports.1),
+            format!("127.0.0.1:{}", ports.2),
+        );
+        let state = state.to_str().expect("UTF-8 path");
+        let args = [
+            "vpos",
+            "serve",
+            "--state",
+            state,
+            "--listen",
+            &api,
+            "--admin",
+            &admin,
+            "--tas-listen",
+            &tas,
+            "--json",
+        ];
+        let (guard, line) = spawn(&args);
+        (guard, serde_json::from_str(&line).expect("a JSON ready line"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_payment_in_flight_at_sigkill_ends_as_manualintervention_after_the_restart_and_is_not_doubled()
+    {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let state = tmp.path().join("state");
+        ok(&state, &["merchant", "add", "shop"]);
+        let key: Value = serde_json::from_str(&ok(&state, &["key", "add", "shop", "--json"])).expect("JSON");
+        let key = key["key"].as_str().expect("key").to_owned();
+        ok(&state, &["merchant", "set", "shop", "--local-kick", "server"]);
+        let ports = (free_port(), free_port(), free_port());
+        let (mut child, ready) = serve(&state, ports);
+        let api = ready["apiUrl"].as_str().expect("apiUrl").to_owned();
+        assert_eq!(ready["tas"], format!("127.0.0.1:{}", ports.2));
+
+        // A 1.0 terminal whose customer never presents a card: the payment stays at the terminal.
+        let mut c = FileConfig::load(&fixture("cc1-only.toml")).expect("fixture");
+        let tas = ccv_terminal::HostPort::new("127.0.0.1", ports.2);
+        c.terminal.tms.tas = tas.clone();
+        c.terminal.installed.tas = tas;
+        c.terminal.identity.tms_id = "11300002".into();
+        c.terminal.profile.auto_card_after_ms = None;
+        c.io.kick_bind = std::net::Ipv4Addr::LOCALHOST.into();
+        c.io.kick_port_override = Some(0);
+        c.io.opi_channel0 = "127.0.0.1:0".parse().expect("addr");
+        let term = TerminalProcess::start(c, 7).await.expect("terminal starts");
+        let kick_port = term.kick_addr().expect("kick listener").port();
+
+        let http = reqwest::Client::new();
+        let body = json!({"amount": "25.00", "currency": "EUR", "method": "terminal",
+            "details": {"terminalId": "11300002", "managementSystemId": "08900000002", "accessProtocol": "OPI_NL",
+                        "ip": "127.0.0.1", "port": kick_port}});
+        let create = |body: &Value| {
+            http.post(format!("{api}/api/v1/payment"))
+                .basic_auth(&key, Some(""))
+                .header("Idempotency-Reference", "order-sigkill")
+                .json(body)
+                .send()
+        };
+        let created: Value = create(&body).await.expect("answer").json().await.expect("JSON");
+        assert_eq!(created["status"], "pending", "{created}");
+        let reference = created["reference"].as_str().expect("reference").to_owned();
+        term.wait_for_status(T, |s| s.in_transaction).await.expect("the payment reaches the terminal");
+
+        // SIGKILL: no shutdown code runs.
+        child.0.kill().expect("SIGKILL");
+        let _ = child.0.wait();
+        drop(child);
+
+        let (_child, _) = serve(&state, ports);
+        let get = |reference: String| {
+            http.get(format!("{api}/api/v1/transaction"))
+                .query(&[("reference", reference)])
+                .basic_auth(&key, Some(""))
+                .send()
+        };
+        let after: Value = get(reference.clone()).await.expect("answer").json().await.expect("JSON");
+        assert_eq!(after["status"], "manualintervention", "{after}");
+        assert!(after["statusFinalDate"].as_i64().is_some());
+        let message = after["failureMessage"].as_str().expect("message");
+        assert!(message.contains("stopped while this transaction was in flight"), "{message}");
+        // The POS retries with the same Idempotency-Reference: the same transaction, not a second payment.
+        let again: Value = create(&body).await.expect("answer").json().await.expect("JSON");
+        assert_eq!(again["reference"], reference.as_str());
+        assert_eq!(again["status"], "manualintervention");
+        let store = ccv_vpos::Store::open_dir(&state).expect("store opens beside the server");
+        assert_eq!(store.pending_payments().expect("read").len(), 0);
+        assert_eq!(store.payment_any(&reference).expect("stored").reference, reference);
+        term.shutdown().await;
+    }
 }

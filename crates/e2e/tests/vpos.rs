@@ -42,26 +42,20 @@ struct Receiver {
     ids: mpsc::UnboundedReceiver<String>,
 }
 
+/// The receiver's state: where ids go, and the statuses still to answer.
+type HookState = (mpsc::UnboundedSender<String>, Arc<std::sync::Mutex<std::vec::IntoIter<u16>>>);
+
+async fn hook(State((tx, answers)): State<HookState>, body: axum::Json<Value>) -> StatusCode {
+    let code = answers.lock().expect("lock").next().unwrap_or(200);
+    let id = body.0["id"].as_str().unwrap_or_default().to_owned();
+    let _ = tx.send(id);
+    StatusCode::from_u16(code).expect("status")
+}
+
 async fn receiver(answers: Vec<u16>) -> Receiver {
     let (tx, ids) = mpsc::unbounded_channel();
     let answers = Arc::new(std::sync::Mutex::new(answers.into_iter()));
-    let app = axum::Router::new()
-        .route(
-            "/hook",
-            axum::routing::post(
-                |State((tx, answers)): State<(
-                    mpsc::UnboundedSender<String>,
-                    Arc<std::sync::Mutex<std::vec::IntoIter<u16>>>,
-                )>,
-                 body: axum::Json<Value>| async move {
-                    let code = answers.lock().expect("lock").next().unwrap_or(200);
-                    let id = body.0["id"].as_str().unwrap_or_default().to_owned();
-                    let _ = tx.send(id);
-                    StatusCode::from_u16(code).expect("status")
-                },
-            ),
-        )
-        .with_state((tx, answers));
+    let app = axum::Router::new().route("/hook", axum::routing::post(hook)).with_state((tx, answers));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
