@@ -7,8 +7,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
 use ccv_terminal_io::TerminalProcess;
 use ccv_terminal_io::config::FileConfig;
@@ -50,31 +48,7 @@ fetch("http://{kick}/kick", {{method: "POST", headers: {{"content-type": "applic
 
 /// Loads the page in headless Chromium and returns the `RESULT ...` line from the DOM.
 async fn load(browser: &PathBuf, page: SocketAddr, extra: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(browser);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--virtual-time-budget=10000",
-        "--dump-dom",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(extra)
-    .arg(format!("http://{page}/"))
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
-        .await
-        .expect("chromium finishes within 90 s")
-        .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    let dom = ccv_test_support::chromium_dump_dom(browser, &format!("http://{page}/"), extra, 10_000).await;
     dom.lines()
         .find_map(|l| l.find("RESULT").map(|i| l[i..].to_owned()))
         .unwrap_or_else(|| format!("no result in {dom:?}"))

@@ -3,7 +3,8 @@
 //!
 //! What it does: finds outside tools and decides what their absence means ([`require_tool`]: a failure under CI,
 //! a printed skip on a developer's machine), starts a real mosquitto broker and waits for it to say it runs,
-//! re-runs a bench binary as a child process, reads a process's memory.
+//! re-runs a bench binary as a child process, reads a process's memory, loads a page in headless Chromium and
+//! returns its DOM ([`chromium_dump_dom`]).
 //!
 //! What it does not do: know any party of ccv-emu (it depends on no ccv crate, so every crate may use it), or
 //! wait by sleeping: every wait is for an event (a line printed by a child), bounded by a time-out.
@@ -180,4 +181,41 @@ mod tests {
         assert!(find_on_path(&["sh"]).is_some());
         assert!(find_on_path(&["no-such-tool-ccv-emu"]).is_none());
     }
+}
+
+/// Loads `url` in headless Chromium (a fresh profile; `extra` flags added) with a virtual-time budget of
+/// `budget_ms` for its scripts, and returns the DOM it ends with (`--dump-dom`). Bounded by 90 s.
+pub async fn chromium_dump_dom(browser: &Path, url: &str, extra: &[String], budget_ms: u64) -> String {
+    let profile = std::env::temp_dir().join(format!("ccv-chromium-{}-{}", std::process::id(), unique()));
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--dump-dom",
+    ])
+    .arg(format!("--virtual-time-budget={budget_ms}"))
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(extra)
+    .arg(url)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
+        .await
+        .expect("chromium finishes within 90 s")
+        .expect("chromium runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
