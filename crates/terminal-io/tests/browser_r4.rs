@@ -6,7 +6,7 @@
 //! elsewhere the test says why it skips.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 
 use ccv_terminal_io::TerminalProcess;
 use ccv_terminal_io::config::FileConfig;
@@ -47,7 +47,7 @@ fetch("http://{kick}/kick", {{method: "POST", headers: {{"content-type": "applic
 }
 
 /// Loads the page in headless Chromium and returns the `RESULT ...` line from the DOM.
-async fn load(browser: &PathBuf, page: SocketAddr, extra: &[String]) -> String {
+async fn load(browser: &Path, page: SocketAddr, extra: &[String]) -> String {
     let dom = ccv_test_support::chromium_dump_dom(browser, &format!("http://{page}/"), extra, 10_000).await;
     dom.lines()
         .find_map(|l| l.find("RESULT").map(|i| l[i..].to_owned()))
