@@ -115,6 +115,11 @@ impl World {
     /// Starts a terminal from `base` (see [`World::terminal_config`]); its certificate must be in the PKI.
     pub async fn add_terminal(&mut self, base: FileConfig, tms_id: &str) -> &TerminalProcess {
         let config = self.terminal_config(base, tms_id);
+        self.start_terminal(config, tms_id).await
+    }
+
+    /// Starts a terminal from a config already prepared with [`World::terminal_config`].
+    pub async fn start_terminal(&mut self, config: FileConfig, tms_id: &str) -> &TerminalProcess {
         let pair = self.pki.terminal(tms_id).expect("terminal in the PKI");
         let credentials = MqttCredentials {
             ca_pem: self.pki.ca.cert_pem.clone(),

@@ -399,3 +399,134 @@ async fn a_failing_webhook_receiver_gets_retries_and_every_attempt_is_recorded()
     );
     world.shutdown().await;
 }
+
+/// The next event about `reference` that `pick` accepts.
+async fn event_for<T>(
+    events: &mut tokio::sync::broadcast::Receiver<VposEvent>,
+    mut pick: impl FnMut(&VposEvent) -> Option<T>,
+) -> T {
+    loop {
+        let event = tokio::time::timeout(T, events.recv()).await.expect("an event in time").expect("events");
+        if let Some(found) = pick(&event) {
+            return found;
+        }
+    }
+}
+
+#[tokio::test]
+async fn while_pending_the_terminal_text_shows_and_a_terminal_lost_mid_payment_ends_as_manualintervention() {
+    let mut world = world(&["29000123", "29000124"]).await;
+    for tms in ["29000123", "29000124"] {
+        // The customer never presents a card; the second terminal gives up after a 1 s card time-out.
+        let mut c = world.terminal_config(FileConfig::default(), tms);
+        c.terminal.profile.auto_card_after_ms = None;
+        if tms == "29000124" {
+            c.terminal.profile.card_timeout_ms = 1_000;
+        }
+        world
+            .start_terminal(c, tms)
+            .await
+            .wait_for_status(T, |s| s.mqtt.state == "up")
+            .await
+            .expect("MQTT up");
+        world.whitelist(tms);
+    }
+    let pos = Pos::new(&world, World::KEY);
+    let mut events = world.vpos.events();
+
+    let (_, created) = pos
+        .post("/api/v1/payment", &cloud_payment("29000123", "4.00", "http://127.0.0.1:9/none"), None)
+        .await;
+    let reference = created["reference"].as_str().expect("reference").to_owned();
+    let text = event_for(&mut events, |e| match e {
+        VposEvent::TerminalMessage { reference: r, text } if *r == reference => Some(text.clone()),
+        _ => None,
+    })
+    .await;
+    let (_, pending) = pos.transaction(&reference).await;
+    assert_eq!(pending["status"], "pending");
+    assert_eq!(pending["details"]["terminalMessage"], text.as_str(), "{pending}");
+
+    // The terminal is lost mid-payment: nobody knows whether money moved.
+    let term = world.terminals.remove("29000123").expect("terminal");
+    term.shutdown().await;
+    let status = event_for(&mut events, |e| match e {
+        VposEvent::Status { reference: r, status, .. } if *r == reference => Some(*status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(status, ccv_vpos::PaymentStatus::ManualIntervention);
+    let (_, lost) = pos.transaction(&reference).await;
+    assert_eq!(lost["status"], "manualintervention", "{lost}");
+    assert!(lost.get("failureCode").is_none());
+    assert!(lost["failureMessage"].as_str().expect("message").contains("unknown"), "{lost}");
+    assert!(lost["details"].get("terminalMessage").is_none(), "final: no terminal text");
+
+    // No card within the terminal's card time-out: expired.
+    let (_, created) = pos
+        .post("/api/v1/payment", &cloud_payment("29000124", "4.00", "http://127.0.0.1:9/none"), None)
+        .await;
+    let reference = created["reference"].as_str().expect("reference").to_owned();
+    let status = event_for(&mut events, |e| match e {
+        VposEvent::Status { reference: r, status, failure_code } if *r == reference => {
+            Some((*status, *failure_code))
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(status, (ccv_vpos::PaymentStatus::Failed, Some(ccv_vpos::FailureCode::Expired)));
+    world.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_admin_api_administers_merchants_keys_whitelists_and_settings_with_clear_errors() {
+    let world = world(&[]).await;
+    let admin = world.admin_url();
+    let http = reqwest::Client::new();
+    let send = |req: reqwest::RequestBuilder| async move {
+        let resp = req.send().await.expect("admin answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str::<Value>(&text).unwrap_or(Value::Null))
+    };
+    let (s, m) = send(http.post(format!("{admin}/admin/merchants")).json(&json!({"name": "bakery"}))).await;
+    assert_eq!((s, m["name"].as_str()), (201, Some("bakery")));
+    let (s, e) = send(http.post(format!("{admin}/admin/merchants")).json(&json!({"name": "bakery"}))).await;
+    assert_eq!((s, e["type"].as_str()), (409, Some("conflict")), "{e}");
+    let (s, k) = send(http.post(format!("{admin}/admin/merchants/bakery/keys"))).await;
+    assert_eq!(s, 201);
+    let key = k["key"].as_str().expect("key").to_owned();
+    assert!(key.starts_with("t_"));
+    let (s, e) = send(http.post(format!("{admin}/admin/merchants/nobody/keys"))).await;
+    assert_eq!(s, 404);
+    assert!(e["message"].as_str().expect("message").contains("nobody"), "{e}");
+
+    let wl = format!("{admin}/admin/merchants/bakery/whitelist");
+    let (s, list) = send(http.post(&wl).json(&json!({"tmsId": "12345678"}))).await;
+    assert_eq!((s, list), (201, json!(["12345678"])));
+    let (s, _) = send(http.post(&wl).json(&json!({"tmsId": "12345678"}))).await;
+    assert_eq!(s, 409, "duplicate");
+    let (s, e) = send(http.post(&wl).json(&json!({"tmsId": "12 34"}))).await;
+    assert_eq!(s, 400, "malformed: {e}");
+    let (s, e) = send(http.post(&wl).json(&json!({"tms": "1"}))).await;
+    assert_eq!(s, 400, "unknown field: {e}");
+    let (s, _) = send(http.delete(format!("{wl}/12345678"))).await;
+    assert_eq!(s, 204);
+    let (s, _) = send(http.delete(format!("{wl}/12345678"))).await;
+    assert_eq!(s, 404);
+
+    let (s, m) =
+        send(http.put(format!("{admin}/admin/merchants/bakery/local-kick")).json(&json!({"mode": "server"})))
+            .await;
+    assert_eq!((s, m["localKick"].as_str()), (200, Some("server")), "{m}");
+    let (s, list) = send(http.get(format!("{admin}/admin/merchants"))).await;
+    assert_eq!(s, 200);
+    assert!(
+        list.as_array().expect("list").iter().any(|m| m["name"] == "bakery" && m["apiKeys"] == 1),
+        "{list}"
+    );
+    // The new key works on the payment API.
+    let (s, _) = Pos::new(&world, &key).transaction("TL0").await;
+    assert_eq!(s, 404, "authenticated, no such transaction");
+    world.shutdown().await;
+}

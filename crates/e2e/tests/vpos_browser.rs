@@ -44,7 +44,7 @@ async fn final_status(events: &mut tokio::sync::broadcast::Receiver<VposEvent>) 
             .expect("events")
         {
             VposEvent::Status { status, .. } => return status,
-            VposEvent::Webhook(_) => {}
+            _ => {}
         }
     }
 }

@@ -207,9 +207,16 @@ impl Tas {
         self.shared.wait_connected(tms_id, timeout, |t| t.reference.as_deref() == Some(reference)).await
     }
 
-    /// The last text `tms_id` showed on a display during its current conversation (e.g. `PIN INVOEREN`).
+    /// The last text `tms_id` showed on its customer display during its current conversation (e.g.
+    /// `PIN INVOEREN`).
     pub fn display(&self, tms_id: &str) -> Option<DisplayText> {
         self.shared.display(tms_id)
+    }
+
+    /// Every display text from now on, as terminals show them: (TMS ID, text). A receiver that lags loses the
+    /// oldest.
+    pub fn display_updates(&self) -> tokio::sync::broadcast::Receiver<(String, DisplayText)> {
+        self.shared.display_updates.subscribe()
     }
 
     /// Runs one conversation on a connected terminal (`timeout` defaults to the configured one).

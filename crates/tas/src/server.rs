@@ -22,6 +22,9 @@ use crate::session::{Ended, Host, Output, Session};
 use crate::transcript::{Direction, Transcript};
 use crate::{TasConfig, TasError};
 
+/// The OPI output device whose text is "the terminal's screen" for the customer.
+const CUSTOMER_DISPLAY: &str = "CustomerDisplay";
+
 /// State shared by the accept loop, the connection tasks and the HTTP API.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -32,8 +35,10 @@ pub(crate) struct Shared {
     next_conn: AtomicU64,
     next_request: AtomicU64,
     fail_printer: Mutex<HashMap<String, bool>>,
-    /// The last text each terminal showed during its current conversation.
+    /// The last text each terminal showed its customer during its current conversation.
     displays: Mutex<HashMap<String, DisplayText>>,
+    /// Every text shown, as it is shown: (TMS ID, text).
+    pub(crate) display_updates: tokio::sync::broadcast::Sender<(String, DisplayText)>,
 }
 
 #[derive(Debug)]
@@ -67,6 +72,7 @@ impl Shared {
             next_request: AtomicU64::new(1),
             fail_printer: Mutex::new(HashMap::new()),
             displays: Mutex::new(HashMap::new()),
+            display_updates: tokio::sync::broadcast::channel(1024).0,
         }
     }
 
@@ -102,7 +108,11 @@ impl Shared {
         let mut map = self.displays.lock().unwrap_or_else(|e| e.into_inner());
         match shown {
             Some(d) => {
-                map.insert(tms_id.to_owned(), d);
+                // Nobody listening is fine.
+                let _ = self.display_updates.send((tms_id.to_owned(), d.clone()));
+                if d.target == CUSTOMER_DISPLAY {
+                    map.insert(tms_id.to_owned(), d);
+                }
             }
             None => {
                 map.remove(tms_id);

@@ -100,6 +100,14 @@ pub enum VposEvent {
     },
     /// A webhook attempt was made and recorded.
     Webhook(crate::store::WebhookAttempt),
+    /// The terminal of a pending transaction shows a new text (like CCV's `TerminalMessageUpdate`).
+    #[serde(rename_all = "camelCase")]
+    TerminalMessage {
+        /// The transaction.
+        reference: String,
+        /// The text (`PIN INVOEREN`, ...).
+        text: String,
+    },
 }
 
 /// Why a transaction ended before the OPI conversation: a failure code and a message naming the cause.
@@ -227,6 +235,7 @@ impl Vpos {
                 "payment API: transactions left pending by a previous run are now manualintervention"
             );
         }
+        inner.tasks.spawn(forward_terminal_messages(inner.clone()));
         let max = inner.config.webhook.max_attempts;
         for (record, made) in db(&inner.store, move |s| s.undelivered_webhooks(max)).await? {
             inner.webhooks.deliver(&record, made);
@@ -687,6 +696,33 @@ impl Inner {
         };
         self.browser.lock().unwrap_or_else(|e| e.into_inner()).remove(&record.reference);
         outcome
+    }
+}
+
+/// Turns the TAS's display texts into [`VposEvent::TerminalMessage`]s of the transactions at those terminals.
+async fn forward_terminal_messages(inner: Arc<Inner>) {
+    let mut updates = inner.tas.display_updates();
+    loop {
+        let update = tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            update = updates.recv() => update,
+        };
+        match update {
+            Ok((tms, shown)) if shown.target == "CustomerDisplay" => {
+                let reference = inner
+                    .at_terminal
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .find(|(_, t)| **t == tms)
+                    .map(|(r, _)| r.clone());
+                if let Some(reference) = reference {
+                    let _ = inner.events.send(VposEvent::TerminalMessage { reference, text: shown.text });
+                }
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 
