@@ -38,13 +38,9 @@ async fn pay(world: &World, port: u16) -> String {
 /// The final status event of the one payment under way.
 async fn final_status(events: &mut tokio::sync::broadcast::Receiver<VposEvent>) -> PaymentStatus {
     loop {
-        match tokio::time::timeout(T * 4, events.recv())
-            .await
-            .expect("a final status in time")
-            .expect("events")
-        {
-            VposEvent::Status { status, .. } => return status,
-            _ => {}
+        let event = tokio::time::timeout(T * 4, events.recv()).await.expect("a final status in time");
+        if let VposEvent::Status { status, .. } = event.expect("events") {
+            return status;
         }
     }
 }
