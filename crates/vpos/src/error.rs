@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What kind of error an [`ApiError`] is; its JSON `type` and its HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorType {
@@ -41,7 +41,7 @@ impl ErrorType {
 }
 
 /// An error as the payment API answers it. Serializes to `{"type", "message", "field"?, "reference"?}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema)]
 #[error("{message}")]
 pub struct ApiError {
     /// The kind of error.
@@ -51,9 +51,11 @@ pub struct ApiError {
     pub message: String,
     /// The request field at fault, as a path (`amount`, `details.terminalId`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(nullable = false)]
     pub field: Option<String>,
     /// The transaction concerned, when there is one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(nullable = false)]
     pub reference: Option<String>,
 }
 

@@ -12,6 +12,8 @@
 //! `PUT /admin/merchants/{name}/local-kick`, `GET|POST /admin/merchants/{name}/whitelist`,
 //! `DELETE /admin/merchants/{name}/whitelist/{tmsId}`, `GET /admin/transactions/{reference}`,
 //! `GET /admin/transactions/{reference}/webhooks`.
+//!
+//! Both serve `GET /openapi.json`: the OpenAPI description of all of the above ([`crate::openapi`]).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -121,6 +123,7 @@ pub fn api_router(vpos: Vpos) -> Router {
         .route("/terminal/poll", get(pay_page))
         .route("/terminal/poll/state", get(pay_state))
         .route("/terminal/poll/kick-result", post(kick_result))
+        .route("/openapi.json", get(openapi_document))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(vpos)
@@ -133,6 +136,24 @@ async fn not_found() -> ApiError {
     )
 }
 
+/// Creates a terminal payment and starts it: the answer is the transaction, `pending` until the terminal is done.
+#[utoipa::path(
+    post,
+    path = "/api/v1/payment",
+    tag = "payment",
+    operation_id = "createPayment",
+    request_body(content = crate::model::PaymentRequest, description = "The payment; unknown fields are ignored"),
+    params(("Idempotency-Reference" = Option<String>, Header, nullable = false, description = "An idempotency key, 1 to 50 characters, per merchant: a repeat with the same key and the same body answers the transaction made the first time; with another body, `409 idempotency_conflict`")),
+    responses(
+        (status = 200, description = "The transaction (for an idempotent repeat: the one made the first time)", body = crate::model::Transaction),
+        (status = 400, description = "`invalid_request`: a field is missing or invalid (`field` names it), or the body is not a JSON object", body = crate::error::ApiError),
+        (status = 401, description = "`unauthorized`: no API key, or an unknown one", body = crate::error::ApiError, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"ccv-emu payment API\"`"))),
+        (status = 409, description = "`idempotency_conflict`: the `Idempotency-Reference` was used with another body; `reference` names its transaction", body = crate::error::ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+    security(("apiKey" = [])),
+)]
 async fn create_payment(
     State(vpos): State<Vpos>,
     Authenticated(merchant): Authenticated,
@@ -145,6 +166,25 @@ async fn create_payment(
     Ok(axum::Json(transaction).into_response())
 }
 
+/// Refunds a successful payment of the same merchant (all of it, or `amount`), run on a terminal like a payment.
+#[utoipa::path(
+    post,
+    path = "/api/v1/refund",
+    tag = "payment",
+    operation_id = "createRefund",
+    request_body(content = crate::model::RefundRequest, description = "The refund; unknown fields are ignored"),
+    params(("Idempotency-Reference" = Option<String>, Header, nullable = false, description = "An idempotency key, 1 to 50 characters, per merchant: a repeat with the same key and the same body answers the transaction made the first time; with another body, `409 idempotency_conflict`")),
+    responses(
+        (status = 200, description = "The refund transaction (for an idempotent repeat: the one made the first time)", body = crate::model::Transaction),
+        (status = 400, description = "`invalid_request`: a field is missing or invalid (`field` names it), or the body is not a JSON object", body = crate::error::ApiError),
+        (status = 401, description = "`unauthorized`: no API key, or an unknown one", body = crate::error::ApiError, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"ccv-emu payment API\"`"))),
+        (status = 404, description = "`not_found`: no such payment for this merchant", body = crate::error::ApiError),
+        (status = 409, description = "`conflict`: the payment is not `success`; or `idempotency_conflict`", body = crate::error::ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+    security(("apiKey" = [])),
+)]
 async fn create_refund(
     State(vpos): State<Vpos>,
     Authenticated(merchant): Authenticated,
@@ -175,6 +215,22 @@ fn reference(
     }
 }
 
+/// A transaction of the merchant, with the terminal's current text while it is pending.
+#[utoipa::path(
+    get,
+    path = "/api/v1/transaction",
+    tag = "payment",
+    operation_id = "getTransaction",
+    params(("reference" = String, Query, description = "The transaction reference (`TL...`), 1 to 64 characters")),
+    responses(
+        (status = 200, description = "The transaction", body = crate::model::Transaction),
+        (status = 400, description = "`invalid_request`: a field is missing or invalid (`field` names it), or the body is not a JSON object", body = crate::error::ApiError),
+        (status = 401, description = "`unauthorized`: no API key, or an unknown one", body = crate::error::ApiError, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"ccv-emu payment API\"`"))),
+        (status = 404, description = "`not_found`: no such transaction for this merchant", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+    security(("apiKey" = [])),
+)]
 async fn transaction(
     State(vpos): State<Vpos>,
     Authenticated(merchant): Authenticated,
@@ -184,6 +240,20 @@ async fn transaction(
     Ok(axum::Json(vpos.transaction(&merchant, &reference).await?).into_response())
 }
 
+/// The `payUrl` page (HTML).
+///
+/// No external assets. It follows the transaction and, for a Cloud Connect 1.0 payment in browser mode, sends the
+/// local kick from the POS's browser.
+#[utoipa::path(
+    get,
+    path = "/terminal/poll",
+    tag = "payUrl page",
+    operation_id = "payPage",
+    params(("reference" = String, Query, description = "The transaction reference; read by the page's script")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html", body = String, headers(("Cache-Control" = String, description = "`no-store`"))),
+    ),
+)]
 async fn pay_page() -> Response {
     let mut resp = Html(PAY_PAGE).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -191,33 +261,66 @@ async fn pay_page() -> Response {
 }
 
 /// What the `payUrl` page shows and, in browser mode, the kick it sends.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PageState {
+    /// The transaction reference.
     reference: String,
+    /// The status.
+    #[schema(value_type = crate::model::PaymentStatus)]
     status: &'static str,
+    /// The amount's decimal text, as a string (`"12.50"`).
     amount: String,
+    /// ISO 4217 code.
     currency: String,
+    /// The terminal's TMS ID.
     terminal_id: String,
+    /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     failure_code: Option<crate::model::FailureCode>,
+    /// What happened, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     failure_message: Option<String>,
+    /// While pending: the text the terminal shows now.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     terminal_message: Option<String>,
+    /// Where the payer returns to.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     return_url: Option<String>,
     /// Present while the page is expected to send the local kick: where, and the body.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     kick: Option<PageKick>,
 }
 
-#[derive(Debug, Serialize)]
+/// The local kick the `payUrl` page is to send from the POS's browser.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PageKick {
+    /// `http://{ip}:{port}/kick`.
     url: String,
+    /// The JSON body to post.
+    #[schema(value_type = crate::openapi::KickRequestBody)]
     body: ccv_wire::local_kick::KickRequestBody,
 }
 
+/// What the `payUrl` page shows, and the kick it is to send.
+#[utoipa::path(
+    get,
+    path = "/terminal/poll/state",
+    tag = "payUrl page",
+    operation_id = "payPageState",
+    params(("reference" = String, Query, description = "The transaction reference (`TL...`), 1 to 64 characters")),
+    responses(
+        (status = 200, description = "The transaction as the page shows it", body = PageState, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`invalid_request`: a field is missing or invalid (`field` names it), or the body is not a JSON object", body = crate::error::ApiError),
+        (status = 404, description = "`not_found`: no such transaction", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+)]
 async fn pay_state(
     State(vpos): State<Vpos>,
     q: Result<Query<ReferenceQuery>, axum::extract::rejection::QueryRejection>,
@@ -255,6 +358,21 @@ async fn pay_state(
     Ok(resp)
 }
 
+/// The `payUrl` page's report of the local kick it sent from the browser.
+#[utoipa::path(
+    post,
+    path = "/terminal/poll/kick-result",
+    tag = "payUrl page",
+    operation_id = "payPageKickResult",
+    params(("reference" = String, Query, description = "The transaction reference (`TL...`), 1 to 64 characters")),
+    request_body(content = crate::openapi::BrowserKickReport, description = "What the terminal answered, or why the browser could not reach it"),
+    responses(
+        (status = 204, description = "Taken"),
+        (status = 400, description = "`invalid_request`: a field is missing or invalid (`field` names it), or the body is not a JSON object", body = crate::error::ApiError),
+        (status = 409, description = "`conflict`: the transaction does not wait for a kick from its page (any more)", body = crate::error::ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = crate::error::ApiError),
+    ),
+)]
 async fn kick_result(
     State(vpos): State<Vpos>,
     q: Result<Query<ReferenceQuery>, axum::extract::rejection::QueryRejection>,
@@ -284,6 +402,7 @@ pub fn admin_router(vpos: Vpos) -> Router {
         .route("/admin/merchants/{name}/whitelist/{tms_id}", delete(remove_whitelist))
         .route("/admin/transactions/{reference}", get(admin_transaction))
         .route("/admin/transactions/{reference}/webhooks", get(webhook_attempts))
+        .route("/openapi.json", get(openapi_document))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(vpos)
@@ -324,16 +443,44 @@ fn json_body<T: serde::de::DeserializeOwned>(bytes: Result<Bytes, BytesRejection
     })
 }
 
+/// Every merchant, with counts.
+#[utoipa::path(
+    get,
+    path = "/admin/merchants",
+    tag = "admin",
+    operation_id = "listMerchants",
+    responses(
+        (status = 200, description = "The merchants", body = Vec<crate::store::MerchantSummary>),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+)]
 async fn list_merchants(State(vpos): State<Vpos>) -> Result<Response, ApiError> {
     Ok(axum::Json(blocking(&vpos, |s| s.merchants()).await?).into_response())
 }
 
-#[derive(Deserialize)]
+/// A new merchant.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NameBody {
+    /// 1 to 64 ASCII letters, digits, `-`, `_`, `.`.
     name: String,
 }
 
+/// Adds a merchant.
+#[utoipa::path(
+    post,
+    path = "/admin/merchants",
+    tag = "admin",
+    operation_id = "addMerchant",
+    request_body = NameBody,
+    responses(
+        (status = 201, description = "The merchant", body = crate::store::Merchant),
+        (status = 400, description = "`invalid_request`: the body is not the JSON expected, or the name is not 1 to 64 ASCII letters, digits, `-`, `_`, `.`", body = crate::error::ApiError),
+        (status = 409, description = "`conflict`: the merchant exists", body = crate::error::ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+)]
 async fn add_merchant(
     State(vpos): State<Vpos>,
     bytes: Result<Bytes, BytesRejection>,
@@ -343,17 +490,48 @@ async fn add_merchant(
     Ok((StatusCode::CREATED, axum::Json(m)).into_response())
 }
 
+/// Makes a new API key for a merchant; the answer is the only time the key is seen.
+#[utoipa::path(
+    post,
+    path = "/admin/merchants/{name}/keys",
+    tag = "admin",
+    operation_id = "addApiKey",
+    params(("name" = String, Path, description = "The merchant's name")),
+    responses(
+        (status = 201, description = "The new key", body = crate::store::NewApiKey),
+        (status = 404, description = "`not_found`: no such merchant", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+)]
 async fn add_key(State(vpos): State<Vpos>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let key = blocking(&vpos, move |s| s.add_api_key(&name, now_ms())).await?;
     Ok((StatusCode::CREATED, axum::Json(key)).into_response())
 }
 
-#[derive(Deserialize)]
+/// Who sends the local kick.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LocalKickBody {
+    /// `browser` (the `payUrl` page, as at CCV) or `server` (the payment API itself).
     mode: LocalKickMode,
 }
 
+/// Sets who sends the local kick of the merchant's Cloud Connect 1.0 payments.
+#[utoipa::path(
+    put,
+    path = "/admin/merchants/{name}/local-kick",
+    tag = "admin",
+    operation_id = "setLocalKick",
+    params(("name" = String, Path, description = "The merchant's name")),
+    request_body = LocalKickBody,
+    responses(
+        (status = 200, description = "The merchant", body = crate::store::Merchant),
+        (status = 400, description = "`invalid_request`: the body is not the JSON expected", body = crate::error::ApiError),
+        (status = 404, description = "`not_found`: no such merchant", body = crate::error::ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+)]
 async fn set_local_kick(
     State(vpos): State<Vpos>,
     Path(name): Path<String>,
@@ -363,16 +541,48 @@ async fn set_local_kick(
     Ok(axum::Json(blocking(&vpos, move |s| s.set_local_kick(&name, mode)).await?).into_response())
 }
 
+/// The TMS IDs on the merchant's whitelist (R10), sorted.
+#[utoipa::path(
+    get,
+    path = "/admin/merchants/{name}/whitelist",
+    tag = "admin",
+    operation_id = "listWhitelist",
+    params(("name" = String, Path, description = "The merchant's name")),
+    responses(
+        (status = 200, description = "The TMS IDs", body = Vec<String>),
+        (status = 404, description = "`not_found`: no such merchant", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+)]
 async fn list_whitelist(State(vpos): State<Vpos>, Path(name): Path<String>) -> Result<Response, ApiError> {
     Ok(axum::Json(blocking(&vpos, move |s| s.whitelist(&name)).await?).into_response())
 }
 
-#[derive(Deserialize)]
+/// A TMS ID for a whitelist.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct TmsBody {
+    /// 1 to 32 ASCII letters or digits.
     tms_id: String,
 }
 
+/// Puts a TMS ID on the merchant's whitelist.
+#[utoipa::path(
+    post,
+    path = "/admin/merchants/{name}/whitelist",
+    tag = "admin",
+    operation_id = "addToWhitelist",
+    params(("name" = String, Path, description = "The merchant's name")),
+    request_body = TmsBody,
+    responses(
+        (status = 201, description = "The whitelist after the change", body = Vec<String>),
+        (status = 400, description = "`invalid_request`: the body is not the JSON expected, or the TMS ID is not 1 to 32 ASCII letters or digits", body = crate::error::ApiError),
+        (status = 404, description = "`not_found`: no such merchant", body = crate::error::ApiError),
+        (status = 409, description = "`conflict`: the TMS ID is on the whitelist already", body = crate::error::ApiError),
+        (status = 413, description = "`payload_too_large`: the body is over 16 KiB", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+)]
 async fn add_whitelist(
     State(vpos): State<Vpos>,
     Path(name): Path<String>,
@@ -387,6 +597,19 @@ async fn add_whitelist(
     Ok((StatusCode::CREATED, axum::Json(list)).into_response())
 }
 
+/// Takes a TMS ID off the merchant's whitelist.
+#[utoipa::path(
+    delete,
+    path = "/admin/merchants/{name}/whitelist/{tms_id}",
+    tag = "admin",
+    operation_id = "removeFromWhitelist",
+    params(("name" = String, Path, description = "The merchant's name"), ("tms_id" = String, Path, description = "The TMS ID")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "`not_found`: no such merchant, or the TMS ID is not on its whitelist", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+)]
 async fn remove_whitelist(
     State(vpos): State<Vpos>,
     Path((name, tms_id)): Path<(String, String)>,
@@ -395,6 +618,19 @@ async fn remove_whitelist(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Any merchant's transaction by reference.
+#[utoipa::path(
+    get,
+    path = "/admin/transactions/{reference}",
+    tag = "admin",
+    operation_id = "adminTransaction",
+    params(("reference" = String, Path, description = "The transaction reference (`TL...`)")),
+    responses(
+        (status = 200, description = "The transaction", body = crate::model::Transaction),
+        (status = 404, description = "`not_found`: no such transaction", body = crate::error::ApiError),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+)]
 async fn admin_transaction(
     State(vpos): State<Vpos>,
     Path(reference): Path<String>,
@@ -402,9 +638,35 @@ async fn admin_transaction(
     Ok(axum::Json(vpos.public_status(&reference).await?).into_response())
 }
 
+/// The webhook attempts made for a transaction, oldest first.
+#[utoipa::path(
+    get,
+    path = "/admin/transactions/{reference}/webhooks",
+    tag = "admin",
+    operation_id = "webhookAttempts",
+    params(("reference" = String, Path, description = "The transaction reference (`TL...`)")),
+    responses(
+        (status = 200, description = "The attempts (empty for an unknown reference)", body = Vec<crate::store::WebhookAttempt>),
+        (status = 500, description = "`internal_error`: our store failed; retry", body = crate::error::ApiError),
+    ),
+)]
 async fn webhook_attempts(
     State(vpos): State<Vpos>,
     Path(reference): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(axum::Json(blocking(&vpos, move |s| s.webhook_attempts(&reference)).await?).into_response())
+}
+
+/// This OpenAPI document (on both routers).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "openapi",
+    operation_id = "openapi",
+    responses(
+        (status = 200, description = "This document", content_type = "application/json", body = Object),
+    ),
+)]
+async fn openapi_document() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::openapi_json()).into_response()
 }

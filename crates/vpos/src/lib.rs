@@ -26,13 +26,15 @@
 //! - [`schema`]: the ordered SQL migrations;
 //! - [`store`]: [`Store`], the SQLite state;
 //! - [`engine`]: [`Vpos`], the behaviour; [`cloud`], [`outcome`], [`webhook`];
-//! - [`http`]: the routes; [`server`]: [`VposServer`], the listeners.
+//! - [`http`]: the routes; [`server`]: [`VposServer`], the listeners;
+//! - [`openapi`]: the OpenAPI 3 description of the routes (`docs/openapi.json`).
 
 pub mod cloud;
 pub mod engine;
 pub mod error;
 pub mod http;
 pub mod model;
+pub mod openapi;
 pub mod outcome;
 pub mod reference;
 pub mod schema;

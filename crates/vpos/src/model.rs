@@ -68,17 +68,20 @@ impl<'de> Deserialize<'de> for DecimalText {
 }
 
 /// `POST /api/v1/payment` with `method: "terminal"`, as sent. Unknown fields are ignored.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequest {
     /// The amount: a JSON number (`9.99`) or a decimal string (`"12.50"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = DecimalText, required = true)]
     pub amount: Option<DecimalText>,
     /// ISO 4217 code, any case (`eur`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = true, example = "EUR")]
     pub currency: Option<String>,
     /// Must be `terminal`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = crate::openapi::Method, required = true)]
     pub method: Option<String>,
     // The texts are fields here, not a flattened `OrderTexts`: serde loses the path of an error inside a
     // flattened struct, and a refused request names its field.
@@ -99,42 +102,51 @@ pub struct PaymentRequest {
     pub webhook_url: Option<String>,
     /// The terminal and how to reach it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = TerminalDetails, required = true)]
     pub details: Option<TerminalDetails>,
 }
 
 /// The texts and URLs of a payment or refund that are stored and echoed in every answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderTexts {
     /// The shop's order reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub merchant_order_reference: Option<String>,
     /// A description of the order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub description: Option<String>,
     /// Language of the payment pages, ISO 639-2 (`eng`, `nld`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub language: Option<String>,
     /// Where the payer returns to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub return_url: Option<String>,
     /// Where status changes are posted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub webhook_url: Option<String>,
 }
 
 /// `details` of a terminal payment or refund, as sent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TerminalDetails {
     /// The terminal's TMS ID (Cloud Connect 1.0 clients call it `betaalterminalId`).
     #[serde(default, alias = "betaalterminalId", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = DecimalText, required = true)]
     pub terminal_id: Option<DecimalText>,
     /// `GrundmasterNL` or `GrundmasterBE` (cloud kick, 2.0), `08900000002` (local kick, 1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = crate::openapi::ManagementSystemId, required = true)]
     pub management_system_id: Option<String>,
     /// Must be `OPI_NL`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = crate::openapi::AccessProtocol, required = true)]
     pub access_protocol: Option<String>,
     /// The terminal's address on the shop LAN (1.0 only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,6 +156,7 @@ pub struct TerminalDetails {
     pub port: Option<DecimalText>,
     /// `ATTENDED` (default) or `SEMI_UNATTENDED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::openapi::OperatingEnvironment>)]
     pub operating_environment: Option<String>,
     /// Language of the merchant's screens, ISO 639-2 upper case (`NLD`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,11 +164,12 @@ pub struct TerminalDetails {
 }
 
 /// `POST /api/v1/refund`, as sent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundRequest {
     /// The reference of the payment to refund.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = true)]
     pub reference: Option<String>,
     /// A partial amount; the whole payment when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,7 +191,7 @@ pub struct RefundRequest {
 }
 
 /// The status of a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PaymentStatus {
     /// Not final yet.
@@ -222,7 +236,7 @@ impl PaymentStatus {
 }
 
 /// `sale` or `refund`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TransactionType {
     /// A payment.
@@ -247,7 +261,7 @@ impl TransactionType {
 }
 
 /// Why a transaction failed: the codes of CCV's own client enum (spelling included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureCode {
     /// Not completed in time.
@@ -269,22 +283,25 @@ pub enum FailureCode {
 }
 
 /// A transaction as the API answers it (create, `GET /transaction`, refund).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Transaction {
     /// `TL...` (see [`crate::reference`]).
     pub reference: String,
     /// For a refund: the payment refunded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub original_reference: Option<String>,
     /// `sale` or `refund`.
     #[serde(rename = "type")]
     pub kind: TransactionType,
     /// Always `terminal`.
+    #[schema(value_type = crate::openapi::Method)]
     pub method: String,
     /// The status.
     pub status: PaymentStatus,
     /// The amount, a JSON number with the currency's decimals (`12.50`).
+    #[schema(value_type = crate::openapi::AmountNumber)]
     pub amount: DecimalText,
     /// ISO 4217 code, upper case.
     pub currency: String,
@@ -294,6 +311,7 @@ pub struct Transaction {
     pub last_update: i64,
     /// When the status became final, epoch milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub status_final_date: Option<i64>,
     /// Echoed from the request.
     #[serde(flatten)]
@@ -302,54 +320,69 @@ pub struct Transaction {
     pub pay_url: String,
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub failure_code: Option<FailureCode>,
     /// Ours: what happened, naming the likely cause (e.g. a terminal that did not answer the kick).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub failure_message: Option<String>,
     /// The terminal part.
     pub details: TransactionDetails,
 }
 
 /// `details` of a terminal [`Transaction`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransactionDetails {
     /// The terminal's TMS ID.
     pub terminal_id: String,
     /// As requested.
+    #[schema(value_type = crate::openapi::ManagementSystemId)]
     pub management_system_id: String,
     /// `OPI_NL`.
+    #[schema(value_type = crate::openapi::AccessProtocol)]
     pub access_protocol: String,
     /// 1.0 only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ip: Option<String>,
     /// 1.0 only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub port: Option<u16>,
     /// `ATTENDED` or `SEMI_UNATTENDED`.
+    #[schema(value_type = crate::openapi::OperatingEnvironment)]
     pub operating_environment: String,
     /// As requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub merchant_language: Option<String>,
     /// How the terminal is woken: `CLOUD_CONNECT` (2.0) or `LOCAL_KICK` (1.0, our name).
+    #[schema(value_type = crate::openapi::WakeUpType)]
     pub wake_up_type: String,
     /// A string holding a JSON array of lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub customer_receipt: Option<String>,
     /// A string holding a JSON array of lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub merchant_receipt: Option<String>,
     /// A string holding a JSON array of lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub journal_receipt: Option<String>,
     /// Whether the POS should print the customer receipt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub print_customer_receipt: Option<bool>,
     /// Whether the customer must sign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ask_customer_signature: Option<bool>,
     /// Ours, while pending: the text the terminal shows now (e.g. `PIN INVOEREN`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub terminal_message: Option<String>,
 }
 

@@ -189,11 +189,11 @@ impl From<StoreError> for ApiError {
 }
 
 /// A merchant's row id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MerchantId(pub i64);
 
 /// A merchant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Merchant {
     /// Row id.
@@ -207,7 +207,7 @@ pub struct Merchant {
 }
 
 /// Who sends the local kick of a Cloud Connect 1.0 payment (`managementSystemId` `08900000002`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LocalKickMode {
     /// As at CCV: the `payUrl` page, opened in the POS's browser on the shop LAN, kicks the terminal from
@@ -246,7 +246,7 @@ fn merchant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Merchant> {
 }
 
 /// A merchant with counts, for listings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MerchantSummary {
     /// The merchant.
@@ -259,7 +259,7 @@ pub struct MerchantSummary {
 }
 
 /// A new API key: the only time the key itself is seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewApiKey {
     /// The merchant it belongs to.
@@ -409,7 +409,7 @@ pub struct StatusUpdate {
 }
 
 /// One webhook attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookAttempt {
     /// The transaction.
@@ -421,8 +421,10 @@ pub struct WebhookAttempt {
     /// Epoch milliseconds.
     pub attempted_ms: i64,
     /// The HTTP status answered, if any.
+    #[schema(required = true)]
     pub http_status: Option<u16>,
     /// Why it failed, if it did.
+    #[schema(required = true)]
     pub error: Option<String>,
     /// A 2xx was answered.
     pub delivered: bool,
