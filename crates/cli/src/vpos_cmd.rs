@@ -100,6 +100,10 @@ struct ServeArgs {
     /// Seconds the OPI conversation may take before the outcome is unknown (manualintervention).
     #[arg(long, default_value_t = 120)]
     transaction_timeout: u64,
+    /// Seconds to keep asking a terminal whose answer was lost for its last transaction status (it must be at
+    /// the TAS, still or again) before the transaction becomes manualintervention.
+    #[arg(long, default_value_t = 60)]
+    settle_timeout: u64,
     /// Webhook attempts per status change (back-off 1 s, doubling, at most 60 s).
     #[arg(long, default_value_t = 6)]
     webhook_attempts: u32,
@@ -322,6 +326,7 @@ fn serve(state: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
             browser_kick_timeout: Duration::from_secs(args.browser_kick_timeout.max(1)),
             transaction_timeout: Duration::from_secs(args.transaction_timeout.max(1)),
+            settle_timeout: Duration::from_secs(args.settle_timeout),
             webhook: WebhookPolicy { max_attempts: args.webhook_attempts.max(1), ..WebhookPolicy::default() },
             ..VposConfig::default()
         };

@@ -21,6 +21,7 @@ fn config() -> VposConfig {
         kick_answer_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(10),
         transaction_timeout: Duration::from_secs(20),
+        settle_timeout: Duration::from_millis(500),
         webhook: WebhookPolicy {
             max_attempts: 4,
             first_retry: Duration::from_millis(20),
@@ -400,6 +401,33 @@ async fn a_failing_webhook_receiver_gets_retries_and_every_attempt_is_recorded()
     world.shutdown().await;
 }
 
+/// Starts a terminal from a prepared config, waits for its MQTT link and whitelists it.
+async fn start_whitelisted(world: &mut World, c: FileConfig, tms: &str) {
+    world.start_terminal(c, tms).await.wait_for_status(T, |s| s.mqtt.state == "up").await.expect("MQTT up");
+    world.whitelist(tms);
+}
+
+/// Creates a cloud payment without a webhook receiver; its reference.
+async fn pay_cloud(pos: &Pos, tms: &str, amount: &str) -> String {
+    let (_, created) =
+        pos.post("/api/v1/payment", &cloud_payment(tms, amount, "http://127.0.0.1:9/none"), None).await;
+    created["reference"].as_str().expect("reference").to_owned()
+}
+
+/// The final status of `reference`, from the engine's events.
+async fn final_status(
+    events: &mut tokio::sync::broadcast::Receiver<VposEvent>,
+    reference: &str,
+) -> (ccv_vpos::PaymentStatus, Option<ccv_vpos::FailureCode>) {
+    event_for(events, |e| match e {
+        VposEvent::Status { reference: r, status, failure_code } if r == reference => {
+            Some((*status, *failure_code))
+        }
+        _ => None,
+    })
+    .await
+}
+
 /// The next event about `reference` that `pick` accepts.
 async fn event_for<T>(
     events: &mut tokio::sync::broadcast::Receiver<VposEvent>,
@@ -423,21 +451,12 @@ async fn while_pending_the_terminal_text_shows_and_a_terminal_lost_mid_payment_e
         if tms == "29000124" {
             c.terminal.profile.card_timeout_ms = 1_000;
         }
-        world
-            .start_terminal(c, tms)
-            .await
-            .wait_for_status(T, |s| s.mqtt.state == "up")
-            .await
-            .expect("MQTT up");
-        world.whitelist(tms);
+        start_whitelisted(&mut world, c, tms).await;
     }
     let pos = Pos::new(&world, World::KEY);
     let mut events = world.vpos.events();
 
-    let (_, created) = pos
-        .post("/api/v1/payment", &cloud_payment("29000123", "4.00", "http://127.0.0.1:9/none"), None)
-        .await;
-    let reference = created["reference"].as_str().expect("reference").to_owned();
+    let reference = pay_cloud(&pos, "29000123", "4.00").await;
     let text = event_for(&mut events, |e| match e {
         VposEvent::TerminalMessage { reference: r, text } if *r == reference => Some(text.clone()),
         _ => None,
@@ -450,12 +469,10 @@ async fn while_pending_the_terminal_text_shows_and_a_terminal_lost_mid_payment_e
     // The terminal is lost mid-payment: nobody knows whether money moved.
     let term = world.terminals.remove("29000123").expect("terminal");
     term.shutdown().await;
-    let status = event_for(&mut events, |e| match e {
-        VposEvent::Status { reference: r, status, .. } if *r == reference => Some(*status),
-        _ => None,
-    })
-    .await;
-    assert_eq!(status, ccv_vpos::PaymentStatus::ManualIntervention);
+    assert_eq!(
+        final_status(&mut events, &reference).await,
+        (ccv_vpos::PaymentStatus::ManualIntervention, None)
+    );
     let (_, lost) = pos.transaction(&reference).await;
     assert_eq!(lost["status"], "manualintervention", "{lost}");
     assert!(lost.get("failureCode").is_none());
@@ -463,17 +480,8 @@ async fn while_pending_the_terminal_text_shows_and_a_terminal_lost_mid_payment_e
     assert!(lost["details"].get("terminalMessage").is_none(), "final: no terminal text");
 
     // No card within the terminal's card time-out: expired.
-    let (_, created) = pos
-        .post("/api/v1/payment", &cloud_payment("29000124", "4.00", "http://127.0.0.1:9/none"), None)
-        .await;
-    let reference = created["reference"].as_str().expect("reference").to_owned();
-    let status = event_for(&mut events, |e| match e {
-        VposEvent::Status { reference: r, status, failure_code } if *r == reference => {
-            Some((*status, *failure_code))
-        }
-        _ => None,
-    })
-    .await;
+    let reference = pay_cloud(&pos, "29000124", "4.00").await;
+    let status = final_status(&mut events, &reference).await;
     assert_eq!(status, (ccv_vpos::PaymentStatus::Failed, Some(ccv_vpos::FailureCode::Expired)));
     world.shutdown().await;
 }
@@ -528,5 +536,29 @@ async fn the_admin_api_administers_merchants_keys_whitelists_and_settings_with_c
     // The new key works on the payment API.
     let (s, _) = Pos::new(&world, &key).transaction("TL0").await;
     assert_eq!(s, 404, "authenticated, no such transaction");
+    world.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_settled_from_the_terminals_last_transaction_status() {
+    // The conversation times out at the TAS after 1 s; the customer presents the card after 2 s and the
+    // terminal approves: its last transaction status, asked once it is no longer busy, settles the payment.
+    let config = VposConfig {
+        transaction_timeout: Duration::from_secs(1),
+        settle_timeout: Duration::from_secs(15),
+        ..config()
+    };
+    let mut world =
+        World::start(&["29000123"], Arc::new(Store::open_in_memory().expect("store")), config).await;
+    let mut c = world.terminal_config(FileConfig::default(), "29000123");
+    c.terminal.profile.auto_card_after_ms = Some(2_000);
+    start_whitelisted(&mut world, c, "29000123").await;
+    let pos = Pos::new(&world, World::KEY);
+    let mut events = world.vpos.events();
+
+    let reference = pay_cloud(&pos, "29000123", "6.00").await;
+    assert_eq!(final_status(&mut events, &reference).await, (ccv_vpos::PaymentStatus::Success, None));
+    let (_, done) = pos.transaction(&reference).await;
+    assert_eq!(done["status"], "success", "{done}");
     world.shutdown().await;
 }

@@ -111,6 +111,7 @@ pub(crate) fn request_frame(
         JobKind::Login => service(ServiceRequestType::Login),
         JobKind::Logoff => service(ServiceRequestType::Logoff),
         JobKind::Reconciliation => service(ServiceRequestType::Reconciliation),
+        JobKind::LastTransactionStatus => service(ServiceRequestType::GetLastTransactionStatus),
     };
     Ok(encode(&message))
 }
@@ -197,6 +198,9 @@ pub(crate) fn classify(frame: &[u8]) -> Incoming {
                 if let Ok(v) = serde_json::to_value(rec) {
                     auth.insert("reconciliation".into(), v);
                 }
+            }
+            if let Some(pd) = &resp.private_data {
+                auth.insert("privateData".into(), serde_json::Value::String(pd.0.clone()));
             }
             Incoming::Final(FinalInfo {
                 request_id: resp.header.request_id.clone(),

@@ -37,6 +37,9 @@ pub enum JobKind {
     Logoff,
     /// `ServiceRequest RequestType="Reconciliation"` (day totals / close).
     Reconciliation,
+    /// `ServiceRequest RequestType="GetLastTransactionStatus"`: the terminal's last card transaction (after a
+    /// lost response); the answer's `PrivateData` is in the result's `authorisation.privateData`.
+    LastTransactionStatus,
 }
 
 impl JobKind {
@@ -50,6 +53,7 @@ impl JobKind {
             JobKind::Login => "Login",
             JobKind::Logoff => "Logoff",
             JobKind::Reconciliation => "Reconciliation",
+            JobKind::LastTransactionStatus => "GetLastTransactionStatus",
         }
     }
 

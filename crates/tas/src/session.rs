@@ -674,9 +674,13 @@ mod tests {
             &host,
         );
         let out = drain(&mut s);
-        assert_eq!(out.len(), 2);
+        assert_eq!(out.len(), 3);
         received(&out[0]);
-        let Message::DeviceResponse(resp) = sent(&out[1]) else { panic!("{out:?}") };
+        assert!(
+            matches!(&out[1], Output::Displayed(d) if d.text == "PIN INVOEREN"),
+            "the current screen is reported: {out:?}"
+        );
+        let Message::DeviceResponse(resp) = sent(&out[2]) else { panic!("{out:?}") };
         assert_eq!((resp.header.request_id.as_str(), resp.overall_result), ("d1", OverallResult::Success));
 
         let receipt = format!("BETAALD 12.34 EUR\nKAART {PAN}");

@@ -76,6 +76,10 @@ pub struct JournalEntry {
     pub time: TimeStamp,
     /// The rule that decided the outcome (e.g. `magic_amount_51`, `test_card_visa_declined`).
     pub rule: String,
+    /// The OPI `RequestID` of the POS's request (so a POS that lost the response can recognise its transaction
+    /// in `GetLastTransactionStatus`).
+    #[serde(default)]
+    pub request_id: String,
 }
 
 impl JournalEntry {

@@ -908,6 +908,7 @@ impl Payments {
             reverses_stan: reverses,
             time: cx.now.to_opi_local(),
             rule: std::mem::take(&mut d.rule).into_owned(),
+            request_id: s.header.request_id.clone(),
         };
         Some(self.journal.record(e))
     }
@@ -1139,11 +1140,17 @@ impl Payments {
             }
             ServiceRequestType::GetLastTransactionStatus => {
                 let pd = match self.journal.last() {
-                    Some(e) => format!(
-                        "last_stan={:06}; kind={:?}; outcome={:?}; approved={}; rule={}",
-                        e.stan, e.kind, e.outcome, e.approved.minor_units, e.rule
-                    )
-                    .to_lowercase(),
+                    Some(e) => {
+                        let mut pd = format!(
+                            "last_stan={:06}; kind={:?}; outcome={:?}; approved={}; rule={}",
+                            e.stan, e.kind, e.outcome, e.approved.minor_units, e.rule
+                        )
+                        .to_lowercase();
+                        // The POS's id as it sent it (not lower-cased): how it recognises its transaction.
+                        pd.push_str("; request_id=");
+                        pd.push_str(&e.request_id);
+                        pd
+                    }
                     None => "last=none".to_owned(),
                 };
                 self.service_reply(cx, channel, &req, OverallResult::Success, None, Some(PrivateData(pd)));

@@ -164,25 +164,6 @@ pub async fn until_stdin_closes() {
     .await;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn waits_for_an_exit_and_kills_what_does_not_exit() {
-        let quick = std::process::Command::new("true").spawn().expect("true runs");
-        assert!(wait_exit(quick, Duration::from_secs(10)).is_some_and(|s| s.success()));
-        let slow = std::process::Command::new("sleep").arg("30").spawn().expect("sleep runs");
-        assert_eq!(wait_exit(slow, Duration::from_millis(50)), None);
-    }
-
-    #[test]
-    fn finds_a_tool_every_machine_has() {
-        assert!(find_on_path(&["sh"]).is_some());
-        assert!(find_on_path(&["no-such-tool-ccv-emu"]).is_none());
-    }
-}
-
 /// Loads `url` in headless Chromium (a fresh profile; `extra` flags added) with a virtual-time budget of
 /// `budget_ms` for its scripts, and returns the DOM it ends with (`--dump-dom`). Bounded by 90 s.
 pub async fn chromium_dump_dom(browser: &Path, url: &str, extra: &[String], budget_ms: u64) -> String {
@@ -218,4 +199,23 @@ fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_for_an_exit_and_kills_what_does_not_exit() {
+        let quick = std::process::Command::new("true").spawn().expect("true runs");
+        assert!(wait_exit(quick, Duration::from_secs(10)).is_some_and(|s| s.success()));
+        let slow = std::process::Command::new("sleep").arg("30").spawn().expect("sleep runs");
+        assert_eq!(wait_exit(slow, Duration::from_millis(50)), None);
+    }
+
+    #[test]
+    fn finds_a_tool_every_machine_has() {
+        assert!(find_on_path(&["sh"]).is_some());
+        assert!(find_on_path(&["no-such-tool-ccv-emu"]).is_none());
+    }
 }

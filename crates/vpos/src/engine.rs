@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ccv_opi::Amount;
-use ccv_tas::{JobKind, Tas, TasError};
+use ccv_tas::{JobKind, Outcome, Tas, TasError};
 use ccv_wire::HostPort;
 use ccv_wire::cloud::{ConnectTas, Event};
 use ccv_wire::local_kick::{KICK_PATH, KickAnswer, KickRequestBody};
@@ -49,6 +49,9 @@ pub struct VposConfig {
     pub transaction_timeout: Duration,
     /// How long a cloud kick stays valid (`expiresAt`).
     pub kick_ttl: Duration,
+    /// After a lost answer (terminal gone or silent mid-transaction): how long to keep asking the terminal, once
+    /// it is at the TAS (still or again), for its last transaction status to settle the true outcome.
+    pub settle_timeout: Duration,
     /// Webhook retries.
     pub webhook: WebhookPolicy,
 }
@@ -63,6 +66,7 @@ impl Default for VposConfig {
             browser_kick_timeout: Duration::from_secs(120),
             transaction_timeout: Duration::from_secs(120),
             kick_ttl: Duration::from_secs(60),
+            settle_timeout: Duration::from_secs(60),
             webhook: WebhookPolicy::default(),
         }
     }
@@ -486,6 +490,12 @@ impl Inner {
         let result = self.tas.run(&tms, job, Some(self.config.transaction_timeout)).await;
         self.at_terminal.lock().unwrap_or_else(|e| e.into_inner()).remove(&record.reference);
         match result {
+            Ok(result) if result.outcome == Outcome::Unknown => {
+                match self.settle_unknown(&tms, &result.request_id).await {
+                    Some(settled) => settled,
+                    None => crate::outcome::settle(&result),
+                }
+            }
             Ok(result) => crate::outcome::settle(&result),
             // Nothing was sent to the terminal: no money moved.
             Err(TasError::NotConnected { .. }) => Failure::new(
@@ -502,6 +512,43 @@ impl Inner {
                 Failure::new(FailureCode::ProcessingError, format!("terminal {tms}: {e}")).into_update()
             }
         }
+    }
+
+    /// The answer to a request was lost: ask the terminal (at the TAS still, or once it is back) for its last
+    /// transaction status until it is no longer busy with that transaction, within `settle_timeout`.
+    async fn settle_unknown(&self, tms: &str, request_id: &str) -> Option<StatusUpdate> {
+        let deadline = tokio::time::Instant::now() + self.config.settle_timeout;
+        let mut pause = Duration::from_millis(100);
+        for _ in 0..1000 {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.tas.wait_connected(tms, left).await.ok()?;
+            let asked = self
+                .tas
+                .run(tms, JobKind::LastTransactionStatus, Some(left.min(Duration::from_secs(10))))
+                .await;
+            match asked {
+                Ok(r)
+                    if r.outcome == Outcome::Completed && r.overall_result.as_deref() == Some("Success") =>
+                {
+                    let pd = r.authorisation.get("privateData").and_then(|v| v.as_str())?;
+                    tracing::info!(tms, request_id, "payment API: settling a lost answer from {pd:?}");
+                    return crate::outcome::from_last_status(pd, request_id);
+                }
+                // Still busy with the transaction, or the link dropped again: ask again shortly.
+                Ok(r) if r.overall_result.as_deref() == Some("Busy") || r.outcome == Outcome::Unknown => {}
+                Err(TasError::Busy { .. } | TasError::NotConnected { .. }) => {}
+                Ok(_) | Err(_) => return None,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause.min(left)) => {}
+                _ = self.shutdown.cancelled() => return None,
+            }
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+        None
     }
 
     /// Kicks the terminal the way `managementSystemId` says and waits until it is at the TAS for this payment.

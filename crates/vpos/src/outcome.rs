@@ -52,6 +52,38 @@ pub fn settle(result: &TransactionResult) -> StatusUpdate {
     StatusUpdate { status: Some(status), failure_code: code, receipts, failure_message: message }
 }
 
+/// The true outcome of a transaction whose response was lost (`lost_request_id`), from the terminal's answer
+/// to `GetLastTransactionStatus` (its `PrivateData`: `last_stan=000012; kind=payment; outcome=approved;
+/// approved=1250; rule=...; request_id=7`). `None` when the terminal's last transaction is another one: then
+/// nobody can tell, and the transaction stays for a person to check.
+pub fn from_last_status(private_data: &str, lost_request_id: &str) -> Option<StatusUpdate> {
+    let field = |name: &str| {
+        private_data.split(';').map(str::trim).find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    };
+    if field("request_id")? != lost_request_id || lost_request_id.is_empty() {
+        return None;
+    }
+    let stan = field("last_stan").unwrap_or("?");
+    let (status, code) = match field("outcome")? {
+        "approved" => (PaymentStatus::Success, None),
+        "partiallyapproved" => (PaymentStatus::ManualIntervention, None),
+        "declined" => (PaymentStatus::Failed, Some(FailureCode::CardRefused)),
+        "aborted" => (PaymentStatus::Failed, Some(FailureCode::Cancelled)),
+        "timedout" => (PaymentStatus::Failed, Some(FailureCode::Expired)),
+        _ => (PaymentStatus::Failed, Some(FailureCode::ProcessingError)),
+    };
+    let message = format!(
+        "the terminal's answer was lost; its last transaction status (STAN {stan}, {}) settled the outcome",
+        field("outcome").unwrap_or("?")
+    );
+    Some(StatusUpdate {
+        status: Some(status),
+        failure_code: code,
+        receipts: None,
+        failure_message: (status != PaymentStatus::Success).then_some(message),
+    })
+}
+
 fn action_code(result: &TransactionResult) -> Option<&str> {
     result.authorisation.get("actionCode").and_then(|v| v.as_str()).filter(|ac| *ac != "00")
 }
@@ -172,6 +204,22 @@ mod tests {
         }
         let unknown = settle(&result(Outcome::Unknown, None, None));
         assert!(unknown.failure_message.expect("a message").contains("terminal_disconnected"));
+    }
+
+    #[test]
+    fn the_last_transaction_status_settles_only_its_own_request() {
+        let pd = "last_stan=000007; kind=payment; outcome=approved; approved=1250; rule=default_approve; request_id=R7";
+        assert_eq!(from_last_status(pd, "R7").and_then(|u| u.status), Some(PaymentStatus::Success));
+        assert_eq!(from_last_status(pd, "R8"), None, "another transaction settles nothing");
+        assert_eq!(from_last_status(pd, ""), None);
+        assert_eq!(from_last_status("last=none", "R7"), None);
+        let declined = pd.replace("approved;", "declined;");
+        let u = from_last_status(&declined, "R7").expect("settled");
+        assert_eq!((u.status, u.failure_code), (Some(PaymentStatus::Failed), Some(FailureCode::CardRefused)));
+        let timed_out = pd.replace("outcome=approved", "outcome=timedout");
+        let u = from_last_status(&timed_out, "R7").expect("settled");
+        assert_eq!(u.failure_code, Some(FailureCode::Expired));
+        assert!(u.failure_message.expect("message").contains("STAN 000007"));
     }
 
     #[test]
