@@ -15,6 +15,7 @@ mod out;
 
 mod iot_cmd;
 mod opi_cmd;
+mod sandbox_cmd;
 mod tas_cmd;
 mod terminal_cmd;
 mod vpos_cmd;
@@ -66,6 +67,15 @@ enum Command {
     /// The state is one SQLite file, DIR/vpos.sqlite3 (--state DIR, default ./vpos-state), created on first use.
     /// Errors end with exit status 1 and one line on stderr.
     Vpos(vpos_cmd::VposArgs),
+    /// Start the whole Cloud Connect world in one process: the IoT endpoint (PKI made on first start), the mock
+    /// TAS, the payment API with its merchants and test keys, and a fleet of terminals, one for each situation of
+    /// the installer's guide (or --config FILE).
+    ///
+    /// Prints the endpoints, the test API keys, each terminal (TMS ID, migration state, kick address, MQTT link)
+    /// and a curl that makes a payment. Stop with Ctrl-C or SIGTERM; the state directory survives restarts.
+    ///
+    /// Example: ccv-emu sandbox
+    Sandbox(sandbox_cmd::SandboxArgs),
 }
 
 fn init_tracing() {
@@ -87,6 +97,7 @@ fn main() -> ExitCode {
         Command::Tas(args) => tas_cmd::run_tas(args),
         Command::Pay(args) => tas_cmd::run_pay(args),
         Command::Vpos(args) => vpos_cmd::run(args),
+        Command::Sandbox(args) => sandbox_cmd::run(args),
     };
     match result {
         Ok(code) => code,

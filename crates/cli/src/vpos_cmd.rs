@@ -358,7 +358,7 @@ fn serve(state: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Ctrl-C or SIGTERM.
-async fn wait_for_stop() -> anyhow::Result<()> {
+pub async fn wait_for_stop() -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ccv_e2e::world::World;
 use ccv_terminal_io::config::FileConfig;
+use ccv_vpos::client::VposClient;
 use ccv_vpos::{LocalKickMode, Store, VposConfig, VposEvent, WebhookPolicy};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -70,37 +71,19 @@ impl Receiver {
 }
 
 /// A POS's HTTP client.
-struct Pos {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-}
+struct Pos(VposClient);
 
 impl Pos {
     fn new(world: &World, key: &str) -> Pos {
-        Pos { http: reqwest::Client::new(), base: world.base_url(), key: key.to_owned() }
+        Pos(VposClient::new(world.base_url(), key))
     }
 
     async fn post(&self, path: &str, body: &Value, idempotency: Option<&str>) -> (u16, Value) {
-        let mut req =
-            self.http.post(format!("{}{path}", self.base)).basic_auth(&self.key, Some("")).json(body);
-        if let Some(k) = idempotency {
-            req = req.header("Idempotency-Reference", k);
-        }
-        let resp = req.send().await.expect("the API answers");
-        (resp.status().as_u16(), resp.json().await.expect("JSON"))
+        self.0.post(path, body, idempotency).await.expect("the API answers with JSON")
     }
 
     async fn transaction(&self, reference: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .get(format!("{}/api/v1/transaction", self.base))
-            .query(&[("reference", reference)])
-            .basic_auth(&self.key, Some(""))
-            .send()
-            .await
-            .expect("the API answers");
-        (resp.status().as_u16(), resp.json().await.expect("JSON"))
+        self.0.transaction(reference).await.expect("the API answers with JSON")
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ccv_e2e::world::World;
 use ccv_terminal_io::config::FileConfig;
 use ccv_vpos::{PaymentStatus, Store, VposConfig, VposEvent};
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod common;
 use common::{T, fixture};
@@ -21,16 +21,8 @@ async fn pay(world: &World, port: u16) -> String {
     let body = json!({"amount": "7.50", "currency": "EUR", "method": "terminal",
         "details": {"terminalId": "11300002", "managementSystemId": "08900000002", "accessProtocol": "OPI_NL",
                     "ip": "127.0.0.1", "port": port}});
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/payment", world.base_url()))
-        .basic_auth(World::KEY, Some(""))
-        .json(&body)
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let client = ccv_vpos::client::VposClient::new(world.base_url(), World::KEY);
+    let (_, created) = client.create_payment(&body).await.expect("the API answers");
     assert_eq!(created["status"], "pending", "{created}");
     created["payUrl"].as_str().expect("payUrl").to_owned()
 }

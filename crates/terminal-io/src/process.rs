@@ -638,8 +638,33 @@ impl Driver {
                 }
                 ccv_terminal::Output::Publish(event) => {
                     self.forward(ccv_terminal::Output::Publish(event.clone()));
-                    if let ccv_terminal::Event::TasDialFailed { reason, .. } = &event {
-                        self.status(|s| s.last_dial_failure = Some(reason.as_str().to_owned()));
+                    match &event {
+                        ccv_terminal::Event::TasDialFailed { reason, .. } => {
+                            self.status(|s| s.last_dial_failure = Some(reason.as_str().to_owned()));
+                        }
+                        // The core's own verdict on the MQTT link: a configuration that wants none is "off", a
+                        // network that cannot carry it (no DNS, 443 blocked) is "down"; the reason shows either way.
+                        ccv_terminal::Event::MqttDown { reason } => {
+                            use ccv_terminal::MqttDownReason as R;
+                            let off = matches!(
+                                reason,
+                                R::PoweredOff
+                                    | R::NotInstalled
+                                    | R::SslDisabled
+                                    | R::CloudConnectionDisabled
+                                    | R::SoftwareTooOld
+                            );
+                            let reason = reason.as_str().to_owned();
+                            self.status(|s| {
+                                if off {
+                                    s.mqtt.state = "off".into();
+                                } else if s.mqtt.state != "connecting" {
+                                    s.mqtt.state = "down".into();
+                                }
+                                s.mqtt.last_failure = Some(reason);
+                            });
+                        }
+                        _ => {}
                     }
                     let line = serde_json::to_string(&event).unwrap_or_default();
                     tracing::info!(tms_id = %self.tms_id, "event: {line}");

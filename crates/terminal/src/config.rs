@@ -313,7 +313,63 @@ impl Default for TerminalConfig {
     }
 }
 
+/// How far a terminal's migration has come, read off its configuration (the seed's migration walkthrough).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationState {
+    /// Cloud Connect 2.0: MQT installed and enabled, software ≥ 14.0.11.01, `TCP FLAT-OUTGOING` (R5, R6, R12).
+    CloudConnect2,
+    /// Cloud Connect 1.0 only: Cloud Connection on, `TCP FLAT-OUTGOING`, software ≥ 11.3.02, no MQT (R3).
+    CloudConnect1,
+    /// TMS holds parameters the terminal has not installed: a hardware installation is due (R7, R14).
+    TmsChangedNotInstalled,
+    /// None of the above (Default ITS, old software, Cloud Connection off).
+    NotMigrated,
+}
+
+impl MigrationState {
+    /// The name (`cloud_connect_2`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationState::CloudConnect2 => "cloud_connect_2",
+            MigrationState::CloudConnect1 => "cloud_connect_1",
+            MigrationState::TmsChangedNotInstalled => "tms_changed_not_installed",
+            MigrationState::NotMigrated => "not_migrated",
+        }
+    }
+
+    /// A short label for tables (`2.0`, `1.0`, `TMS changed`, `not migrated`).
+    pub fn label(self) -> &'static str {
+        match self {
+            MigrationState::CloudConnect2 => "2.0",
+            MigrationState::CloudConnect1 => "1.0",
+            MigrationState::TmsChangedNotInstalled => "TMS changed",
+            MigrationState::NotMigrated => "not migrated",
+        }
+    }
+}
+
 impl TerminalConfig {
+    /// How far this terminal's migration has come (see [`MigrationState`]).
+    pub fn migration_state(&self) -> MigrationState {
+        let i = &self.installed;
+        let flat = self.pos_opi_mode == PosOpiMode::TcpFlatOutgoing;
+        if self.tms != self.installed {
+            MigrationState::TmsChangedNotInstalled
+        } else if flat
+            && i.cloud_connection
+            && i.mqt
+            && i.mqt_service_enable
+            && self.software >= SoftwareVersion::min_cloud_kick()
+        {
+            MigrationState::CloudConnect2
+        } else if flat && i.cloud_connection && self.software >= SoftwareVersion::min_local_kick() {
+            MigrationState::CloudConnect1
+        } else {
+            MigrationState::NotMigrated
+        }
+    }
+
     /// A terminal migrated for Cloud Connect 1.0 only (software 11.3.02, MQT off).
     pub fn cloud_connect_1() -> TerminalConfig {
         TerminalConfig {
@@ -340,6 +396,22 @@ impl TerminalConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migration_states_of_the_built_in_configs() {
+        assert_eq!(TerminalConfig::default().migration_state(), MigrationState::CloudConnect2);
+        assert_eq!(TerminalConfig::cloud_connect_1().migration_state(), MigrationState::CloudConnect1);
+        assert_eq!(TerminalConfig::legacy().migration_state(), MigrationState::NotMigrated);
+        let mut changed = TerminalConfig::cloud_connect_1();
+        changed.tms = Parameters::default();
+        assert_eq!(changed.migration_state(), MigrationState::TmsChangedNotInstalled);
+        let old = TerminalConfig { software: SoftwareVersion::min_local_kick(), ..TerminalConfig::default() };
+        assert_eq!(
+            old.migration_state(),
+            MigrationState::CloudConnect1,
+            "MQT installed, software too old for 2.0"
+        );
+    }
 
     #[test]
     fn literal_ips_need_no_dns() {

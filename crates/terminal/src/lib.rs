@@ -71,8 +71,8 @@ pub mod version;
 
 pub use cards::{MagicOutcome, TEST_PIN, TestCard};
 pub use config::{
-    DayState, HostPort, Identity, ManagingTms, NetworkSettings, Parameters, PosOpiMode, Profile,
-    SignatureAlgorithm, TerminalConfig,
+    DayState, HostPort, Identity, ManagingTms, MigrationState, NetworkSettings, Parameters, PosOpiMode,
+    Profile, SignatureAlgorithm, TerminalConfig,
 };
 pub use input::{
     CardEvent, Channel, CloudCommand, CloudKick, Input, Key, LocalKick, MqttEvent, TasEvent, TmsChange,

@@ -29,6 +29,7 @@
 //! - [`http`]: the routes; [`server`]: [`VposServer`], the listeners;
 //! - [`openapi`]: the OpenAPI 3 description of the routes (`docs/openapi.json`).
 
+pub mod client;
 pub mod cloud;
 pub mod engine;
 pub mod error;

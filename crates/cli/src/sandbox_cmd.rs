@@ -1,0 +1,128 @@
+//! `ccv-emu sandbox`: the whole Cloud Connect world in one process. Only wiring and output: the work is in
+//! `ccv_sandbox`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ccv_sandbox::{Fleet, Ports, Sandbox, SandboxInfo, SandboxOptions};
+
+/// The arguments of `ccv-emu sandbox` (its help text is on `Command::Sandbox` in main.rs).
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// The fleet file (merchants, terminals, ranges). Default: the built-in fleet, fixtures/sandbox.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The state directory: PKI and payment API database; kept across restarts.
+    #[arg(long, value_name = "DIR", default_value = "./sandbox-state")]
+    state: PathBuf,
+    /// Start over: delete the state directory first.
+    #[arg(long)]
+    reset: bool,
+    /// Every listener on a free port (several sandboxes side by side, CI); read them from --info-file.
+    #[arg(long)]
+    ephemeral_ports: bool,
+    /// Write the addresses, keys, CA path and terminals as JSON to this file once ready.
+    #[arg(long, value_name = "PATH")]
+    info_file: Option<PathBuf>,
+    /// Print the ready information as one JSON line instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Payment API port.
+    #[arg(long, default_value_t = Ports::default().api)]
+    api_port: u16,
+    /// Admin API port.
+    #[arg(long, default_value_t = Ports::default().admin)]
+    admin_port: u16,
+    /// IoT endpoint port (MQTT over TLS).
+    #[arg(long, default_value_t = Ports::default().iot)]
+    iot_port: u16,
+    /// Mock TAS port.
+    #[arg(long, default_value_t = Ports::default().tas)]
+    tas_port: u16,
+}
+
+pub fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
+    let fleet = match &args.config {
+        Some(path) => Fleet::load(path)?,
+        None => Fleet::default_fleet()?,
+    };
+    let options = SandboxOptions {
+        state_dir: args.state.clone(),
+        fleet,
+        ephemeral_ports: args.ephemeral_ports,
+        ports: Ports { iot: args.iot_port, tas: args.tas_port, api: args.api_port, admin: args.admin_port },
+        reset: args.reset,
+    };
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let sandbox = Sandbox::start(options).await?;
+        // The links of the 2.0 terminals come up within milliseconds on loopback; the table shows them as they are.
+        sandbox.settle_links(Duration::from_secs(2)).await;
+        let info = sandbox.info();
+        if let Some(path) = &args.info_file {
+            let json = serde_json::to_string_pretty(&info)?;
+            std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if args.json {
+            outln!("{}", serde_json::to_string(&info)?);
+        } else {
+            print_table(&info);
+        }
+        crate::vpos_cmd::wait_for_stop().await?;
+        tracing::info!("sandbox stopping");
+        sandbox.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(info: &SandboxInfo) {
+    outln!("ccv-emu sandbox ready in {} ms (state {})", info.ready_ms, info.state_dir);
+    outln!("  payment API   {}   (OpenAPI {}, admin {})", info.api_url, info.openapi_url, info.admin_url);
+    outln!("  IoT endpoint  {}   (CA {})", info.iot_endpoint, info.ca_path);
+    outln!("  mock TAS      {}", info.tas);
+    for m in &info.merchants {
+        outln!(
+            "  merchant {:<10} API key {}   (1.0 local kick sent by the {})",
+            m.name,
+            m.api_key,
+            m.local_kick
+        );
+    }
+    outln!("");
+    outln!(
+        "  {:<9} {:<44} {:<13} {:<10} {:<9} {:<17} {}",
+        "TMS ID",
+        "terminal",
+        "migration",
+        "merchant",
+        "whitelist",
+        "local kick",
+        "MQTT"
+    );
+    for t in &info.terminals {
+        let mqtt = match &t.mqtt_failure {
+            Some(why) if t.mqtt != "up" => format!("{} ({why})", t.mqtt),
+            _ => t.mqtt.clone(),
+        };
+        outln!(
+            "  {:<9} {:<44} {:<13} {:<10} {:<9} {:<17} {}",
+            t.tms_id,
+            t.label,
+            t.migration.label(),
+            t.merchant,
+            if t.whitelisted { "yes" } else { "no" },
+            t.kick_address.as_deref().unwrap_or("-"),
+            mqtt
+        );
+    }
+    if !info.curl.is_empty() {
+        outln!("");
+        outln!("Make a payment:");
+        outln!("  {}", info.curl);
+    }
+    outln!("");
+    outln!("Stop with Ctrl-C; the state directory keeps the PKI and the payments (--reset starts over).");
+}

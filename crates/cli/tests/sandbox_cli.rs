@@ -1,0 +1,97 @@
+//! `ccv-emu sandbox` as a newcomer runs it: one command, the printed curl makes a payment that succeeds, SIGTERM
+//! stops it cleanly, and the state directory survives.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+mod common;
+use common::BIN;
+
+/// Kills the child when the test ends early; `take` hands it over for a clean stop.
+struct Running(Option<std::process::Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts the sandbox with `--json` and returns the child and its ready line.
+fn start(state: &std::path::Path, info: &std::path::Path) -> (Running, Value) {
+    let mut child = Command::new(BIN)
+        .args(["sandbox", "--ephemeral-ports", "--json", "--state"])
+        .arg(state)
+        .arg("--info-file")
+        .arg(info)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ccv-emu sandbox");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let mut reader = std::io::BufReader::new(stdout);
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    let line = rx.recv_timeout(Duration::from_secs(60)).expect("the sandbox prints its ready line");
+    (Running(Some(child)), serde_json::from_str(&line).expect("a JSON ready line"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_starts_the_world_and_its_curl_payment_succeeds() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (state, info_file) = (tmp.path().join("state"), tmp.path().join("info.json"));
+    let (mut child, ready) = start(&state, &info_file);
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(&info_file).expect("info file written")).expect("JSON");
+    assert_eq!(info, ready, "the info file holds what was printed");
+    assert!(ready["readyMs"].as_u64().expect("readyMs") < 10_000);
+    assert_eq!(ready["terminals"].as_array().expect("terminals").len(), 8);
+
+    // The printed curl, as a POS would send it, with a webhook receiver to learn the end.
+    let curl = ready["curl"].as_str().expect("curl");
+    let key = curl.split("-u ").nth(1).and_then(|s| s.split(':').next()).expect("the key in the curl");
+    let body: Value =
+        serde_json::from_str(curl.split("-d '").nth(1).and_then(|s| s.strip_suffix('\'')).expect("body"))
+            .expect("the curl's body is JSON");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::Json<Value>| async move {
+            let _ = tx.send(body.0);
+            axum::http::StatusCode::NO_CONTENT
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut body = body;
+    body["webhookUrl"] = json!(hook);
+    let api = ready["apiUrl"].as_str().expect("apiUrl");
+    let client = ccv_vpos::client::VposClient::new(api, key);
+    let (_, created) = client.create_payment(&body).await.expect("the API answers");
+    assert_eq!(created["status"], "pending", "{created}");
+    let reference = created["reference"].as_str().expect("reference");
+    let hooked = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("a webhook in time");
+    assert_eq!(hooked, Some(json!({"id": reference})));
+    let (_, done) = client.transaction(reference).await.expect("the API answers");
+    assert_eq!(done["status"], "success", "{done}");
+
+    // SIGTERM: a clean stop.
+    let process = child.0.take().expect("running");
+    let pid = process.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(killed.success());
+    let status = ccv_test_support::wait_exit(process, Duration::from_secs(20)).expect("stops within 20 s");
+    assert!(status.success(), "{status:?}");
+    assert!(state.join("pki/ca.pem").is_file() && state.join("vpos/vpos.sqlite3").is_file());
+}

@@ -1,0 +1,446 @@
+//! `ccv-sandbox`: the whole Cloud Connect world in one process, started with one call ([`Sandbox::start`]):
+//! the IoT endpoint with a PKI generated into the state directory on first start, the mock TAS, the payment API
+//! with its SQLite store and its merchants and test keys, and a fleet of emulated terminals ([`fleet`]; the
+//! default one has a terminal for each situation of the installer's guide).
+//!
+//! The state directory holds `pki/` (CA, endpoint, payment-API and terminal certificates) and `vpos/` (the payment
+//! API's database); both survive a restart. Merchants, keys and whitelists are seeded from the fleet when a
+//! merchant is created; after that the store (and its admin API) is the truth. `ephemeral_ports` puts every
+//! listener on a free port (parallel sandboxes, CI).
+//!
+//! Layout: [`fleet`]: the fleet file; this module: start, [`SandboxInfo`] (what a user or a test harness needs
+//! to talk to it), shutdown.
+
+pub mod fleet;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ccv_iot::{Endpoint, EndpointConfig, EndpointTls, Pki, PkiOptions};
+use ccv_tas::{Tas, TasConfig};
+use ccv_terminal::{HostPort, MigrationState};
+use ccv_terminal_io::{AlpnPolicy, MqttCredentials, TerminalProcess};
+use ccv_vpos::cloud::{CloudKicker, CloudSettings};
+use ccv_vpos::{LocalKickMode, Store, Vpos, VposConfig, VposServer};
+use serde::Serialize;
+
+pub use fleet::{Fleet, FleetError};
+
+/// The fixed ports of a sandbox (without `ephemeral_ports`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// IoT endpoint (MQTT over TLS, the 443-style listener).
+    pub iot: u16,
+    /// Mock TAS (terminals dial in).
+    pub tas: u16,
+    /// Payment API.
+    pub api: u16,
+    /// Admin API of the payment API.
+    pub admin: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports { iot: 8443, tas: 5555, api: 8080, admin: 8081 }
+    }
+}
+
+/// How to start a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// The state directory (PKI, payment API database).
+    pub state_dir: PathBuf,
+    /// The fleet.
+    pub fleet: Fleet,
+    /// Every listener on a free port, every kick listener on 127.0.0.1.
+    pub ephemeral_ports: bool,
+    /// The ports otherwise.
+    pub ports: Ports,
+    /// Delete the state directory first.
+    pub reset: bool,
+}
+
+/// Why a sandbox did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxError {
+    /// The state directory could not be made or cleared.
+    #[error("state directory {path}: {source}")]
+    State {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The PKI could not be made or read.
+    #[error("PKI in {path}: {detail} (start over with --reset)")]
+    Pki {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        detail: String,
+    },
+    /// A party did not start (a port in use, ...).
+    #[error("{party} did not start: {detail}")]
+    Party {
+        /// Which party.
+        party: &'static str,
+        /// What failed.
+        detail: String,
+    },
+}
+
+fn party(party: &'static str) -> impl FnOnce(String) -> SandboxError {
+    move |detail| SandboxError::Party { party, detail }
+}
+
+/// A terminal of a running sandbox.
+#[derive(Debug)]
+pub struct SandboxTerminal {
+    /// Its declaration.
+    pub spec: fleet::TerminalSpec,
+    /// How far its migration has come.
+    pub migration: MigrationState,
+    /// The running terminal.
+    pub process: TerminalProcess,
+}
+
+/// A running sandbox.
+#[derive(Debug)]
+pub struct Sandbox {
+    state_dir: PathBuf,
+    merchants: Vec<fleet::MerchantSpec>,
+    endpoint: Endpoint,
+    tas: Arc<Tas>,
+    vpos: Vpos,
+    server: VposServer,
+    /// The terminals, in fleet order.
+    pub terminals: Vec<SandboxTerminal>,
+    ready_in: Duration,
+}
+
+/// What a user or a test harness needs to talk to a sandbox (`--info-file` writes it as JSON).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxInfo {
+    /// Payment API base URL.
+    pub api_url: String,
+    /// Admin API base URL.
+    pub admin_url: String,
+    /// The OpenAPI description.
+    pub openapi_url: String,
+    /// IoT endpoint, `localhost:PORT` (use the name: the endpoint needs SNI).
+    pub iot_endpoint: String,
+    /// The CA of the endpoint's and the clients' certificates.
+    pub ca_path: String,
+    /// The PKI directory (the payment API's and the terminals' certificates).
+    pub pki_dir: String,
+    /// Where terminals dial the mock TAS.
+    pub tas: String,
+    /// The state directory.
+    pub state_dir: String,
+    /// Milliseconds from the start call to ready.
+    pub ready_ms: u64,
+    /// The merchants and their test keys.
+    pub merchants: Vec<MerchantInfo>,
+    /// The terminals.
+    pub terminals: Vec<TerminalInfo>,
+    /// A copy-paste `curl` that creates a payment on the first whitelisted 2.0 terminal.
+    pub curl: String,
+}
+
+/// A merchant in [`SandboxInfo`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MerchantInfo {
+    /// Name.
+    pub name: String,
+    /// Test API key (HTTP Basic user name, empty password).
+    pub api_key: String,
+    /// Who sends 1.0 local kicks.
+    pub local_kick: String,
+}
+
+/// A terminal in [`SandboxInfo`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TerminalInfo {
+    /// TMS ID.
+    pub tms_id: String,
+    /// What it shows.
+    pub label: String,
+    /// Its merchant.
+    pub merchant: String,
+    /// On the merchant's whitelist at start (R10).
+    pub whitelisted: bool,
+    /// Migration state (`cloud_connect_2`, ...).
+    pub migration: MigrationState,
+    /// Where its local kick listener is (`None`: trigger port 0 or not 1.0-capable).
+    pub kick_address: Option<String>,
+    /// Its MQTT link: `up`, `connecting`, `down`, `off`.
+    pub mqtt: String,
+    /// Why the MQTT link is down, when it is.
+    pub mqtt_failure: Option<String>,
+}
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// The loopback address of the `n`-th terminal's kick listener (127.0.1.1, 127.0.1.2, ...): each terminal has
+/// its own address on the "shop LAN", on its own trigger port.
+fn kick_ip(n: usize) -> IpAddr {
+    let n = n as u32;
+    IpAddr::V4(Ipv4Addr::new(127, 0, 1 + (n / 254) as u8, 1 + (n % 254) as u8))
+}
+
+impl Sandbox {
+    /// Starts every party and the fleet.
+    pub async fn start(options: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        let started = Instant::now();
+        let state = options.state_dir.clone();
+        let state_err = |source| SandboxError::State { path: state.clone(), source };
+        if options.reset && state.exists() {
+            std::fs::remove_dir_all(&state).map_err(state_err)?;
+        }
+        std::fs::create_dir_all(&state).map_err(state_err)?;
+        let ids: Vec<String> = options.fleet.terminals.iter().map(|t| t.spec.tms_id.clone()).collect();
+        let pki_dir = state.join("pki");
+        let pki = load_or_make_pki(&pki_dir, &ids)?;
+        let port = |fixed: u16| if options.ephemeral_ports { 0 } else { fixed };
+        let ports = options.ports;
+
+        let endpoint_config = EndpointConfig {
+            listen: SocketAddr::new(LOOPBACK, port(ports.iot)),
+            ..EndpointConfig::default()
+        };
+        let tls = EndpointTls::from_pki(&pki).map_err(|e| party("IoT endpoint")(e.to_string()))?;
+        let endpoint =
+            Endpoint::start(endpoint_config, tls).await.map_err(|e| party("IoT endpoint")(e.to_string()))?;
+        let iot_port = endpoint.local_addr().port();
+        let tas = Tas::start(SocketAddr::new(LOOPBACK, port(ports.tas)), None, TasConfig::default())
+            .await
+            .map_err(|e| party("mock TAS")(e.to_string()))?;
+        let tas_port = tas.terminal_addr().port();
+        let tas = Arc::new(tas);
+
+        let store =
+            Store::open_dir(&state.join("vpos")).map_err(|e| party("payment API store")(e.to_string()))?;
+        seed_store(&store, &options.fleet).map_err(party("payment API store"))?;
+        let cloud = CloudKicker::start(CloudSettings {
+            endpoint: HostPort::new("localhost", iot_port),
+            ca_pem: pki.ca.cert_pem.clone(),
+            cert_pem: pki.vpos.cert_pem.clone(),
+            key_pem: pki.vpos.key_pem.clone(),
+            client_id: "vpos-sandbox".to_owned(),
+            mgt_subscription: ccv_wire::cloud::DEFAULT_MGT_SUBSCRIPTION.to_owned(),
+            connect_timeout: Duration::from_secs(5),
+        })
+        .map_err(|e| party("payment API MQTT client")(e.to_string()))?;
+        let api = bind_free(SocketAddr::new(LOOPBACK, port(ports.api))).map_err(party("payment API"))?;
+        let config = VposConfig { base_url: format!("http://{api}"), ..VposConfig::default() };
+        let vpos = Vpos::start(Arc::new(store), tas.clone(), Some(Arc::new(cloud)), config)
+            .await
+            .map_err(|e| party("payment API")(e.to_string()))?;
+        let server = VposServer::start(vpos.clone(), api, Some(SocketAddr::new(LOOPBACK, port(ports.admin))))
+            .await
+            .map_err(|e| party("payment API")(e.to_string()))?;
+
+        let mut terminals = Vec::with_capacity(options.fleet.terminals.len());
+        for (n, t) in options.fleet.terminals.iter().enumerate() {
+            let mut c = t.config.clone();
+            let tas_at = HostPort::new("localhost", tas_port);
+            let mqt_at = HostPort::new("localhost", iot_port);
+            for p in [&mut c.terminal.tms, &mut c.terminal.installed] {
+                p.tas = tas_at.clone();
+                p.mqt_service = mqt_at.clone();
+            }
+            c.io.mqtt_alpn = AlpnPolicy::Always;
+            if options.ephemeral_ports {
+                c.io.kick_bind = LOOPBACK;
+                c.io.kick_port_override = Some(0);
+                c.io.opi_channel0 = SocketAddr::new(LOOPBACK, 0);
+            } else {
+                c.io.kick_bind = kick_ip(n);
+                c.io.opi_channel0 = SocketAddr::new(kick_ip(n), c.io.opi_channel0.port());
+            }
+            let pair = pki.terminal(&t.spec.tms_id).map_err(|e| party("PKI")(e.to_string()))?;
+            let credentials = MqttCredentials {
+                ca_pem: pki.ca.cert_pem.clone(),
+                cert_pem: pair.cert_pem.clone(),
+                key_pem: pair.key_pem.clone(),
+            };
+            let migration = c.terminal.migration_state();
+            let process = TerminalProcess::start_with_credentials(c, n as u64 + 1, credentials)
+                .await
+                .map_err(|e| party("terminal")(format!("{}: {e}", t.spec.tms_id)))?;
+            terminals.push(SandboxTerminal { spec: t.spec.clone(), migration, process });
+        }
+        let ready_in = started.elapsed();
+        tracing::info!(terminals = terminals.len(), ?ready_in, "sandbox ready");
+        Ok(Sandbox {
+            state_dir: state,
+            merchants: options.fleet.merchants.clone(),
+            endpoint,
+            tas,
+            vpos,
+            server,
+            terminals,
+            ready_in,
+        })
+    }
+
+    /// The payment API's engine.
+    pub fn vpos(&self) -> &Vpos {
+        &self.vpos
+    }
+
+    /// The mock TAS.
+    pub fn tas(&self) -> &Arc<Tas> {
+        &self.tas
+    }
+
+    /// A terminal by TMS ID.
+    pub fn terminal(&self, tms_id: &str) -> Option<&SandboxTerminal> {
+        self.terminals.iter().find(|t| t.spec.tms_id == tms_id)
+    }
+
+    /// Waits (at most `wait`) until every Cloud Connect 2.0 terminal has its MQTT link up or has reported why
+    /// not; returns whether all of them are up.
+    pub async fn settle_links(&self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut all_up = true;
+        for t in self.terminals.iter().filter(|t| t.migration == MigrationState::CloudConnect2) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let settled = t
+                .process
+                .wait_for_status(left, |s| s.mqtt.state == "up" || s.mqtt.last_failure.is_some())
+                .await;
+            all_up &= settled.is_ok_and(|s| s.mqtt.state == "up");
+        }
+        all_up
+    }
+
+    /// What a user or a test harness needs to talk to the sandbox.
+    pub fn info(&self) -> SandboxInfo {
+        let api_url = format!("http://{}", self.server.api_addr());
+        let pki = self.state_dir.join("pki");
+        let terminals: Vec<TerminalInfo> = self
+            .terminals
+            .iter()
+            .map(|t| {
+                let status = t.process.status();
+                TerminalInfo {
+                    tms_id: t.spec.tms_id.clone(),
+                    label: t.spec.label.clone(),
+                    merchant: t.spec.merchant.clone(),
+                    whitelisted: t.spec.whitelisted,
+                    migration: t.migration,
+                    kick_address: t.process.kick_addr().map(|a| a.to_string()),
+                    mqtt: if status.mqtt.state.is_empty() {
+                        "off".to_owned()
+                    } else {
+                        status.mqtt.state.clone()
+                    },
+                    mqtt_failure: status.mqtt.last_failure.clone(),
+                }
+            })
+            .collect();
+        let first = terminals
+            .iter()
+            .find(|t| t.whitelisted && t.migration == MigrationState::CloudConnect2 && t.mqtt == "up")
+            .or_else(|| {
+                terminals.iter().find(|t| t.whitelisted && t.migration == MigrationState::CloudConnect2)
+            });
+        let curl = match first
+            .and_then(|t| self.merchants.iter().find(|m| m.name == t.merchant).map(|m| (t, m)))
+        {
+            Some((t, m)) => format!(
+                "curl -s -u {}: {api_url}/api/v1/payment -H 'Content-Type: application/json' -d '{{\"amount\": \"12.50\", \
+                 \"currency\": \"EUR\", \"method\": \"terminal\", \"details\": {{\"terminalId\": \"{}\", \
+                 \"managementSystemId\": \"GrundmasterNL\", \"accessProtocol\": \"OPI_NL\"}}}}'",
+                m.api_key, t.tms_id
+            ),
+            None => String::new(),
+        };
+        SandboxInfo {
+            openapi_url: format!("{api_url}/openapi.json"),
+            api_url,
+            admin_url: self.server.admin_addr().map(|a| format!("http://{a}")).unwrap_or_default(),
+            iot_endpoint: format!("localhost:{}", self.endpoint.local_addr().port()),
+            ca_path: pki.join("ca.pem").display().to_string(),
+            pki_dir: pki.display().to_string(),
+            tas: self.tas.terminal_addr().to_string(),
+            state_dir: self.state_dir.display().to_string(),
+            ready_ms: self.ready_in.as_millis() as u64,
+            merchants: self
+                .merchants
+                .iter()
+                .map(|m| MerchantInfo {
+                    name: m.name.clone(),
+                    api_key: m.api_key.clone(),
+                    local_kick: m.local_kick.clone(),
+                })
+                .collect(),
+            terminals,
+            curl,
+        }
+    }
+
+    /// Stops the terminals, then the payment API, the endpoint and the TAS.
+    pub async fn shutdown(self) {
+        for t in self.terminals {
+            t.process.shutdown().await;
+        }
+        self.server.shutdown().await;
+        self.vpos.shutdown().await;
+        self.endpoint.shutdown().await;
+        if let Ok(tas) = Arc::try_unwrap(self.tas) {
+            tas.shutdown().await;
+        }
+    }
+}
+
+/// The payment API's address is in its pages' `payUrl`, so it is bound (a free port when asked) before the
+/// engine starts.
+fn bind_free(addr: SocketAddr) -> Result<SocketAddr, String> {
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+fn load_or_make_pki(dir: &Path, ids: &[String]) -> Result<Pki, SandboxError> {
+    let err = |e: ccv_iot::pki::PkiError| SandboxError::Pki { path: dir.to_owned(), detail: e.to_string() };
+    let mut pki = if dir.join("ca.pem").is_file() {
+        Pki::load_dir(dir).map_err(err)?
+    } else {
+        Pki::generate(&PkiOptions { terminals: ids.to_vec(), ..PkiOptions::default() }).map_err(err)?
+    };
+    let mut added = !dir.join("ca.pem").is_file();
+    for id in ids {
+        if pki.terminal(id).is_err() {
+            pki.add_terminal(id).map_err(err)?;
+            added = true;
+        }
+    }
+    if added {
+        pki.write_dir(dir).map_err(err)?;
+    }
+    Ok(pki)
+}
+
+/// Seeds merchants created now: key, local-kick mode, whitelist from the fleet.
+fn seed_store(store: &Store, fleet: &Fleet) -> Result<(), String> {
+    for m in &fleet.merchants {
+        if store.merchant(&m.name).is_ok() {
+            continue;
+        }
+        store.add_merchant(&m.name, 0).map_err(|e| e.to_string())?;
+        store.add_api_key_text(&m.name, &m.api_key, 0).map_err(|e| e.to_string())?;
+        let mode = LocalKickMode::parse(&m.local_kick).unwrap_or(LocalKickMode::Server);
+        store.set_local_kick(&m.name, mode).map_err(|e| e.to_string())?;
+        for t in fleet.terminals.iter().filter(|t| t.spec.merchant == m.name && t.spec.whitelisted) {
+            store.whitelist_add(&m.name, &t.spec.tms_id, 0).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
