@@ -29,6 +29,9 @@ pub struct SandboxArgs {
     /// Print the ready information as one JSON line instead of the table.
     #[arg(long)]
     json: bool,
+    /// Control API port (terminals, keys, cards, TMS changes, GET /events).
+    #[arg(long, default_value_t = Ports::default().control)]
+    control_port: u16,
     /// Payment API port.
     #[arg(long, default_value_t = Ports::default().api)]
     api_port: u16,
@@ -52,7 +55,13 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         state_dir: args.state.clone(),
         fleet,
         ephemeral_ports: args.ephemeral_ports,
-        ports: Ports { iot: args.iot_port, tas: args.tas_port, api: args.api_port, admin: args.admin_port },
+        ports: Ports {
+            control: args.control_port,
+            iot: args.iot_port,
+            tas: args.tas_port,
+            api: args.api_port,
+            admin: args.admin_port,
+        },
         reset: args.reset,
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -81,6 +90,7 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
 fn print_table(info: &SandboxInfo) {
     outln!("ccv-emu sandbox ready in {} ms (state {})", info.ready_ms, info.state_dir);
     outln!("  payment API   {}   (OpenAPI {}, admin {})", info.api_url, info.openapi_url, info.admin_url);
+    outln!("  control API   {}   (GET /terminals, POST /terminals/ID/keys, GET /events)", info.control_url);
     outln!("  IoT endpoint  {}   (CA {})", info.iot_endpoint, info.ca_path);
     outln!("  mock TAS      {}", info.tas);
     for m in &info.merchants {

@@ -11,6 +11,7 @@
 //! Layout: [`fleet`]: the fleet file; this module: start, [`SandboxInfo`] (what a user or a test harness needs
 //! to talk to it), shutdown.
 
+pub mod control;
 pub mod fleet;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,6 +32,8 @@ pub use fleet::{Fleet, FleetError};
 /// The fixed ports of a sandbox (without `ephemeral_ports`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ports {
+    /// Control API (terminals, keys, cards, TMS, events).
+    pub control: u16,
     /// IoT endpoint (MQTT over TLS, the 443-style listener).
     pub iot: u16,
     /// Mock TAS (terminals dial in).
@@ -43,7 +46,7 @@ pub struct Ports {
 
 impl Default for Ports {
     fn default() -> Self {
-        Ports { iot: 8443, tas: 5555, api: 8080, admin: 8081 }
+        Ports { control: 8082, iot: 8443, tas: 5555, api: 8080, admin: 8081 }
     }
 }
 
@@ -107,17 +110,51 @@ pub struct SandboxTerminal {
     pub process: TerminalProcess,
 }
 
+impl SandboxTerminal {
+    /// The terminal as [`SandboxInfo`] lists it, with its MQTT link as it is now.
+    pub fn info(&self) -> TerminalInfo {
+        let status = self.process.status();
+        TerminalInfo {
+            tms_id: self.spec.tms_id.clone(),
+            label: self.spec.label.clone(),
+            merchant: self.spec.merchant.clone(),
+            whitelisted: self.spec.whitelisted,
+            migration: self.migration,
+            kick_address: self.process.kick_addr().map(|a| a.to_string()),
+            mqtt: if status.mqtt.state.is_empty() { "off".to_owned() } else { status.mqtt.state },
+            mqtt_failure: status.mqtt.last_failure,
+        }
+    }
+}
+
 /// A running sandbox.
-#[derive(Debug)]
 pub struct Sandbox {
-    state_dir: PathBuf,
-    merchants: Vec<fleet::MerchantSpec>,
+    parts: Arc<Parts>,
     endpoint: Endpoint,
     tas: Arc<Tas>,
     vpos: Vpos,
     server: VposServer,
-    /// The terminals, in fleet order.
-    pub terminals: Vec<SandboxTerminal>,
+    control_task: tokio::task::JoinHandle<()>,
+    stop: tokio_util::sync::CancellationToken,
+    events: tokio::sync::broadcast::Sender<control::SandboxEvent>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("state_dir", &self.parts.state_dir).finish_non_exhaustive()
+    }
+}
+
+/// What [`SandboxInfo`] is made of.
+struct Parts {
+    state_dir: PathBuf,
+    merchants: Vec<fleet::MerchantSpec>,
+    terminals: Arc<Vec<SandboxTerminal>>,
+    api: SocketAddr,
+    admin: Option<SocketAddr>,
+    control: SocketAddr,
+    iot_port: u16,
+    tas: SocketAddr,
     ready_in: Duration,
 }
 
@@ -127,6 +164,8 @@ pub struct Sandbox {
 pub struct SandboxInfo {
     /// Payment API base URL.
     pub api_url: String,
+    /// Control API base URL (terminals, keys, cards, TMS changes, `GET /events`).
+    pub control_url: String,
     /// Admin API base URL.
     pub admin_url: String,
     /// The OpenAPI description.
@@ -276,18 +315,50 @@ impl Sandbox {
                 .map_err(|e| party("terminal")(format!("{}: {e}", t.spec.tms_id)))?;
             terminals.push(SandboxTerminal { spec: t.spec.clone(), migration, process });
         }
-        let ready_in = started.elapsed();
-        tracing::info!(terminals = terminals.len(), ?ready_in, "sandbox ready");
-        Ok(Sandbox {
+        let terminals = Arc::new(terminals);
+        let (events, _) = tokio::sync::broadcast::channel(4096);
+        let stop = tokio_util::sync::CancellationToken::new();
+        forward_events(&terminals, &vpos, &events, &stop);
+        let control_listener = tokio::net::TcpListener::bind(SocketAddr::new(LOOPBACK, port(ports.control)))
+            .await
+            .map_err(|e| party("control API")(format!("cannot listen: {e}")))?;
+        let control_addr = control_listener.local_addr().map_err(|e| party("control API")(e.to_string()))?;
+        let parts = Arc::new(Parts {
             state_dir: state,
             merchants: options.fleet.merchants.clone(),
-            endpoint,
-            tas,
-            vpos,
-            server,
+            terminals: terminals.clone(),
+            api: server.api_addr(),
+            admin: server.admin_addr(),
+            control: control_addr,
+            iot_port,
+            tas: tas.terminal_addr(),
+            ready_in: started.elapsed(),
+        });
+        let info_parts = parts.clone();
+        let app = control::router(control::Control {
             terminals,
-            ready_in,
-        })
+            info: Arc::new(move || info_parts.info()),
+            events: events.clone(),
+        });
+        let token = stop.clone();
+        let control_task = tokio::spawn(async move {
+            let serve = axum::serve(control_listener, app).with_graceful_shutdown(token.cancelled_owned());
+            if let Err(e) = serve.await {
+                tracing::warn!("sandbox control API stopped: {e}");
+            }
+        });
+        tracing::info!(terminals = parts.terminals.len(), ready_in = ?parts.ready_in, "sandbox ready");
+        Ok(Sandbox { parts, endpoint, tas, vpos, server, control_task, stop, events })
+    }
+
+    /// Every event from now on (what `GET /events` streams).
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<control::SandboxEvent> {
+        self.events.subscribe()
+    }
+
+    /// The terminals, in fleet order.
+    pub fn terminals(&self) -> &[SandboxTerminal] {
+        &self.parts.terminals
     }
 
     /// The payment API's engine.
@@ -302,7 +373,7 @@ impl Sandbox {
 
     /// A terminal by TMS ID.
     pub fn terminal(&self, tms_id: &str) -> Option<&SandboxTerminal> {
-        self.terminals.iter().find(|t| t.spec.tms_id == tms_id)
+        self.parts.terminals.iter().find(|t| t.spec.tms_id == tms_id)
     }
 
     /// Waits (at most `wait`) until every Cloud Connect 2.0 terminal has its MQTT link up or has reported why
@@ -310,7 +381,7 @@ impl Sandbox {
     pub async fn settle_links(&self, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
         let mut all_up = true;
-        for t in self.terminals.iter().filter(|t| t.migration == MigrationState::CloudConnect2) {
+        for t in self.parts.terminals.iter().filter(|t| t.migration == MigrationState::CloudConnect2) {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let settled = t
                 .process
@@ -323,29 +394,42 @@ impl Sandbox {
 
     /// What a user or a test harness needs to talk to the sandbox.
     pub fn info(&self) -> SandboxInfo {
-        let api_url = format!("http://{}", self.server.api_addr());
-        let pki = self.state_dir.join("pki");
-        let terminals: Vec<TerminalInfo> = self
-            .terminals
-            .iter()
-            .map(|t| {
-                let status = t.process.status();
-                TerminalInfo {
-                    tms_id: t.spec.tms_id.clone(),
-                    label: t.spec.label.clone(),
-                    merchant: t.spec.merchant.clone(),
-                    whitelisted: t.spec.whitelisted,
-                    migration: t.migration,
-                    kick_address: t.process.kick_addr().map(|a| a.to_string()),
-                    mqtt: if status.mqtt.state.is_empty() {
-                        "off".to_owned()
-                    } else {
-                        status.mqtt.state.clone()
-                    },
-                    mqtt_failure: status.mqtt.last_failure.clone(),
+        self.parts.info()
+    }
+
+    /// Stops the terminals, then the payment API, the endpoint and the TAS.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        // Event streams never end by themselves: the control API gets a moment, then its connections are dropped.
+        let control = self.control_task;
+        if tokio::time::timeout(Duration::from_secs(2), control).await.is_err() {
+            tracing::debug!("control API connections dropped at shutdown");
+        }
+        let terminals = self.parts.terminals.clone();
+        drop(self.parts);
+        match Arc::try_unwrap(terminals) {
+            Ok(terminals) => {
+                for t in terminals {
+                    t.process.shutdown().await;
                 }
-            })
-            .collect();
+            }
+            // A connection still holds them: dropping a terminal process stops it too.
+            Err(still_shared) => drop(still_shared),
+        }
+        self.server.shutdown().await;
+        self.vpos.shutdown().await;
+        self.endpoint.shutdown().await;
+        if let Ok(tas) = Arc::try_unwrap(self.tas) {
+            tas.shutdown().await;
+        }
+    }
+}
+
+impl Parts {
+    fn info(&self) -> SandboxInfo {
+        let api_url = format!("http://{}", self.api);
+        let pki = self.state_dir.join("pki");
+        let terminals: Vec<TerminalInfo> = self.terminals.iter().map(SandboxTerminal::info).collect();
         let first = terminals
             .iter()
             .find(|t| t.whitelisted && t.migration == MigrationState::CloudConnect2 && t.mqtt == "up")
@@ -366,11 +450,12 @@ impl Sandbox {
         SandboxInfo {
             openapi_url: format!("{api_url}/openapi.json"),
             api_url,
-            admin_url: self.server.admin_addr().map(|a| format!("http://{a}")).unwrap_or_default(),
-            iot_endpoint: format!("localhost:{}", self.endpoint.local_addr().port()),
+            admin_url: self.admin.map(|a| format!("http://{a}")).unwrap_or_default(),
+            control_url: format!("http://{}", self.control),
+            iot_endpoint: format!("localhost:{}", self.iot_port),
             ca_path: pki.join("ca.pem").display().to_string(),
             pki_dir: pki.display().to_string(),
-            tas: self.tas.terminal_addr().to_string(),
+            tas: self.tas.to_string(),
             state_dir: self.state_dir.display().to_string(),
             ready_ms: self.ready_in.as_millis() as u64,
             merchants: self
@@ -384,19 +469,6 @@ impl Sandbox {
                 .collect(),
             terminals,
             curl,
-        }
-    }
-
-    /// Stops the terminals, then the payment API, the endpoint and the TAS.
-    pub async fn shutdown(self) {
-        for t in self.terminals {
-            t.process.shutdown().await;
-        }
-        self.server.shutdown().await;
-        self.vpos.shutdown().await;
-        self.endpoint.shutdown().await;
-        if let Ok(tas) = Arc::try_unwrap(self.tas) {
-            tas.shutdown().await;
         }
     }
 }
@@ -426,6 +498,49 @@ fn load_or_make_pki(dir: &Path, ids: &[String]) -> Result<Pki, SandboxError> {
         pki.write_dir(dir).map_err(err)?;
     }
     Ok(pki)
+}
+
+/// Turns the payment API's events and every terminal's status changes into [`control::SandboxEvent`]s.
+fn forward_events(
+    terminals: &Arc<Vec<SandboxTerminal>>,
+    vpos: &Vpos,
+    events: &tokio::sync::broadcast::Sender<control::SandboxEvent>,
+    stop: &tokio_util::sync::CancellationToken,
+) {
+    let (tx, mut rx, token) = (events.clone(), vpos.events(), stop.clone());
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = token.cancelled() => return,
+                e = rx.recv() => e,
+            };
+            match event {
+                Ok(event) => {
+                    let _ = tx.send(control::SandboxEvent::new(None, control::EventKind::Payment { event }));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    for t in terminals.iter() {
+        let (tx, mut watch, token, tms_id) =
+            (events.clone(), t.process.watch_status(), stop.clone(), t.spec.tms_id.clone());
+        tokio::spawn(async move {
+            let mut old = watch.borrow_and_update().clone();
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    changed = watch.changed() => if changed.is_err() { return },
+                }
+                let new = watch.borrow_and_update().clone();
+                for e in control::status_events(&tms_id, &old, &new) {
+                    let _ = tx.send(e);
+                }
+                old = new;
+            }
+        });
+    }
 }
 
 /// Seeds merchants created now: key, local-kick mode, whitelist from the fleet.

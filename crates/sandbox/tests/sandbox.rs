@@ -3,23 +3,15 @@
 
 use std::time::Duration;
 
-use ccv_sandbox::{Fleet, Sandbox, SandboxInfo, SandboxOptions};
+use ccv_sandbox::SandboxInfo;
 use ccv_vpos::client::VposClient;
 use ccv_vpos::{PaymentStatus, VposEvent};
 use serde_json::{Value, json};
 
-const T: Duration = Duration::from_secs(30);
+mod common;
+use common::start;
 
-async fn start(state: &std::path::Path) -> Sandbox {
-    let options = SandboxOptions {
-        state_dir: state.to_owned(),
-        fleet: Fleet::default_fleet().expect("default fleet"),
-        ephemeral_ports: true,
-        ports: Default::default(),
-        reset: false,
-    };
-    Sandbox::start(options).await.expect("the sandbox starts")
-}
+const T: Duration = Duration::from_secs(30);
 
 fn key(info: &SandboxInfo, merchant: &str) -> String {
     info.merchants.iter().find(|m| m.name == merchant).expect("merchant").api_key.clone()

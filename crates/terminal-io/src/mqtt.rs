@@ -216,7 +216,12 @@ impl MqttClient {
         mut commands: mpsc::Receiver<Box<MqttCommand>>,
         shutdown: CancellationToken,
     ) {
-        self.status(|m| m.state = "off".into());
+        // The core may already have said why there is no session (no DNS: "down"); that stays.
+        self.status(|m| {
+            if m.state.is_empty() {
+                m.state = "off".into();
+            }
+        });
         let resolve_timeout = self.settings.connect_timeout.max(Duration::from_secs(1));
         loop {
             let wake = {

@@ -318,8 +318,10 @@ impl Default for TerminalConfig {
 #[serde(rename_all = "snake_case")]
 pub enum MigrationState {
     /// Cloud Connect 2.0: MQT installed and enabled, software ≥ 14.0.11.01, `TCP FLAT-OUTGOING` (R5, R6, R12).
+    #[serde(rename = "cloud_connect_2")]
     CloudConnect2,
     /// Cloud Connect 1.0 only: Cloud Connection on, `TCP FLAT-OUTGOING`, software ≥ 11.3.02, no MQT (R3).
+    #[serde(rename = "cloud_connect_1")]
     CloudConnect1,
     /// TMS holds parameters the terminal has not installed: a hardware installation is due (R7, R14).
     TmsChangedNotInstalled,
@@ -402,6 +404,9 @@ mod tests {
         assert_eq!(TerminalConfig::default().migration_state(), MigrationState::CloudConnect2);
         assert_eq!(TerminalConfig::cloud_connect_1().migration_state(), MigrationState::CloudConnect1);
         assert_eq!(TerminalConfig::legacy().migration_state(), MigrationState::NotMigrated);
+        for state in [MigrationState::CloudConnect2, MigrationState::TmsChangedNotInstalled] {
+            assert_eq!(serde_json::to_value(state).expect("JSON"), state.as_str(), "serde and as_str agree");
+        }
         let mut changed = TerminalConfig::cloud_connect_1();
         changed.tms = Parameters::default();
         assert_eq!(changed.migration_state(), MigrationState::TmsChangedNotInstalled);

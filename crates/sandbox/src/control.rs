@@ -1,0 +1,294 @@
+//! The control API (axum, JSON, bound to loopback): operate and watch the sandbox's terminals from outside, as an
+//! installer at the counter and a customer at the card reader would.
+//!
+//! - `GET /sandbox`: [`crate::SandboxInfo`]
+//! - `GET /terminals`, `GET /terminals/{tmsId}`: each terminal with its live status (screen, links with reasons,
+//!   journal, transaction in progress)
+//! - `POST /terminals/{tmsId}/keys` `{"script": "MENU 3 OK"}`: keys, as the keypad has them (`0`..`9`, `.`, `OK`,
+//!   `STOP`, `CLEAR`, `MENU`; a run of digits types each)
+//! - `POST /terminals/{tmsId}/card`: `{"presented": "maestro"}`, `{"pin": "1234"}`, `"removed"`,
+//!   `"customer_cancel"`
+//! - `POST /terminals/{tmsId}/tms`: a change TMS makes (`{"mqt": true}`, `{"tas": {"host": .., "port": ..}}`, ...);
+//!   `POST /terminals/{tmsId}/tms/contact`: the terminal contacts TMS
+//! - `POST /terminals/{tmsId}/power` `{"on": false}`
+//! - `GET /events`: Server-Sent Events, one JSON object each ([`SandboxEvent`]): payment statuses, webhook
+//!   attempts, terminal texts of payments, and every terminal's screen, link and journal changes
+//!
+//! The answer to an operation is the terminal after it (the status once it changed, or as it is after 1 s).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ccv_terminal::{CardEvent, Input, Key, TmsChange};
+use ccv_terminal_io::Status;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::SandboxTerminal;
+
+/// One event on `GET /events`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxEvent {
+    /// Epoch milliseconds.
+    pub at: u64,
+    /// The terminal concerned, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tms_id: Option<String>,
+    /// What happened.
+    #[serde(flatten)]
+    pub what: EventKind,
+}
+
+/// What a [`SandboxEvent`] says.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum EventKind {
+    /// The terminal's screen changed.
+    Screen {
+        /// Its lines.
+        lines: Vec<String>,
+    },
+    /// The MQTT link changed.
+    #[serde(rename_all = "camelCase")]
+    Mqtt {
+        /// `up`, `connecting`, `down`, `off`.
+        state: String,
+        /// Why, when not up.
+        reason: Option<String>,
+    },
+    /// The OPI link (TAS) went up or down.
+    #[serde(rename_all = "camelCase")]
+    Link {
+        /// Whether it is up.
+        up: bool,
+    },
+    /// A journal line.
+    Journal {
+        /// The line.
+        line: String,
+    },
+    /// Something from the payment API.
+    Payment {
+        /// The payment API's event.
+        event: ccv_vpos::VposEvent,
+    },
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl SandboxEvent {
+    pub(crate) fn new(tms_id: Option<String>, what: EventKind) -> SandboxEvent {
+        SandboxEvent { at: now_ms(), tms_id, what }
+    }
+}
+
+/// The events of one terminal's status change from `old` to `new`.
+pub(crate) fn status_events(tms_id: &str, old: &Status, new: &Status) -> Vec<SandboxEvent> {
+    let ev = |what| SandboxEvent::new(Some(tms_id.to_owned()), what);
+    let mut out = Vec::new();
+    if old.screen != new.screen {
+        out.push(ev(EventKind::Screen { lines: new.screen.clone() }));
+    }
+    if old.mqtt.state != new.mqtt.state || old.mqtt.last_failure != new.mqtt.last_failure {
+        out.push(ev(EventKind::Mqtt {
+            state: new.mqtt.state.clone(),
+            reason: new.mqtt.last_failure.clone(),
+        }));
+    }
+    if old.link_up != new.link_up {
+        out.push(ev(EventKind::Link { up: new.link_up }));
+    }
+    // The journal keeps the last lines; new ones are those after the old last line.
+    let fresh = match old.journal.last() {
+        Some(last) => match new.journal.iter().rposition(|l| l == last) {
+            Some(i) => &new.journal[i + 1..],
+            None => &new.journal[..],
+        },
+        None => &new.journal[..],
+    };
+    out.extend(fresh.iter().map(|line| ev(EventKind::Journal { line: line.clone() })));
+    out
+}
+
+/// What the control API works on.
+#[derive(Clone)]
+pub(crate) struct Control {
+    pub(crate) terminals: Arc<Vec<SandboxTerminal>>,
+    pub(crate) info: Arc<dyn Fn() -> crate::SandboxInfo + Send + Sync>,
+    pub(crate) events: broadcast::Sender<SandboxEvent>,
+}
+
+/// A terminal as the control API shows it: what the sandbox table shows, and its live status.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TerminalView {
+    #[serde(flatten)]
+    info: crate::TerminalInfo,
+    pos_opi_mode: String,
+    tas: String,
+    status: Status,
+}
+
+fn view(t: &SandboxTerminal) -> TerminalView {
+    TerminalView {
+        info: t.info(),
+        pos_opi_mode: t.process.pos_opi_mode().to_owned(),
+        tas: t.process.tas_target().to_owned(),
+        status: t.process.status(),
+    }
+}
+
+/// An error answer: `{"type", "message"}` like the payment API's.
+struct ControlError(StatusCode, String);
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        let kind = if self.0 == StatusCode::NOT_FOUND { "not_found" } else { "invalid_request" };
+        (self.0, axum::Json(serde_json::json!({"type": kind, "message": self.1}))).into_response()
+    }
+}
+
+fn find<'a>(c: &'a Control, tms_id: &str) -> Result<&'a SandboxTerminal, ControlError> {
+    c.terminals.iter().find(|t| t.spec.tms_id == tms_id).ok_or_else(|| {
+        ControlError(
+            StatusCode::NOT_FOUND,
+            format!("no terminal {tms_id} in this sandbox: GET /terminals lists them"),
+        )
+    })
+}
+
+/// The control router.
+pub(crate) fn router(control: Control) -> Router {
+    Router::new()
+        .route("/sandbox", get(sandbox_info))
+        .route("/terminals", get(list))
+        .route("/terminals/{tms_id}", get(one))
+        .route("/terminals/{tms_id}/keys", post(keys))
+        .route("/terminals/{tms_id}/card", post(card))
+        .route("/terminals/{tms_id}/tms", post(tms_change))
+        .route("/terminals/{tms_id}/tms/contact", post(tms_contact))
+        .route("/terminals/{tms_id}/power", post(power))
+        .route("/events", get(events))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .with_state(control)
+}
+
+async fn sandbox_info(State(c): State<Control>) -> Response {
+    axum::Json((c.info)()).into_response()
+}
+
+async fn list(State(c): State<Control>) -> Response {
+    axum::Json(c.terminals.iter().map(view).collect::<Vec<_>>()).into_response()
+}
+
+async fn one(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<Response, ControlError> {
+    Ok(axum::Json(view(find(&c, &tms_id)?)).into_response())
+}
+
+/// Feeds `inputs` to the terminal and answers with it once its status changed (at most 1 s later).
+async fn operate(t: &SandboxTerminal, inputs: Vec<Input>) -> Result<Response, ControlError> {
+    let mut watch = t.process.watch_status();
+    watch.mark_unchanged();
+    for input in inputs {
+        if !t.process.input(input).await {
+            return Err(ControlError(
+                StatusCode::CONFLICT,
+                format!("terminal {} has stopped", t.spec.tms_id),
+            ));
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), watch.changed()).await;
+    Ok(axum::Json(view(t)).into_response())
+}
+
+fn json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ControlError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ControlError(StatusCode::BAD_REQUEST, format!("the body is not {what}: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysBody {
+    script: String,
+}
+
+async fn keys(
+    State(c): State<Control>,
+    Path(tms_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ControlError> {
+    let t = find(&c, &tms_id)?;
+    let KeysBody { script } = json(&body, r#"{"script": "MENU 3 OK"}"#)?;
+    let keys = Key::parse_script(&script).map_err(|e| ControlError(StatusCode::BAD_REQUEST, e))?;
+    operate(t, keys.into_iter().map(Input::Key).collect()).await
+}
+
+async fn card(
+    State(c): State<Control>,
+    Path(tms_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ControlError> {
+    let t = find(&c, &tms_id)?;
+    let event: CardEvent = json(
+        &body,
+        r#"a card event: {"presented": "maestro"}, {"pin": "1234"}, "removed", "customer_cancel""#,
+    )?;
+    operate(t, vec![Input::Card(event)]).await
+}
+
+async fn tms_change(
+    State(c): State<Control>,
+    Path(tms_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ControlError> {
+    let t = find(&c, &tms_id)?;
+    let change: TmsChange = json(&body, r#"a TMS change such as {"mqt": true}"#)?;
+    operate(t, vec![Input::TmsChange(change)]).await
+}
+
+async fn tms_contact(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<Response, ControlError> {
+    let t = find(&c, &tms_id)?;
+    operate(t, vec![Input::ContactTms]).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PowerBody {
+    on: bool,
+}
+
+async fn power(
+    State(c): State<Control>,
+    Path(tms_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ControlError> {
+    let t = find(&c, &tms_id)?;
+    let PowerBody { on } = json(&body, r#"{"on": true}"#)?;
+    operate(t, vec![if on { Input::PowerOn } else { Input::PowerOff }]).await
+}
+
+async fn events(State(c): State<Control>) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+    let rx = c.events.subscribe();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let data = match rx.recv().await {
+            Ok(e) => serde_json::to_string(&e).unwrap_or_default(),
+            // A slow reader misses the oldest events; it is told how many.
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                serde_json::json!({"type": "lagged", "missed": n}).to_string()
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(Event::default().data(data)), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
