@@ -12,8 +12,11 @@
 //! p99 latency, and at the end, counted from the database file: every reference the API answered is `success`,
 //! and there are exactly as many rows as payments created (nothing lost, nothing duplicated).
 //!
-//! Baseline in the same run, on the same disk: the durable-commit floor, bare `Store::create_payment` +
+//! Baseline in the same run, on the same disk, measured just before each round (the machine is shared and noisy,
+//! so each round's ratio is to its own baseline): the durable-commit floor, bare `Store::create_payment` +
 //! `Store::update_status` (two commits per payment) one after the other, and the same from 64 threads at once.
+//! Also reported: the process's CPU time per payment (every party runs in it), which the load of other
+//! processes on the machine disturbs less than the rates.
 //!
 //! Run: `cargo bench -p ccv-e2e --bench vpos_scale` (`-- --quick` for fewer payments, `-- --terminals 1,100`
 //! to choose terminal counts, `-- --runs 3` for medians of several rounds per count). Needs about
@@ -44,12 +47,14 @@ const STARTING: usize = 64;
 
 struct Options {
     quick: bool,
+    /// Payments per terminal, instead of the default.
+    per: Option<usize>,
     terminals: Vec<usize>,
     runs: usize,
 }
 
 fn options(args: &[String]) -> Options {
-    let mut o = Options { quick: false, terminals: vec![1, 10, 100, 1000], runs: 1 };
+    let mut o = Options { quick: false, per: None, terminals: vec![1, 10, 100, 1000], runs: 1 };
     if let Ok(v) = std::env::var("VPOS_BENCH_N") {
         o.terminals = v.split(',').filter_map(|s| s.trim().parse().ok()).collect();
     }
@@ -61,6 +66,7 @@ fn options(args: &[String]) -> Options {
                 let v = it.next().expect("--terminals 1,10,100");
                 o.terminals = v.split(',').filter_map(|s| s.trim().parse().ok()).collect();
             }
+            "--per" => o.per = Some(it.next().and_then(|v| v.parse().ok()).expect("--per N")),
             "--runs" => o.runs = it.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             _ => {}
         }
@@ -151,6 +157,34 @@ struct Round {
     secs: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// Median time from sending the POST to its answer.
+    answer_p50_ms: f64,
+    /// CPU time of the whole process (every party) per payment.
+    cpu_ms: f64,
+    /// The baseline measured just before: bare store payments per second from 1 and from 64 threads.
+    floor_1: f64,
+    floor_64: f64,
+}
+
+impl Round {
+    fn rate(&self) -> f64 {
+        self.payments as f64 / self.secs
+    }
+}
+
+/// CPU time used by this process so far (user + system), seconds.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which is in parentheses): utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|t| t.parse::<u64>().ok());
+    // Fields from the state on (the 3rd): utime and stime are the 14th and 15th, in clock ticks of 1/100 s
+    // (the kernel's USER_HZ on Linux).
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) as f64 / 100.0,
+        _ => f64::NAN,
+    }
 }
 
 fn pct(sorted: &[f64], q: f64) -> f64 {
@@ -174,6 +208,7 @@ async fn round(
     created: &Arc<Mutex<Vec<String>>>,
 ) -> Round {
     let url = format!("{}/api/v1/payment", world.base_url());
+    let cpu0 = cpu_secs();
     let start = Instant::now();
     let mut set = JoinSet::new();
     for t in 0..n {
@@ -181,6 +216,7 @@ async fn round(
         set.spawn(async move {
             let tms = tms_id(t);
             let mut lat = Vec::with_capacity(per);
+            let mut answers = Vec::with_capacity(per);
             let mut failed = 0usize;
             for i in 0..per {
                 let sent = Instant::now();
@@ -193,6 +229,7 @@ async fn round(
                     .expect("the API answers");
                 let status = resp.status();
                 let body: Value = resp.json().await.expect("JSON");
+                answers.push(sent.elapsed().as_secs_f64() * 1e3);
                 assert!(status.is_success(), "POST /api/v1/payment answered {status}: {body}");
                 let reference = body["reference"].as_str().expect("a reference").to_owned();
                 created.lock().expect("lock").push(reference.clone());
@@ -211,19 +248,33 @@ async fn round(
                     }
                 }
             }
-            (lat, failed)
+            (lat, answers, failed)
         });
     }
     let mut lat = Vec::with_capacity(n * per);
+    let mut answers = Vec::with_capacity(n * per);
     let mut failed = 0;
     while let Some(r) = set.join_next().await {
-        let (l, f) = r.expect("terminal driver");
+        let (l, a, f) = r.expect("terminal driver");
         lat.extend(l);
+        answers.extend(a);
         failed += f;
     }
     let secs = start.elapsed().as_secs_f64();
+    let cpu_ms = (cpu_secs() - cpu0) * 1e3 / (n * per) as f64;
     lat.sort_by(f64::total_cmp);
-    Round { n, payments: n * per, failed, secs, p50_ms: pct(&lat, 0.5), p99_ms: pct(&lat, 0.99) }
+    Round {
+        n,
+        payments: n * per,
+        failed,
+        secs,
+        p50_ms: pct(&lat, 0.5),
+        p99_ms: pct(&lat, 0.99),
+        answer_p50_ms: median(answers),
+        cpu_ms,
+        floor_1: f64::NAN,
+        floor_64: f64::NAN,
+    }
 }
 
 /// The failure message of a transaction, for the log of a failed payment.
@@ -306,25 +357,7 @@ async fn run(o: Options) {
     );
     let dir = tempfile::tempdir().expect("temp dir");
 
-    // The baseline first, on the same disk, in a directory of its own.
-    let floor_n = if o.quick { 300 } else { 1_000 };
-    let floor_1 = tokio::task::spawn_blocking({
-        let d = dir.path().join("floor");
-        move || store_floor(&d, floor_n, 1)
-    })
-    .await
-    .expect("baseline");
-    let floor_64 = tokio::task::spawn_blocking({
-        let d = dir.path().join("floor");
-        move || store_floor(&d, floor_n * 2, 64)
-    })
-    .await
-    .expect("baseline");
-    println!(
-        "baseline: bare store create + final, 2 durable commits each: {floor_1:.0} payments/s from 1 thread, \
-         {floor_64:.0} from 64 threads"
-    );
-
+    let floor_n = if o.quick { 200 } else { 500 };
     let state = dir.path().join("vpos");
     let store = Arc::new(Store::open_dir(&state).expect("store"));
     let db_path = store.path().expect("a file").to_owned();
@@ -401,18 +434,28 @@ async fn run(o: Options) {
 
     let mut rows: Vec<Vec<Round>> = Vec::new();
     for &n in &o.terminals {
-        let per = per_terminal(n, o.quick);
+        let per = o.per.unwrap_or_else(|| per_terminal(n, o.quick));
         let mut runs = Vec::new();
         for r in 0..o.runs {
-            let res = round(&world, &http, &finals, n, per, &created).await;
+            // The baseline just before the round, on the same disk, in a directory of its own.
+            let d = dir.path().join(format!("floor-{n}-{r}"));
+            let (floor_1, floor_64) = tokio::task::spawn_blocking(move || {
+                (store_floor(&d.join("1"), floor_n, 1), store_floor(&d.join("64"), floor_n * 2, 64))
+            })
+            .await
+            .expect("baseline");
+            let res = Round { floor_1, floor_64, ..round(&world, &http, &finals, n, per, &created).await };
             println!(
-                "N = {n:>5} run {}: {} payments in {:.2} s = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, not success {}",
+                "N = {n:>5} run {}: {} payments in {:.2} s = {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, POST answered p50 {:.1} ms, CPU \
+                 {:.2} ms per payment, not success {}; baseline {floor_1:.0}/s (1 thread), {floor_64:.0}/s (64 threads)",
                 r + 1,
                 res.payments,
                 res.secs,
-                res.payments as f64 / res.secs,
+                res.rate(),
                 res.p50_ms,
                 res.p99_ms,
+                res.answer_p50_ms,
+                res.cpu_ms,
                 res.failed
             );
             runs.push(res);
@@ -426,19 +469,25 @@ async fn run(o: Options) {
     let lost = created.len().saturating_sub(db_success);
     let dup = db_rows.saturating_sub(created.len());
     println!(
-        "\n| terminals | payments / round | payments/s | p50 create → final (ms) | p99 (ms) | not success |"
+        "\n| terminals | payments / round | payments/s | p50 create → final (ms) | p99 (ms) | CPU / payment (ms) | \
+         not success | baseline 1 thread (payments/s) | × baseline | baseline 64 threads | × baseline |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for runs in &rows {
-        let rate = median(runs.iter().map(|r| r.payments as f64 / r.secs).collect());
+        let m = |f: &dyn Fn(&Round) -> f64| median(runs.iter().map(f).collect());
         println!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {} |",
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.2} | {} | {:.0} | {:.2} | {:.0} | {:.2} |",
             runs[0].n,
             runs[0].payments,
-            rate,
-            median(runs.iter().map(|r| r.p50_ms).collect()),
-            median(runs.iter().map(|r| r.p99_ms).collect()),
-            runs.iter().map(|r| r.failed).sum::<usize>()
+            m(&Round::rate),
+            m(&|r| r.p50_ms),
+            m(&|r| r.p99_ms),
+            m(&|r| r.cpu_ms),
+            runs.iter().map(|r| r.failed).sum::<usize>(),
+            m(&|r| r.floor_1),
+            m(&|r| r.rate() / r.floor_1),
+            m(&|r| r.floor_64),
+            m(&|r| r.rate() / r.floor_64),
         );
     }
     println!(
@@ -447,17 +496,6 @@ async fn run(o: Options) {
         created.len(),
         lagged.load(std::sync::atomic::Ordering::Relaxed)
     );
-    println!(
-        "baseline (same disk): {floor_1:.0} payments/s bare store from 1 thread, {floor_64:.0} from 64 threads"
-    );
-    for runs in &rows {
-        let rate = median(runs.iter().map(|r| r.payments as f64 / r.secs).collect());
-        println!(
-            "N = {}: {:.2}x the 1-thread floor, {:.2}x the 64-thread floor",
-            runs[0].n,
-            rate / floor_1,
-            rate / floor_64
-        );
-    }
+    println!("(medians of {} run(s) per row; × baseline is the median of each run's ratio)", o.runs);
     assert!(bad == 0 && dup == 0 && lost == 0, "payments lost or duplicated");
 }

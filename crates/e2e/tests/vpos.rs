@@ -42,6 +42,9 @@ struct Receiver {
     ids: mpsc::UnboundedReceiver<String>,
 }
 
+/// The statuses a receiver answers, in order.
+type Answers = Arc<std::sync::Mutex<std::vec::IntoIter<u16>>>;
+
 async fn receiver(answers: Vec<u16>) -> Receiver {
     let (tx, ids) = mpsc::unbounded_channel();
     let answers = Arc::new(std::sync::Mutex::new(answers.into_iter()));
@@ -49,10 +52,7 @@ async fn receiver(answers: Vec<u16>) -> Receiver {
         .route(
             "/hook",
             axum::routing::post(
-                |State((tx, answers)): State<(
-                    mpsc::UnboundedSender<String>,
-                    Arc<std::sync::Mutex<std::vec::IntoIter<u16>>>,
-                )>,
+                |State((tx, answers)): State<(mpsc::UnboundedSender<String>, Answers)>,
                  body: axum::Json<Value>| async move {
                     let code = answers.lock().expect("lock").next().unwrap_or(200);
                     let id = body.0["id"].as_str().unwrap_or_default().to_owned();
