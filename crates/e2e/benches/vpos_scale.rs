@@ -18,9 +18,10 @@
 //! Also reported: the process's CPU time per payment (every party runs in it), which the load of other
 //! processes on the machine disturbs less than the rates.
 //!
-//! Run: `cargo bench -p ccv-e2e --bench vpos_scale` (`-- --quick` for fewer payments, `-- --terminals 1,100`
-//! to choose terminal counts, `-- --runs 3` for medians of several rounds per count). Needs about
-//! 8 file descriptors per terminal.
+//! Run: `cargo bench -p ccv-e2e --bench vpos_scale` (about a minute: 3 rounds per terminal count, medians shown).
+//! Options after `--`: `--quick` (fewer payments, 1 round), `--terminals 1,100` (or `VPOS_BENCH_N=1,100`),
+//! `--runs R` (rounds per count), `--per P` (payments per terminal per round). Needs about 8 file descriptors per
+//! terminal.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,7 +55,7 @@ struct Options {
 }
 
 fn options(args: &[String]) -> Options {
-    let mut o = Options { quick: false, per: None, terminals: vec![1, 10, 100, 1000], runs: 1 };
+    let mut o = Options { quick: false, per: None, terminals: vec![1, 10, 100, 1000], runs: 0 };
     if let Ok(v) = std::env::var("VPOS_BENCH_N") {
         o.terminals = v.split(',').filter_map(|s| s.trim().parse().ok()).collect();
     }
@@ -72,6 +73,9 @@ fn options(args: &[String]) -> Options {
         }
     }
     o.terminals.retain(|n| *n > 0);
+    if o.runs == 0 {
+        o.runs = if o.quick { 1 } else { 3 };
+    }
     o
 }
 
