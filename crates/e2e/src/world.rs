@@ -43,19 +43,28 @@ impl World {
 
     /// Starts the endpoint, the TAS and the payment API on `store` (a PKI with certificates for `tms_ids`).
     /// `config.base_url` and `config.kick_tas` are filled in here.
-    pub async fn start(tms_ids: &[&str], store: Arc<Store>, mut config: VposConfig) -> World {
+    pub async fn start(tms_ids: &[&str], store: Arc<Store>, config: VposConfig) -> World {
+        let endpoint = EndpointConfig { keep_alive_min: Duration::from_secs(1), ..EndpointConfig::default() };
+        World::start_with(tms_ids, store, config, endpoint, TasConfig::default()).await
+    }
+
+    /// [`World::start`] with the endpoint's and the TAS's settings given (to raise their limits); the
+    /// endpoint's listeners are set to loopback here.
+    pub async fn start_with(
+        tms_ids: &[&str],
+        store: Arc<Store>,
+        mut config: VposConfig,
+        endpoint: EndpointConfig,
+        tas: TasConfig,
+    ) -> World {
         let options =
             PkiOptions { terminals: tms_ids.iter().map(|s| (*s).to_owned()).collect(), ..Default::default() };
         let pki = Pki::generate(&options).expect("test PKI generates");
-        let endpoint_config = EndpointConfig {
-            listen: LOOPBACK,
-            keep_alive_min: Duration::from_secs(1),
-            ..EndpointConfig::default()
-        };
+        let endpoint_config = EndpointConfig { listen: LOOPBACK, listen_8883: None, ..endpoint };
         let endpoint = Endpoint::start(endpoint_config, EndpointTls::from_pki(&pki).expect("server TLS"))
             .await
             .expect("endpoint starts");
-        let tas = Arc::new(Tas::start(LOOPBACK, None, TasConfig::default()).await.expect("TAS starts"));
+        let tas = Arc::new(Tas::start(LOOPBACK, None, tas).await.expect("TAS starts"));
         let cloud = Arc::new(
             CloudKicker::start(CloudSettings {
                 endpoint: ccv_wire::HostPort::new("localhost", endpoint.local_addr().port()),

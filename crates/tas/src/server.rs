@@ -31,7 +31,9 @@ pub(crate) struct Shared {
     pub(crate) config: TasConfig,
     pub(crate) transcript: Transcript,
     registry: Mutex<HashMap<String, Entry>>,
-    changed: Notify,
+    /// Wakes the waiters of one terminal when it connects or disconnects (a terminal's waiters only: with many
+    /// terminals, waking every waiter at every change costs more than the conversations).
+    changed: Mutex<HashMap<String, Arc<Notify>>>,
     next_conn: AtomicU64,
     next_request: AtomicU64,
     fail_printer: Mutex<HashMap<String, bool>>,
@@ -67,7 +69,7 @@ impl Shared {
             config,
             transcript,
             registry: Mutex::new(HashMap::new()),
-            changed: Notify::new(),
+            changed: Mutex::default(),
             next_conn: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
             fail_printer: Mutex::new(HashMap::new()),
@@ -89,6 +91,24 @@ impl Shared {
             .collect();
         list.sort_by(|a, b| a.tms_id.cmp(&b.tms_id));
         list
+    }
+
+    /// One terminal's registry entry.
+    fn terminal(&self, tms_id: &str) -> Option<TerminalInfo> {
+        let reg = self.registry();
+        reg.get(tms_id).map(|e| TerminalInfo { busy: e.busy.load(Ordering::Relaxed), ..e.info.clone() })
+    }
+
+    fn changes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        self.changed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the waiters of `tms_id`.
+    fn notify_changed(&self, tms_id: &str) {
+        let notify = self.changes().get(tms_id).cloned();
+        if let Some(n) = notify {
+            n.notify_waiters();
+        }
     }
 
     pub(crate) fn set_fail_printer(&self, tms_id: &str, fail: bool) {
@@ -128,11 +148,13 @@ impl Shared {
         accept: impl Fn(&TerminalInfo) -> bool,
     ) -> Result<TerminalInfo, TasError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let changed = self.changes().entry(tms_id.to_owned()).or_default().clone();
+        let waiting = Waiting { shared: self, tms_id, changed };
         loop {
-            let notified = self.changed.notified();
+            let notified = waiting.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(info) = self.terminals().into_iter().find(|t| t.tms_id == tms_id && accept(t)) {
+            if let Some(info) = self.terminal(tms_id).filter(|t| accept(t)) {
                 return Ok(info);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -346,6 +368,24 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
     }
 }
 
+/// A waiter of [`Shared::wait_connected`]; the last one of a terminal takes the terminal's `Notify` off the map
+/// when it ends, however it ends.
+struct Waiting<'a> {
+    shared: &'a Shared,
+    tms_id: &'a str,
+    changed: Arc<Notify>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut changes = self.shared.changes();
+        // The map holds one reference and this waiter one: no other waiter.
+        if Arc::strong_count(&self.changed) == 2 {
+            changes.remove(self.tms_id);
+        }
+    }
+}
+
 /// Lists a terminal that identified itself; a terminal that dials again replaces its old connection.
 fn register(shared: &Shared, info: TerminalInfo, commands: mpsc::Sender<Command>) -> Registered {
     let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
@@ -356,7 +396,7 @@ fn register(shared: &Shared, info: TerminalInfo, commands: mpsc::Sender<Command>
     if let Some(previous) = previous {
         let _ = previous.commands.try_send(Command::Close);
     }
-    shared.changed.notify_waiters();
+    shared.notify_changed(&tms_id);
     Registered { conn_id, tms_id, busy }
 }
 
@@ -368,5 +408,5 @@ fn unregister(shared: &Shared, registered: &Registered) {
             reg.remove(&registered.tms_id);
         }
     }
-    shared.changed.notify_waiters();
+    shared.notify_changed(&registered.tms_id);
 }

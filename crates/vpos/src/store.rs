@@ -1,17 +1,19 @@
 //! [`Store`]: the payment API's durable state in one SQLite file (`vpos.sqlite3` in a state directory).
 //!
 //! Merchants, their API keys (hashed), their whitelists of TMS IDs, payments and refunds, idempotency keys and
-//! webhook attempts. Every write is one transaction, committed before the method returns. Writes that read first
-//! (idempotent creates, status changes) take the write lock at the start (`BEGIN IMMEDIATE`), so two processes
-//! or threads on the same file cannot both act on the same stale read. Times are epoch milliseconds from the
-//! caller; randomness for references comes from the caller too.
+//! webhook attempts. Every write is atomic and committed before the method returns (creates, status changes and
+//! webhook attempts of concurrent callers share one transaction and one commit, each in a savepoint of its own:
+//! see [`Store`]). Writes that read first (idempotent creates, status changes) take the write lock at the start
+//! (`BEGIN IMMEDIATE`), so two processes or threads on the same file cannot both act on the same stale read. Times
+//! are epoch milliseconds from the caller; randomness for references comes from the caller too.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use ccv_opi::{Amount, Currency};
-use rand::RngCore;
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
@@ -430,12 +432,35 @@ pub struct WebhookAttempt {
     pub delivered: bool,
 }
 
-/// The durable state. `Sync`: one store may be shared by threads (calls are serialized on one connection).
-#[derive(Debug)]
+/// The durable state. `Sync`: one store may be shared by threads.
+///
+/// Creating a transaction, changing its status and recording a webhook attempt are group-committed: each call
+/// hands its write to the store's writer thread and waits; the writer runs every write queued at that moment in
+/// one transaction (each in a savepoint of its own, so a write that fails leaves the others), commits once, and
+/// only then answers each of them. A call therefore still returns only after its own write is durable, but
+/// concurrent callers share one sync of the WAL instead of paying one each. Other calls are serialized on the
+/// connection as before (reads of a database file on a connection of their own).
 pub struct Store {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
+    /// For a database file: a second connection for reads, so that they do not wait behind a commit (WAL lets
+    /// a reader see every committed write while another is being committed). In memory, reads use `conn`.
+    reader: Option<Mutex<Connection>>,
+    /// To the writer thread, which group-commits.
+    writes: std::sync::mpsc::Sender<Job>,
     path: Option<PathBuf>,
 }
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// Answers a queued write's caller once the outcome of its group's commit is known (`None`: committed).
+type Deliver = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
+/// A queued write: runs on the connection inside the group's transaction; says whether it succeeded (kept) or
+/// failed (rolled back to its savepoint), and how to answer its caller.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
 
 impl Store {
     /// Opens (creating if needed) the state directory `dir` and its `vpos.sqlite3`, bringing the schema up to date.
@@ -457,12 +482,32 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL: readers never block the writer and a commit is one append. synchronous=FULL: the WAL is synced at
         // every commit, so a payment acknowledged to the POS survives a power cut too (NORMAL would only survive
-        // a process crash); payments are few, so the extra fsync costs nothing that matters.
+        // a process crash). Concurrent writes share one sync (see `Store`), so the cost stays one fsync per group.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
-        Ok(Store { conn: Mutex::new(conn), path })
+        let reader = match &path {
+            Some(path) => {
+                let reader = Connection::open(path)
+                    .map_err(|e| StoreError::Open { path: path.clone(), source: Box::new(e) })?;
+                reader.busy_timeout(BUSY_TIMEOUT)?;
+                reader.pragma_update(None, "foreign_keys", "ON")?;
+                Some(Mutex::new(reader))
+            }
+            None => None,
+        };
+        let conn = Arc::new(Mutex::new(conn));
+        let (writes, queued) = std::sync::mpsc::channel();
+        let writer = conn.clone();
+        std::thread::Builder::new()
+            .name("vpos-store-writer".to_owned())
+            .spawn(move || write_groups(&writer, &queued))
+            .map_err(|e| StoreError::Open {
+                path: path.clone().unwrap_or_else(|| PathBuf::from(":memory:")),
+                source: Box::new(e),
+            })?;
+        Ok(Store { conn, reader, writes, path })
     }
 
     /// The database file (`None` in memory).
@@ -475,9 +520,42 @@ impl Store {
         self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The connection for reads.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        match &self.reader {
+            Some(r) => r.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+            None => self.conn(),
+        }
+    }
+
+    /// Runs `write` in a group commit (see [`Store`]) and returns its result once its group is committed. A
+    /// write that fails is rolled back alone; when the commit fails, every write of the group fails.
+    fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<T, StoreError>>(1);
+        let job: Job = Box::new(move |conn| {
+            let result = write(conn);
+            let ok = result.is_ok();
+            let deliver: Deliver = Box::new(move |commit_failed| {
+                let result = match (result, commit_failed) {
+                    (Ok(_), Some(e)) => Err(copy_error(e)),
+                    (result, _) => result,
+                };
+                let _ = tx.send(result);
+            });
+            (ok, deliver)
+        });
+        let stopped = || StoreError::Corrupt { what: "store writer", detail: "it stopped".to_owned() };
+        self.writes.send(job).map_err(|_| stopped())?;
+        // No answer: the writer dropped the write unanswered (an error before it ran, or a panic).
+        rx.recv().unwrap_or_else(|_| Err(stopped()))
+    }
+
     /// The schema version (`PRAGMA user_version`).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(self.conn().pragma_query_value(None, "user_version", |r| r.get(0))?)
+        Ok(self.reader().pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     /// Adds a merchant.
@@ -504,7 +582,7 @@ impl Store {
 
     /// Every merchant, by name, with counts.
     pub fn merchants(&self) -> Result<Vec<MerchantSummary>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare(&format!(
             "SELECT {MERCHANT_COLUMNS},
                     (SELECT count(*) FROM api_keys k WHERE k.merchant_id = m.id),
@@ -519,7 +597,7 @@ impl Store {
 
     /// The merchant named `name`.
     pub fn merchant(&self, name: &str) -> Result<Merchant, StoreError> {
-        find_merchant(&self.conn(), name)
+        find_merchant(&self.reader(), name)
     }
 
     /// Sets who sends the local kick of a merchant's Cloud Connect 1.0 payments.
@@ -556,15 +634,12 @@ impl Store {
         if key.is_empty() || key.len() > MAX_API_KEY_LEN {
             return Err(StoreError::UnknownApiKey);
         }
-        self.conn()
-            .query_row(
-                &format!(
-                    "SELECT {MERCHANT_COLUMNS} FROM api_keys k JOIN merchants m ON m.id = k.merchant_id
-                     WHERE k.key_sha256 = ?1"
-                ),
-                [hex_sha256(key.as_bytes())],
-                merchant_row,
-            )
+        self.reader()
+            .prepare_cached(&format!(
+                "SELECT {MERCHANT_COLUMNS} FROM api_keys k JOIN merchants m ON m.id = k.merchant_id
+                 WHERE k.key_sha256 = ?1"
+            ))?
+            .query_row([hex_sha256(key.as_bytes())], merchant_row)
             .optional()?
             .ok_or(StoreError::UnknownApiKey)
     }
@@ -603,7 +678,7 @@ impl Store {
 
     /// A merchant's whitelist, sorted.
     pub fn whitelist(&self, merchant: &str) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let m = find_merchant(&conn, merchant)?;
         let mut stmt = conn.prepare("SELECT tms_id FROM whitelist WHERE merchant_id = ?1 ORDER BY tms_id")?;
         let rows = stmt.query_map([m.id.0], |r| r.get(0))?;
@@ -613,12 +688,9 @@ impl Store {
     /// `true` when the merchant may cloud-kick `tms_id` (R10).
     pub fn is_whitelisted(&self, merchant: MerchantId, tms_id: &str) -> Result<bool, StoreError> {
         Ok(self
-            .conn()
-            .query_row(
-                "SELECT 1 FROM whitelist WHERE merchant_id = ?1 AND tms_id = ?2",
-                params![merchant.0, tms_id],
-                |_| Ok(()),
-            )
+            .reader()
+            .prepare_cached("SELECT 1 FROM whitelist WHERE merchant_id = ?1 AND tms_id = ?2")?
+            .query_row(params![merchant.0, tms_id], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -643,84 +715,88 @@ impl Store {
                 return Err(StoreError::BadIdempotencyKey);
             }
         }
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(idem) = idempotency {
-            let seen: Option<(String, String)> = tx
-                .query_row(
-                    "SELECT body_sha256, payment_reference FROM idempotency_keys WHERE merchant_id = ?1 AND key = ?2",
-                    params![merchant.0, idem.key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((hash, reference)) = seen {
-                if hash != idem.body_hash {
-                    return Err(StoreError::IdempotencyConflict { key: idem.key.to_owned(), reference });
+        let new = new.clone();
+        let idempotency = idempotency.map(|i| (i.key.to_owned(), i.body_hash.to_owned()));
+        // References are drawn inside the group's transaction (a collision draws again), from a generator
+        // seeded by the caller's.
+        let mut rng = SmallRng::seed_from_u64(rng.next_u64());
+        self.write(move |tx| {
+            if let Some((key, body_hash)) = &idempotency {
+                let seen: Option<(String, String)> = tx
+                    .query_row(
+                        "SELECT body_sha256, payment_reference FROM idempotency_keys WHERE merchant_id = ?1 AND key = ?2",
+                        params![merchant.0, key],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((hash, reference)) = seen {
+                    if hash != *body_hash {
+                        return Err(StoreError::IdempotencyConflict { key: key.clone(), reference });
+                    }
+                    let record = load_payment(tx, merchant, &reference)?;
+                    return Ok(Created { record, new: false });
                 }
-                let record = load_payment(&tx, merchant, &reference)?;
-                return Ok(Created { record, new: false });
             }
-        }
-        let (kind, original, order) = match new {
-            NewTransaction::Sale(order) => (TransactionType::Sale, None, order),
-            NewTransaction::Refund { original_reference, order } => {
-                let original = load_payment(&tx, merchant, original_reference)?;
-                if original.kind != TransactionType::Sale {
-                    return Err(StoreError::NotASale { reference: original.reference });
+            let (kind, original, order) = match &new {
+                NewTransaction::Sale(order) => (TransactionType::Sale, None, order),
+                NewTransaction::Refund { original_reference, order } => {
+                    let original = load_payment(tx, merchant, original_reference)?;
+                    if original.kind != TransactionType::Sale {
+                        return Err(StoreError::NotASale { reference: original.reference });
+                    }
+                    (TransactionType::Refund, Some(original.reference), order)
                 }
-                (TransactionType::Refund, Some(original.reference), order)
+            };
+            let order_json = serde_json::to_string(order)
+                .map_err(|e| StoreError::Corrupt { what: "order", detail: e.to_string() })?;
+            let minor = i64::try_from(order.amount.minor_units)
+                .map_err(|_| StoreError::Corrupt { what: "amount", detail: "too large to store".into() })?;
+            let mut attempts = 0;
+            let reference = loop {
+                let reference = new_reference(now_ms, &mut rng);
+                let inserted = tx.prepare_cached(
+                    "INSERT INTO payments (reference, merchant_id, type, original_reference, status, amount_minor, currency,
+                                           terminal_id, order_json, created_ms, last_update_ms)
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9)",
+                )?
+                .execute(params![
+                        reference,
+                        merchant.0,
+                        kind.as_str(),
+                        original,
+                        minor,
+                        order.amount.currency.code(),
+                        order.terminal.terminal_id,
+                        order_json,
+                        now_ms
+                ]);
+                match inserted {
+                    Ok(_) => break reference,
+                    // 32 random bits in the same millisecond: a collision is rare; draw again.
+                    Err(e) if is_unique_violation(&e) && attempts < 8 => attempts += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            if let Some((key, body_hash)) = &idempotency {
+                tx.execute(
+                    "INSERT INTO idempotency_keys (merchant_id, key, body_sha256, payment_reference, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![merchant.0, key, body_hash, reference, now_ms],
+                )?;
             }
-        };
-        let order_json = serde_json::to_string(order)
-            .map_err(|e| StoreError::Corrupt { what: "order", detail: e.to_string() })?;
-        let minor = i64::try_from(order.amount.minor_units)
-            .map_err(|_| StoreError::Corrupt { what: "amount", detail: "too large to store".into() })?;
-        let mut attempts = 0;
-        let reference = loop {
-            let reference = new_reference(now_ms, rng);
-            let inserted = tx.execute(
-                "INSERT INTO payments (reference, merchant_id, type, original_reference, status, amount_minor, currency,
-                                       terminal_id, order_json, created_ms, last_update_ms)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9)",
-                params![
-                    reference,
-                    merchant.0,
-                    kind.as_str(),
-                    original,
-                    minor,
-                    order.amount.currency.code(),
-                    order.terminal.terminal_id,
-                    order_json,
-                    now_ms
-                ],
-            );
-            match inserted {
-                Ok(_) => break reference,
-                // 32 random bits in the same millisecond: a collision is rare; draw again.
-                Err(e) if is_unique_violation(&e) && attempts < 8 => attempts += 1,
-                Err(e) => return Err(e.into()),
-            }
-        };
-        if let Some(idem) = idempotency {
-            tx.execute(
-                "INSERT INTO idempotency_keys (merchant_id, key, body_sha256, payment_reference, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![merchant.0, idem.key, idem.body_hash, reference, now_ms],
-            )?;
-        }
-        let record = load_payment(&tx, merchant, &reference)?;
-        tx.commit()?;
-        Ok(Created { record, new: true })
+            let record = load_payment(tx, merchant, &reference)?;
+            Ok(Created { record, new: true })
+        })
     }
 
     /// A merchant's transaction; another merchant's is [`StoreError::PaymentNotFound`] like a missing one.
     pub fn payment(&self, merchant: MerchantId, reference: &str) -> Result<PaymentRecord, StoreError> {
-        load_payment(&self.conn(), merchant, reference)
+        load_payment(&self.reader(), merchant, reference)
     }
 
     /// A transaction by reference alone, whoever's it is (for its `payUrl` page and the admin API).
     pub fn payment_any(&self, reference: &str) -> Result<PaymentRecord, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         conn.query_row(&format!("{SELECT_PAYMENT} WHERE reference = ?1"), [reference], raw_payment)
             .optional()?
             .ok_or_else(|| StoreError::PaymentNotFound { reference: clip(reference) })?
@@ -735,51 +811,51 @@ impl Store {
         update: &StatusUpdate,
         now_ms: i64,
     ) -> Result<PaymentRecord, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let merchant: i64 = tx
-            .query_row("SELECT merchant_id FROM payments WHERE reference = ?1", [reference], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| StoreError::PaymentNotFound { reference: clip(reference) })?;
-        let current = load_payment(&tx, MerchantId(merchant), reference)?;
-        if current.status.is_final() {
-            return Err(StoreError::AlreadyFinal {
-                reference: current.reference,
-                status: current.status.as_str(),
-            });
-        }
-        let status = update.status.unwrap_or(current.status);
-        let final_ms = status.is_final().then_some(now_ms);
-        let receipts = update.receipts.as_ref().unwrap_or(&current.receipts);
-        let failure_code = update.failure_code.or(current.failure_code);
-        let failure_message = update.failure_message.as_deref().or(current.failure_message.as_deref());
-        tx.execute(
-            "UPDATE payments SET status = ?2, failure_code = ?3, customer_receipt = ?4, merchant_receipt = ?5,
-                    journal_receipt = ?6, print_customer_receipt = ?7, ask_customer_signature = ?8,
-                    last_update_ms = ?9, status_final_ms = ?10, failure_message = ?11
-             WHERE reference = ?1",
-            params![
-                reference,
-                status.as_str(),
-                failure_code.map(failure_code_text),
-                lines_json(receipts.customer.as_deref()),
-                lines_json(receipts.merchant.as_deref()),
-                lines_json(receipts.journal.as_deref()),
-                receipts.print_customer_receipt,
-                receipts.ask_customer_signature,
-                now_ms,
-                final_ms,
-                failure_message
-            ],
-        )?;
-        let record = load_payment(&tx, MerchantId(merchant), reference)?;
-        tx.commit()?;
-        Ok(record)
+        let (reference, update) = (reference.to_owned(), update.clone());
+        self.write(move |tx| {
+            let merchant: i64 = tx
+                .prepare_cached("SELECT merchant_id FROM payments WHERE reference = ?1")?
+                .query_row([&reference], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::PaymentNotFound { reference: clip(&reference) })?;
+            let current = load_payment(tx, MerchantId(merchant), &reference)?;
+            if current.status.is_final() {
+                return Err(StoreError::AlreadyFinal {
+                    reference: current.reference,
+                    status: current.status.as_str(),
+                });
+            }
+            let status = update.status.unwrap_or(current.status);
+            let final_ms = status.is_final().then_some(now_ms);
+            let receipts = update.receipts.as_ref().unwrap_or(&current.receipts);
+            let failure_code = update.failure_code.or(current.failure_code);
+            let failure_message = update.failure_message.as_deref().or(current.failure_message.as_deref());
+            tx.prepare_cached(
+                "UPDATE payments SET status = ?2, failure_code = ?3, customer_receipt = ?4, merchant_receipt = ?5,
+                        journal_receipt = ?6, print_customer_receipt = ?7, ask_customer_signature = ?8,
+                        last_update_ms = ?9, status_final_ms = ?10, failure_message = ?11
+                 WHERE reference = ?1",
+            )?
+            .execute(params![
+                    &reference,
+                    status.as_str(),
+                    failure_code.map(failure_code_text),
+                    lines_json(receipts.customer.as_deref()),
+                    lines_json(receipts.merchant.as_deref()),
+                    lines_json(receipts.journal.as_deref()),
+                    receipts.print_customer_receipt,
+                    receipts.ask_customer_signature,
+                    now_ms,
+                    final_ms,
+                    failure_message
+            ])?;
+            load_payment(tx, MerchantId(merchant), &reference)
+        })
     }
 
     /// Every transaction still pending, oldest first (to resume or settle them after a restart).
     pub fn pending_payments(&self) -> Result<Vec<PaymentRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn
             .prepare(&format!("{SELECT_PAYMENT} WHERE status = 'pending' ORDER BY created_ms, reference"))?;
         let rows = stmt.query_map([], raw_payment)?;
@@ -813,7 +889,7 @@ impl Store {
     /// Final transactions with a `webhookUrl` whose webhook is not delivered yet and has had fewer than
     /// `max_attempts` attempts, with the attempts made so far (to resume delivery after a restart).
     pub fn undelivered_webhooks(&self, max_attempts: u32) -> Result<Vec<(PaymentRecord, u32)>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare(&format!(
             "{SELECT_PAYMENT} p WHERE p.status != 'pending'
                AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.payment_reference = p.reference
@@ -846,32 +922,33 @@ impl Store {
         error: Option<&str>,
         now_ms: i64,
     ) -> Result<u32, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let attempt: u32 = tx.query_row(
-            "SELECT coalesce(max(attempt), 0) + 1 FROM webhook_deliveries WHERE payment_reference = ?1",
-            [reference],
-            |r| r.get(0),
-        )?;
-        let delivered = http_status.is_some_and(|s| (200..300).contains(&s)) && error.is_none();
-        match tx.execute(
-            "INSERT INTO webhook_deliveries (payment_reference, url, attempt, attempted_ms, http_status, error, delivered)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![reference, url, attempt, now_ms, http_status, error, delivered],
-        ) {
-            Ok(_) => {}
-            Err(e) if is_foreign_key_violation(&e) => {
-                return Err(StoreError::PaymentNotFound { reference: clip(reference) });
+        let (reference, url) = (reference.to_owned(), url.to_owned());
+        let error = error.map(str::to_owned);
+        self.write(move |tx| {
+            let attempt: u32 = tx.query_row(
+                "SELECT coalesce(max(attempt), 0) + 1 FROM webhook_deliveries WHERE payment_reference = ?1",
+                [&reference],
+                |r| r.get(0),
+            )?;
+            let delivered = http_status.is_some_and(|s| (200..300).contains(&s)) && error.is_none();
+            match tx.execute(
+                "INSERT INTO webhook_deliveries (payment_reference, url, attempt, attempted_ms, http_status, error, delivered)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![reference, url, attempt, now_ms, http_status, error, delivered],
+            ) {
+                Ok(_) => {}
+                Err(e) if is_foreign_key_violation(&e) => {
+                    return Err(StoreError::PaymentNotFound { reference: clip(&reference) });
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        }
-        tx.commit()?;
-        Ok(attempt)
+            Ok(attempt)
+        })
     }
 
     /// A transaction's webhook attempts, in order.
     pub fn webhook_attempts(&self, reference: &str) -> Result<Vec<WebhookAttempt>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare(
             "SELECT payment_reference, url, attempt, attempted_ms, http_status, error, delivered
              FROM webhook_deliveries WHERE payment_reference = ?1 ORDER BY attempt",
@@ -888,6 +965,59 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Most writes committed in one group.
+const MAX_GROUP: usize = 1024;
+
+/// The writer thread: commits the writes queued, a group at a time, until the store is dropped.
+fn write_groups(conn: &Mutex<Connection>, queued: &std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = queued.recv() {
+        let mut jobs = vec![first];
+        jobs.extend(queued.try_iter().take(MAX_GROUP - 1));
+        let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        commit_group(&mut conn, jobs);
+    }
+}
+
+/// Runs `jobs` in one transaction, each in a savepoint of its own (a job that fails is rolled back alone),
+/// commits, and answers each job with the commit's outcome. Nothing is answered before the commit.
+fn commit_group(conn: &mut Connection, jobs: Vec<Job>) {
+    if jobs.is_empty() {
+        return;
+    }
+    let mut answers = Vec::with_capacity(jobs.len());
+    let outcome = (|| -> Result<(), rusqlite::Error> {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for job in jobs {
+            // A job not run because of an error here is dropped unanswered: its caller sees a failed write.
+            let savepoint = tx.savepoint()?;
+            // A job that panics is rolled back and dropped unanswered; the writer goes on.
+            let Ok((ok, answer)) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&savepoint)))
+            else {
+                // Rolls back to the savepoint (its drop behaviour) and releases it.
+                savepoint.finish()?;
+                continue;
+            };
+            answers.push(answer);
+            if ok { savepoint.commit()? } else { savepoint.finish()? }
+        }
+        tx.commit()
+    })();
+    match outcome {
+        Ok(()) => answers.into_iter().for_each(|answer| answer(None)),
+        Err(e) => answers.into_iter().for_each(|answer| answer(Some(&e))),
+    }
+}
+
+/// An error of a group's commit, for each write of the group.
+fn copy_error(e: &rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
+        }
+        other => StoreError::Corrupt { what: "group commit", detail: other.to_string() },
     }
 }
 
@@ -930,14 +1060,11 @@ fn load_payment(
     merchant: MerchantId,
     reference: &str,
 ) -> Result<PaymentRecord, StoreError> {
-    conn.query_row(
-        &format!("{SELECT_PAYMENT} WHERE reference = ?1 AND merchant_id = ?2"),
-        params![reference, merchant.0],
-        raw_payment,
-    )
-    .optional()?
-    .ok_or_else(|| StoreError::PaymentNotFound { reference: clip(reference) })?
-    .into_record()
+    conn.prepare_cached(&format!("{SELECT_PAYMENT} WHERE reference = ?1 AND merchant_id = ?2"))?
+        .query_row(params![reference, merchant.0], raw_payment)
+        .optional()?
+        .ok_or_else(|| StoreError::PaymentNotFound { reference: clip(reference) })?
+        .into_record()
 }
 
 /// A payments row as stored, before its texts are read.
