@@ -76,6 +76,15 @@ enum Command {
     ///
     /// Example: ccv-emu sandbox
     Sandbox(sandbox_cmd::SandboxArgs),
+    /// Walk the installer's troubleshooting checklist (R23) for a terminal of a running sandbox.
+    ///
+    /// Cloud Connect on in TMS, hardware installation done, FLAT-OUTGOING, DNS, whitelist, POS configuration
+    /// (GrundmasterNL/BE, not 08900000002), outgoing 443, software version, MQTT link: each with what was seen and
+    /// the fix (with the Dutch menu path where it is on the terminal). Exit status 0 when all pass, 2 when any
+    /// fails, 1 on an error.
+    ///
+    /// Example: ccv-emu doctor 29000010
+    Doctor(sandbox_cmd::DoctorArgs),
 }
 
 fn init_tracing() {
@@ -98,6 +107,7 @@ fn main() -> ExitCode {
         Command::Pay(args) => tas_cmd::run_pay(args),
         Command::Vpos(args) => vpos_cmd::run(args),
         Command::Sandbox(args) => sandbox_cmd::run(args),
+        Command::Doctor(args) => sandbox_cmd::run_doctor(args),
     };
     match result {
         Ok(code) => code,

@@ -136,3 +136,66 @@ fn print_table(info: &SandboxInfo) {
     outln!("");
     outln!("Stop with Ctrl-C; the state directory keeps the PKI and the payments (--reset starts over).");
 }
+
+/// `ccv-emu doctor TMSID`: the installer's checklist (R23) for one terminal of a running sandbox.
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The terminal's TMS ID.
+    tms_id: String,
+    /// The sandbox's control API.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8082")]
+    control: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let url = format!("{}/terminals/{}/doctor", args.control.trim_end_matches('/'), args.tms_id);
+    let (status, body) = rt
+        .block_on(async {
+            let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).no_proxy().build()?;
+            let resp = http.get(&url).send().await?;
+            anyhow::Ok((resp.status().as_u16(), resp.text().await?))
+        })
+        .with_context(|| {
+            format!(
+                "cannot reach the sandbox's control API at {} (is `ccv-emu sandbox` running?)",
+                args.control
+            )
+        })?;
+    let report: serde_json::Value = serde_json::from_str(&body)
+        .with_context(|| format!("the control API answered {status} without JSON"))?;
+    if status != 200 {
+        anyhow::bail!("{}", report["message"].as_str().unwrap_or(&body));
+    }
+    if args.json {
+        outln!("{report}");
+    } else {
+        outln!("doctor {}", args.tms_id);
+        for c in report["checks"].as_array().into_iter().flatten() {
+            let pass = c["pass"].as_bool().unwrap_or(false);
+            outln!(
+                "  {} {:<22} {}",
+                if pass { "PASS" } else { "FAIL" },
+                c["name"].as_str().unwrap_or("?"),
+                c["seen"].as_str().unwrap_or("")
+            );
+            if !pass {
+                outln!(
+                    "       fix: {} ({})",
+                    c["fix"].as_str().unwrap_or(""),
+                    c["rule"].as_str().unwrap_or("")
+                );
+                if let Some(menu) = c["menu"].as_str() {
+                    outln!("       menu: {menu}");
+                }
+            }
+        }
+    }
+    Ok(if report["ok"].as_bool() == Some(true) { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}

@@ -86,6 +86,29 @@ async fn one_command_starts_the_world_and_its_curl_payment_succeeds() {
     let (_, done) = client.transaction(reference).await.expect("the API answers");
     assert_eq!(done["status"], "success", "{done}");
 
+    // doctor: the installer's checklist against the running sandbox.
+    let control = ready["controlUrl"].as_str().expect("controlUrl");
+    let doctor = |id: &str| {
+        let out = Command::new(BIN).args(["doctor", id, "--control", control]).output().expect("doctor runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = doctor("29000001");
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.matches("PASS").count(), 9, "{out}");
+    let (code, out, _) = doctor("29000010");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("FAIL whitelist") && out.contains("fix: have the TMS ID put on"), "{out}");
+    let (code, out, _) = doctor("23000001");
+    assert_eq!(code, Some(2));
+    assert!(out.contains("FAIL dns") && out.contains("the MQTT link is down (dns)"), "{out}");
+    let (code, _, err) = doctor("99999999");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no terminal 99999999"), "{err}");
+
     // SIGTERM: a clean stop.
     let process = child.0.take().expect("running");
     let pid = process.id().to_string();

@@ -11,6 +11,7 @@
 //! - `POST /terminals/{tmsId}/tms`: a change TMS makes (`{"mqt": true}`, `{"tas": {"host": .., "port": ..}}`, ...);
 //!   `POST /terminals/{tmsId}/tms/contact`: the terminal contacts TMS
 //! - `POST /terminals/{tmsId}/power` `{"on": false}`
+//! - `GET /terminals/{tmsId}/doctor`: the installer's checklist (R23), [`crate::doctor::Report`]
 //! - `GET /events`: Server-Sent Events, one JSON object each ([`SandboxEvent`]): payment statuses, webhook
 //!   attempts, terminal texts of payments, and every terminal's screen, link and journal changes
 //!
@@ -124,6 +125,7 @@ pub(crate) fn status_events(tms_id: &str, old: &Status, new: &Status) -> Vec<San
 #[derive(Clone)]
 pub(crate) struct Control {
     pub(crate) terminals: Arc<Vec<SandboxTerminal>>,
+    pub(crate) vpos: ccv_vpos::Vpos,
     pub(crate) info: Arc<dyn Fn() -> crate::SandboxInfo + Send + Sync>,
     pub(crate) events: broadcast::Sender<SandboxEvent>,
 }
@@ -178,6 +180,7 @@ pub(crate) fn router(control: Control) -> Router {
         .route("/terminals/{tms_id}/tms", post(tms_change))
         .route("/terminals/{tms_id}/tms/contact", post(tms_contact))
         .route("/terminals/{tms_id}/power", post(power))
+        .route("/terminals/{tms_id}/doctor", get(doctor))
         .route("/events", get(events))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .with_state(control)
@@ -275,6 +278,11 @@ async fn power(
     let t = find(&c, &tms_id)?;
     let PowerBody { on } = json(&body, r#"{"on": true}"#)?;
     operate(t, vec![if on { Input::PowerOn } else { Input::PowerOff }]).await
+}
+
+async fn doctor(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<Response, ControlError> {
+    let t = find(&c, &tms_id)?;
+    Ok(axum::Json(t.doctor(&c.vpos).await).into_response())
 }
 
 async fn events(State(c): State<Control>) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {

@@ -12,6 +12,7 @@
 //! to talk to it), shutdown.
 
 pub mod control;
+pub mod doctor;
 pub mod fleet;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -111,6 +112,36 @@ pub struct SandboxTerminal {
 }
 
 impl SandboxTerminal {
+    /// The installer's checklist (R23) for this terminal, against the payment API `vpos` ([`doctor`]).
+    pub async fn doctor(&self, vpos: &Vpos) -> doctor::Report {
+        let status = self.process.status();
+        let (store, merchant, tms) =
+            (vpos.store().clone(), self.spec.merchant.clone(), self.spec.tms_id.clone());
+        let looked = tokio::task::spawn_blocking(move || {
+            let whitelisted =
+                store.merchant(&merchant).ok().map(|m| store.is_whitelisted(m.id, &tms).unwrap_or(false));
+            let recent: Vec<String> = store
+                .recent_on_terminal(&tms, 20)
+                .unwrap_or_default()
+                .iter()
+                .map(|r| r.order.terminal.kick.management_system_id().to_owned())
+                .collect();
+            (merchant, whitelisted, recent)
+        })
+        .await;
+        let (merchant, whitelisted, recent) = looked.unwrap_or_default();
+        doctor::run(&doctor::Facts {
+            tms_id: &self.spec.tms_id,
+            diagnosis: &status.diagnosis,
+            mqtt: (
+                if status.mqtt.state.is_empty() { "off" } else { &status.mqtt.state },
+                status.mqtt.last_failure.as_deref(),
+            ),
+            whitelist: whitelisted.map(|w| (merchant.as_str(), w)),
+            recent_systems: &recent,
+        })
+    }
+
     /// The terminal as [`SandboxInfo`] lists it, with its MQTT link as it is now.
     pub fn info(&self) -> TerminalInfo {
         let status = self.process.status();
@@ -337,6 +368,7 @@ impl Sandbox {
         let info_parts = parts.clone();
         let app = control::router(control::Control {
             terminals,
+            vpos: vpos.clone(),
             info: Arc::new(move || info_parts.info()),
             events: events.clone(),
         });

@@ -597,7 +597,18 @@ impl Driver {
     /// Drains the core's outputs and acts on each.
     async fn drain(&mut self) {
         let in_transaction = self.core.in_transaction();
-        self.status.update_if(|s| std::mem::replace(&mut s.in_transaction, in_transaction) != in_transaction);
+        let migration = Some(self.core.config().migration_state());
+        let diagnosis: Vec<String> = self.core.diagnosis().iter().map(|r| r.as_str().to_owned()).collect();
+        self.status.update_if(|s| {
+            let changed =
+                s.in_transaction != in_transaction || s.migration != migration || s.diagnosis != diagnosis;
+            s.in_transaction = in_transaction;
+            s.migration = migration;
+            if s.diagnosis != diagnosis {
+                s.diagnosis = diagnosis;
+            }
+            changed
+        });
         while let Some(output) = self.core.poll_output() {
             match output {
                 ccv_terminal::Output::KickReply(reply) => self.kick_reply(reply),

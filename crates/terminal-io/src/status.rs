@@ -30,6 +30,10 @@ pub struct Status {
     pub screen: Vec<String>,
     /// The Cloud Connect 2.0 MQTT client (`state` is empty when the terminal runs without one).
     pub mqtt: MqttStatus,
+    /// How far the terminal's migration has come, from its configuration as it is now.
+    pub migration: Option<ccv_terminal::MigrationState>,
+    /// The terminal's own R23 checklist: every finding (a `DiagnosisReason` name), empty when all is well.
+    pub diagnosis: Vec<String>,
 }
 
 /// What the MQTT client shows of itself (part of [`Status`]).

@@ -853,6 +853,17 @@ impl Store {
         })
     }
 
+    /// The latest `limit` transactions on terminal `tms_id`, newest first, of any merchant (what POS
+    /// configurations talk to it: a diagnosis reads their `managementSystemId`).
+    pub fn recent_on_terminal(&self, tms_id: &str, limit: u32) -> Result<Vec<PaymentRecord>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(&format!(
+            "{SELECT_PAYMENT} WHERE terminal_id = ?1 ORDER BY created_ms DESC, reference DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![tms_id, limit], raw_payment)?;
+        rows.map(|r| r.map_err(StoreError::from).and_then(RawPayment::into_record)).collect()
+    }
+
     /// Every transaction still pending, oldest first (to resume or settle them after a restart).
     pub fn pending_payments(&self) -> Result<Vec<PaymentRecord>, StoreError> {
         let conn = self.reader();
