@@ -19,7 +19,7 @@ use common::{T, fixture};
 
 fn config() -> VposConfig {
     VposConfig {
-        kick_answer_timeout: Duration::from_secs(2),
+        kick_answer_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(10),
         transaction_timeout: Duration::from_secs(20),
         settle_timeout: Duration::from_millis(500),
