@@ -12,6 +12,8 @@
 //!   `POST /terminals/{tmsId}/tms/contact`: the terminal contacts TMS
 //! - `POST /terminals/{tmsId}/power` `{"on": false}`
 //! - `GET /terminals/{tmsId}/doctor`: the installer's checklist (R23), [`crate::doctor::Report`]
+//! - `POST /terminals/{tmsId}/faults` `{"dnsConfigured": false, "outgoing443": false, "printerOutOfPaper": true}`:
+//!   fault switches (each field optional; absent keeps the setting)
 //! - `GET /events`: Server-Sent Events, one JSON object each ([`SandboxEvent`]): payment statuses, webhook
 //!   attempts, terminal texts of payments, and every terminal's screen, link and journal changes
 //!
@@ -126,6 +128,7 @@ pub(crate) fn status_events(tms_id: &str, old: &Status, new: &Status) -> Vec<San
 pub(crate) struct Control {
     pub(crate) terminals: Arc<Vec<SandboxTerminal>>,
     pub(crate) vpos: ccv_vpos::Vpos,
+    pub(crate) tas: Arc<ccv_tas::Tas>,
     pub(crate) info: Arc<dyn Fn() -> crate::SandboxInfo + Send + Sync>,
     pub(crate) events: broadcast::Sender<SandboxEvent>,
 }
@@ -181,6 +184,7 @@ pub(crate) fn router(control: Control) -> Router {
         .route("/terminals/{tms_id}/tms/contact", post(tms_contact))
         .route("/terminals/{tms_id}/power", post(power))
         .route("/terminals/{tms_id}/doctor", get(doctor))
+        .route("/terminals/{tms_id}/faults", post(faults))
         .route("/events", get(events))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .with_state(control)
@@ -278,6 +282,42 @@ async fn power(
     let t = find(&c, &tms_id)?;
     let PowerBody { on } = json(&body, r#"{"on": true}"#)?;
     operate(t, vec![if on { Input::PowerOn } else { Input::PowerOff }]).await
+}
+
+/// Fault switches; an absent field keeps its setting.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FaultsBody {
+    dns_configured: Option<bool>,
+    #[serde(rename = "outgoing443")]
+    outgoing_443: Option<bool>,
+    printer_out_of_paper: Option<bool>,
+}
+
+async fn faults(
+    State(c): State<Control>,
+    Path(tms_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ControlError> {
+    let t = find(&c, &tms_id)?;
+    let f: FaultsBody =
+        json(&body, r#"{"dnsConfigured": false, "outgoing443": false, "printerOutOfPaper": true}"#)?;
+    if let Some(out) = f.printer_out_of_paper {
+        // The printer is the POS's (the TAS answers the terminal's print requests): out of paper fails them.
+        c.tas.set_fail_printer(&tms_id, out);
+    }
+    let mut network = t.process.status().network;
+    let before = network.clone();
+    if let Some(dns) = f.dns_configured {
+        network.dns_configured = dns;
+    }
+    if let Some(open) = f.outgoing_443 {
+        network.outgoing_443_allowed = open;
+    }
+    if network == before {
+        return Ok(axum::Json(view(t)).into_response());
+    }
+    operate(t, vec![Input::SetNetwork(network)]).await
 }
 
 async fn doctor(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<Response, ControlError> {

@@ -369,6 +369,7 @@ impl Sandbox {
         let app = control::router(control::Control {
             terminals,
             vpos: vpos.clone(),
+            tas: tas.clone(),
             info: Arc::new(move || info_parts.info()),
             events: events.clone(),
         });

@@ -89,6 +89,36 @@ async fn terminals_are_operated_and_watched_through_the_control_api() {
         call(http.post(format!("{control}/terminals/29000001/power")).json(&json!({"on": true}))).await;
     assert_eq!(on["tmsId"], "29000001");
 
+    next_event(&mut stream, &mut buf, |e| {
+        e["type"] == "mqtt" && e["tmsId"] == "29000001" && e["state"] == "up"
+    })
+    .await;
+
+    // Fault switches: without DNS the MQTT link goes down with reason dns, and doctor says so; back on, it is up.
+    let faults = format!("{control}/terminals/29000001/faults");
+    let (status, _) = call(http.post(&faults).json(&json!({"dnsConfigured": false}))).await;
+    assert_eq!(status, 200);
+    let down = next_event(&mut stream, &mut buf, |e| e["type"] == "mqtt" && e["tmsId"] == "29000001").await;
+    assert_eq!((down["state"].as_str(), down["reason"].as_str()), (Some("down"), Some("dns")), "{down}");
+    let (_, doctor) = call(http.get(format!("{control}/terminals/29000001/doctor"))).await;
+    let failed: Vec<&str> = doctor["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["pass"] == false)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(failed, vec!["dns", "mqtt_link"], "{doctor}");
+    let (status, _) =
+        call(http.post(&faults).json(&json!({"dnsConfigured": true, "printerOutOfPaper": false}))).await;
+    assert_eq!(status, 200);
+    next_event(&mut stream, &mut buf, |e| {
+        e["type"] == "mqtt" && e["tmsId"] == "29000001" && e["state"] == "up"
+    })
+    .await;
+    let (status, _) = call(http.post(&faults).json(&json!({"dns": false}))).await;
+    assert_eq!(status, 400, "unknown switch");
+
     // TMS changes and a TMS contact are accepted; mistakes are named.
     let (status, _) =
         call(http.post(format!("{control}/terminals/11300002/tms")).json(&json!({"mqt": true}))).await;

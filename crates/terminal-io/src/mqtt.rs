@@ -269,10 +269,8 @@ impl MqttClient {
     async fn on_command_from_core(&mut self, command: MqttCommand) {
         match command {
             MqttCommand::Open(settings) => self.open(settings).await,
-            MqttCommand::Close => {
-                self.close().await;
-                self.status(|m| m.state = "off".into());
-            }
+            // The driver shows the link "off" when it asks for the close (in order with the core's reason).
+            MqttCommand::Close => self.close().await,
             MqttCommand::Publish { event, ack } => {
                 self.publish(&event);
                 if let Some(p) = ack.and_then(|d| self.pending.remove(&d)) {

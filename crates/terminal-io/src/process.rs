@@ -599,9 +599,15 @@ impl Driver {
         let in_transaction = self.core.in_transaction();
         let migration = Some(self.core.config().migration_state());
         let diagnosis: Vec<String> = self.core.diagnosis().iter().map(|r| r.as_str().to_owned()).collect();
+        let network = &self.core.config().network;
         self.status.update_if(|s| {
-            let changed =
-                s.in_transaction != in_transaction || s.migration != migration || s.diagnosis != diagnosis;
+            let changed = s.in_transaction != in_transaction
+                || s.migration != migration
+                || s.diagnosis != diagnosis
+                || s.network != *network;
+            if s.network != *network {
+                s.network = network.clone();
+            }
             s.in_transaction = in_transaction;
             s.migration = migration;
             if s.diagnosis != diagnosis {
@@ -686,6 +692,8 @@ impl Driver {
                 }
                 ccv_terminal::Output::CloseMqtt => {
                     self.forward(ccv_terminal::Output::CloseMqtt);
+                    // Before the core's reason (published next, if any), so the reason's state wins.
+                    self.status(|s| s.mqtt.state = "off".into());
                     self.command_mqtt(MqttCommand::Close);
                 }
             }

@@ -34,6 +34,8 @@ pub struct Status {
     pub migration: Option<ccv_terminal::MigrationState>,
     /// The terminal's own R23 checklist: every finding (a `DiagnosisReason` name), empty when all is well.
     pub diagnosis: Vec<String>,
+    /// The terminal's network settings as they are now (DNS, outgoing 443, ...).
+    pub network: ccv_terminal::NetworkSettings,
 }
 
 /// What the MQTT client shows of itself (part of [`Status`]).
