@@ -3,8 +3,9 @@
 //! with its SQLite store and its merchants and test keys, and a fleet of emulated terminals ([`fleet`]; the
 //! default one has a terminal for each situation of the installer's guide).
 //!
-//! The state directory holds `pki/` (CA, endpoint, payment-API and terminal certificates) and `vpos/` (the payment
-//! API's database); both survive a restart. Merchants, keys and whitelists are seeded from the fleet when a
+//! The state directory holds `pki/` (CA, endpoint, payment-API and terminal certificates), `vpos/` (the payment
+//! API's database) and `terminals/{tmsId}.json` (each terminal's non-volatile state: configuration as changed by
+//! menus and TMS, journal, totals, STAN and receipt counters); all survive a restart and a kill. Merchants, keys and whitelists are seeded from the fleet when a
 //! merchant is created; after that the store (and its admin API) is the truth. `ephemeral_ports` puts every
 //! listener on a free port (parallel sandboxes, CI).
 //!
@@ -326,6 +327,7 @@ impl Sandbox {
                 p.mqt_service = mqt_at.clone();
             }
             c.io.mqtt_alpn = AlpnPolicy::Always;
+            c.io.state_file = Some(state.join("terminals").join(format!("{}.json", t.spec.tms_id)));
             if options.ephemeral_ports {
                 c.io.kick_bind = LOOPBACK;
                 c.io.kick_port_override = Some(0);

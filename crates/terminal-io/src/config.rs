@@ -18,6 +18,7 @@
 //! opi_channel1 = "127.0.0.1:4102"   # Default ITS: where the terminal connects to the POS (channel 1)
 //! mqtt_pki = "./pki"         # Cloud Connect 2.0: CA and this terminal's certificate (`ccv-emu pki init`)
 //! mqtt_alpn = "auto"         # offer ALPN x-amzn-mqtt-ca: "auto" (port 443), "always" or "never"
+//! state_file = "./t1.json"   # keep the non-volatile state (config as changed, journal, counters) across restarts
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -69,6 +70,9 @@ pub struct IoSettings {
     pub mqtt_pki: Option<PathBuf>,
     /// When to offer ALPN `x-amzn-mqtt-ca`: `auto` (port 443 only), `always`, `never`.
     pub mqtt_alpn: AlpnPolicy,
+    /// Where the terminal keeps its non-volatile state (configuration as changed by menus and TMS, journal,
+    /// totals, counters) across restarts; `None`: nothing is kept, every start is from this file.
+    pub state_file: Option<PathBuf>,
     /// MQTT keep-alive in seconds (at least 1).
     pub mqtt_keep_alive_s: u64,
     /// Time allowed for TCP, TLS and CONNACK, in seconds (at least 1).
@@ -90,6 +94,7 @@ impl Default for IoSettings {
             mqtt_alpn: AlpnPolicy::Auto,
             mqtt_keep_alive_s: 30,
             mqtt_connect_timeout_s: 10,
+            state_file: None,
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod kick_client;
 pub mod link;
 pub mod mqtt;
 pub mod process;
+pub mod state;
 pub mod status;
 
 pub use mqtt::{AlpnPolicy, MqttCredentials};

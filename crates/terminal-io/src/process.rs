@@ -46,6 +46,9 @@ pub enum StartError {
     /// The configuration is unusable.
     #[error("invalid terminal configuration: {0}")]
     Config(String),
+    /// The state file could not be read.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
     /// The MQTT client's TLS material could not be loaded.
     #[error(transparent)]
     Mqtt(#[from] crate::mqtt::CredentialsError),
@@ -108,6 +111,15 @@ impl TerminalProcess {
         hooks: Hooks,
         credentials: Option<MqttCredentials>,
     ) -> Result<TerminalProcess, StartError> {
+        // The stored state first: it decides the trigger port, the OPI mode and everything else changed since.
+        let mut memory = None;
+        if let Some(path) = &config.io.state_file {
+            if let Some(nv) = crate::state::load(path, &config.terminal.identity.tms_id)? {
+                tracing::info!(tms_id = %config.terminal.identity.tms_id, path = %path.display(), "terminal state restored");
+                config.terminal = crate::state::merge(nv.config, &config.terminal);
+                memory = Some(nv.memory);
+            }
+        }
         let shutdown = CancellationToken::new();
         let (kick_tx, kick_rx) = mpsc::channel::<Box<KickCall>>(16);
         let mut kick_addr = None;
@@ -163,7 +175,7 @@ impl TerminalProcess {
                 }
             });
         }
-        let mut driver = Driver::new(config, seed, status.clone(), shutdown.clone())?;
+        let mut driver = Driver::new(config, memory, seed, status.clone(), shutdown.clone())?;
         driver.hook_outputs = outputs;
         driver.mqtt = mqtt_tx;
         let task = tokio::spawn(driver.run(kick_rx, channel0, inputs_rx));
@@ -303,11 +315,14 @@ struct Driver {
     trigger_port: u16,
     hook_outputs: Vec<mpsc::Sender<ccv_terminal::Output>>,
     mqtt: Option<mpsc::Sender<Box<MqttCommand>>>,
+    /// What the state file holds: the configuration and the memory mark last written.
+    saved: Option<(ccv_terminal::TerminalConfig, (u64, u32, u32, u32))>,
 }
 
 impl Driver {
     fn new(
         config: FileConfig,
+        memory: Option<ccv_terminal::Memory>,
         seed: u64,
         status: StatusCell,
         shutdown: CancellationToken,
@@ -318,8 +333,12 @@ impl Driver {
         let software = t.software.as_str().to_owned();
         let dial_timeout = Duration::from_millis(t.profile.dial_timeout_ms.max(1));
         let trigger_port = t.trigger_port;
-        let core = ccv_terminal::Terminal::new(config.terminal, seed);
+        let core = match memory {
+            Some(m) => ccv_terminal::Terminal::restore(config.terminal, m, seed),
+            None => ccv_terminal::Terminal::new(config.terminal, seed),
+        };
         Ok(Driver {
+            saved: None,
             core,
             io: config.io,
             tms_id,
@@ -594,8 +613,28 @@ impl Driver {
         }
     }
 
-    /// Drains the core's outputs and acts on each.
+    /// Writes the state file when the non-volatile state changed since the last write (see [`crate::state`]).
+    fn persist(&mut self) {
+        let Some(path) = self.io.state_file.clone() else { return };
+        let mark = self.core.memory_mark();
+        if self.saved.as_ref().is_some_and(|(cfg, m)| *m == mark && cfg == self.core.config()) {
+            return;
+        }
+        let nv = self.core.non_volatile();
+        match crate::state::save(&path, &nv) {
+            Ok(()) => self.saved = Some((nv.config, mark)),
+            // Nothing to fall back on: say so loudly; the next change tries again.
+            Err(e) => tracing::error!(tms_id = %self.tms_id, "terminal state NOT saved: {e}"),
+        }
+    }
+
+    /// Drains the core's outputs and acts on each, then saves the state if it changed.
     async fn drain(&mut self) {
+        self.drain_outputs().await;
+        self.persist();
+    }
+
+    async fn drain_outputs(&mut self) {
         let in_transaction = self.core.in_transaction();
         let migration = Some(self.core.config().migration_state());
         let diagnosis: Vec<String> = self.core.diagnosis().iter().map(|r| r.as_str().to_owned()).collect();
@@ -640,6 +679,8 @@ impl Driver {
                     self.status(|s| s.screen = screen.lines);
                 }
                 ccv_terminal::Output::Journal(entry) => {
+                    // On disk before the response that reports it goes out (it comes later in this drain).
+                    self.persist();
                     let line = serde_json::to_string(&entry).unwrap_or_default();
                     tracing::info!(tms_id = %self.tms_id, "journal: {line}");
                     self.status(|st| {

@@ -124,7 +124,7 @@ pub struct DayTotals {
 }
 
 /// The journal and the running totals of the current period.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {
     entries: VecDeque<JournalEntry>,
     next_seq: u64,

@@ -80,7 +80,8 @@ pub use input::{
 pub use journal::{DayTotals, JournalEntry, JournalOutcome, TransactionKind};
 pub use output::{DialTas, Event, KickKind, KickReply, MqttSettings, Output, Screen};
 pub use password::{service_password, service_password_at, service_password_local};
+pub use payment::Memory;
 pub use reason::{DiagnosisReason, KickRefusal, MqttDownReason, TasDialFailure, WireReason};
-pub use terminal::{MqttLink, TasLink, Terminal};
+pub use terminal::{MqttLink, NonVolatile, TasLink, Terminal};
 pub use time::{CivilDate, Timestamp};
 pub use version::SoftwareVersion;

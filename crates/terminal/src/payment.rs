@@ -20,6 +20,8 @@ use ccv_opi::{
     ServiceResponse, Tender, TextLine,
 };
 
+use serde::{Deserialize, Serialize};
+
 use crate::cards::{CardBehaviour, MagicOutcome, TEST_PIN, TestCard};
 use crate::config::{DayState, Identity, TerminalConfig};
 use crate::input::{CardEvent, Channel};
@@ -69,7 +71,7 @@ pub(crate) struct PaymentContext<'a> {
 }
 
 /// The last approved payment: the only one a reversal may undo.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct LastApproved {
     stan: u32,
     amount: Amount,
@@ -168,7 +170,40 @@ fn private(rule: &str, detail: &str) -> Option<PrivateData> {
     Some(PrivateData(pd))
 }
 
+/// What the payment engine keeps across a power cut: the journal and day totals, the STAN and receipt counters
+/// and the last approved payment (for a reversal). Opaque: a shell stores it as it is ([`crate::NonVolatile`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    journal: Journal,
+    stan: u32,
+    receipt_no: u32,
+    last_approved: Option<LastApproved>,
+}
+
 impl Payments {
+    /// The non-volatile part.
+    pub(crate) fn memory(&self) -> Memory {
+        Memory {
+            journal: self.journal.clone(),
+            stan: self.stan,
+            receipt_no: self.receipt_no,
+            last_approved: self.last_approved.clone(),
+        }
+    }
+
+    /// Takes back a non-volatile part (after a restart).
+    pub(crate) fn restore(&mut self, m: Memory) {
+        self.journal = m.journal;
+        self.stan = m.stan;
+        self.receipt_no = m.receipt_no;
+        self.last_approved = m.last_approved;
+    }
+
+    /// Changes whenever the non-volatile part changes: journal sequence and period, STAN, receipt number.
+    pub(crate) fn memory_mark(&self) -> (u64, u32, u32, u32) {
+        (self.journal.next_seq(), self.journal.period(), self.stan, self.receipt_no)
+    }
+
     /// No transaction yet, an empty journal (period 1); `seed` drives the approval codes.
     pub(crate) fn new(seed: u64) -> Payments {
         Payments {

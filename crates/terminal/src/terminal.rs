@@ -51,7 +51,35 @@ pub struct Terminal {
     payments: Payments,
 }
 
+/// Everything a terminal keeps across a power cut or a restart: its configuration as it is now (installed
+/// parameters, software, activation, day state, OPI settings, trigger port, network, TMS parameters) and its
+/// payment memory (journal, day totals and period, STAN and receipt counters).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NonVolatile {
+    /// The configuration.
+    pub config: TerminalConfig,
+    /// Journal, totals, counters.
+    pub memory: crate::payment::Memory,
+}
+
 impl Terminal {
+    /// What this terminal keeps across a restart.
+    pub fn non_volatile(&self) -> NonVolatile {
+        NonVolatile { config: self.cfg.clone(), memory: self.payments.memory() }
+    }
+
+    /// Changes (compare with `!=`) whenever the payment memory changes; the configuration is compared by value.
+    pub fn memory_mark(&self) -> (u64, u32, u32, u32) {
+        self.payments.memory_mark()
+    }
+
+    /// A powered-on terminal with `config` and the payment memory of an earlier run.
+    pub fn restore(config: TerminalConfig, memory: crate::payment::Memory, seed: u64) -> Terminal {
+        let mut t = Terminal::new(config, seed);
+        t.payments.restore(memory);
+        t
+    }
+
     /// A powered-on terminal with this configuration. `seed` drives the only randomness (approval
     /// codes); the same seed and inputs give the same outputs.
     pub fn new(config: TerminalConfig, seed: u64) -> Terminal {
