@@ -119,8 +119,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("terminals").join("12345678.json");
         assert!(load(&path, "12345678").expect("no file is no state").is_none());
-        let mut config = TerminalConfig::default();
-        config.trigger_port = 0;
+        let config = TerminalConfig { trigger_port: 0, ..TerminalConfig::default() };
         let nv = Terminal::new(config, 1).non_volatile();
         save(&path, &nv).expect("saved");
         assert!(!path.with_extension("json.tmp").exists(), "the temporary file is renamed");
@@ -132,9 +131,7 @@ mod tests {
 
     #[test]
     fn merge_keeps_the_stored_state_and_this_runs_addresses() {
-        let mut stored = TerminalConfig::default();
-        stored.trigger_port = 0;
-        stored.activated = false;
+        let mut stored = TerminalConfig { trigger_port: 0, activated: false, ..TerminalConfig::default() };
         stored.installed.tas = HostPort::new("old", 1);
         let mut given = TerminalConfig::default();
         given.installed.tas = HostPort::new("localhost", 5555);
