@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 #[macro_use]
 mod out;
 
+mod ctl_cmd;
 mod iot_cmd;
 mod opi_cmd;
 mod sandbox_cmd;
@@ -85,6 +86,12 @@ enum Command {
     ///
     /// Example: ccv-emu doctor 29000010
     Doctor(sandbox_cmd::DoctorArgs),
+    /// Operate and watch the terminals of a running sandbox: keys, card, TMS changes, faults, power, events.
+    ///
+    /// A thin client of the sandbox's control API (--control, default http://127.0.0.1:8082).
+    ///
+    /// Example: ccv-emu ctl keys 29000001 MENU
+    Ctl(ctl_cmd::CtlArgs),
 }
 
 fn init_tracing() {
@@ -108,6 +115,7 @@ fn main() -> ExitCode {
         Command::Vpos(args) => vpos_cmd::run(args),
         Command::Sandbox(args) => sandbox_cmd::run(args),
         Command::Doctor(args) => sandbox_cmd::run_doctor(args),
+        Command::Ctl(args) => ctl_cmd::run(args),
     };
     match result {
         Ok(code) => code,

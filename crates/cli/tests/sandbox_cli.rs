@@ -115,6 +115,26 @@ async fn one_command_starts_the_world_and_its_curl_payment_succeeds() {
     assert_eq!(code, Some(1));
     assert!(err.contains("no terminal 99999999"), "{err}");
 
+    // ctl: the control API from the shell.
+    let ctl = |args: &[&str]| {
+        let out =
+            Command::new(BIN).arg("ctl").args(args).args(["--control", control]).output().expect("ctl runs");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let list = ctl(&["terminals"]);
+    assert_eq!(list.lines().count(), 8, "{list}");
+    assert!(list.lines().any(|l| l.starts_with("29000001") && l.contains("mqtt up")), "{list}");
+    let idle = ctl(&["terminal", "29000001"]);
+    let menu = ctl(&["keys", "29000001", "MENU"]);
+    assert!(menu.starts_with("29000001: ") && menu != idle, "{menu}");
+    let back = ctl(&["keys", "29000001", "STOP"]);
+    assert_eq!(back, idle, "STOP shows the idle screen again");
+    let events: Value = serde_json::from_str(&ctl(&["--json", "doctor", "29000001"])).expect("JSON");
+    assert_eq!(events["ok"], true);
+    let password = ctl(&["service-password", "29000001"]);
+    assert!(!password.trim().is_empty() && password.trim().chars().all(|c| c.is_ascii_digit()), "{password}");
+
     // SIGTERM: a clean stop.
     let process = child.0.take().expect("running");
     let pid = process.id().to_string();
