@@ -37,7 +37,7 @@ use tokio::sync::broadcast;
 use crate::SandboxTerminal;
 
 /// One event on `GET /events`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxEvent {
     /// Epoch milliseconds.
@@ -51,7 +51,7 @@ pub struct SandboxEvent {
 }
 
 /// What a [`SandboxEvent`] says.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum EventKind {
     /// The terminal's screen changed.
@@ -80,7 +80,9 @@ pub enum EventKind {
     },
     /// Something from the payment API.
     Payment {
-        /// The payment API's event.
+        /// The payment API's event: `{"type": "status", "reference", "status", "failureCode"}`,
+        /// `{"type": "webhook", ...}` (a webhook attempt) or `{"type": "terminalMessage", "reference", "text"}`.
+        #[schema(value_type = Object)]
         event: ccv_vpos::VposEvent,
     },
 }
@@ -134,13 +136,19 @@ pub(crate) struct Control {
 }
 
 /// A terminal as the control API shows it: what the sandbox table shows, and its live status.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TerminalView {
+pub(crate) struct TerminalView {
     #[serde(flatten)]
     info: crate::TerminalInfo,
+    /// `TCP FLAT-OUTGOING` or `DEFAULT ITS`.
     pos_opi_mode: String,
+    /// The TAS it dials, `host:port`.
     tas: String,
+    /// The live status: `screen` (lines), `linkUp`, `localKicks`, `dialAttempts`, `lastDialFailure`,
+    /// `lastCloseReason`, `journal` (this run's lines), `inTransaction`, `mqtt` (`state`, `endpoint`,
+    /// `lastFailure`, ...), `migration`, `diagnosis` (`DiagnosisReason` names), `network`.
+    #[schema(value_type = Object)]
     status: Status,
 }
 
@@ -156,10 +164,24 @@ fn view(t: &SandboxTerminal) -> TerminalView {
 /// An error answer: `{"type", "message"}` like the payment API's.
 struct ControlError(StatusCode, String);
 
+/// The body of an error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ControlErrorBody {
+    /// `not_found`, `invalid_request` or `conflict`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// What was wrong and what to do.
+    message: String,
+}
+
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
-        let kind = if self.0 == StatusCode::NOT_FOUND { "not_found" } else { "invalid_request" };
-        (self.0, axum::Json(serde_json::json!({"type": kind, "message": self.1}))).into_response()
+        let kind = match self.0 {
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::CONFLICT => "conflict",
+            _ => "invalid_request",
+        };
+        (self.0, axum::Json(ControlErrorBody { kind: kind.to_owned(), message: self.1 })).into_response()
     }
 }
 
@@ -186,18 +208,26 @@ pub(crate) fn router(control: Control) -> Router {
         .route("/terminals/{tms_id}/doctor", get(doctor))
         .route("/terminals/{tms_id}/faults", post(faults))
         .route("/events", get(events))
+        .route("/openapi.json", get(openapi_document))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .with_state(control)
 }
 
+#[utoipa::path(get, path = "/sandbox", tag = "sandbox",
+    responses((status = 200, description = "What the start printed: URLs, keys, CA, terminals", body = crate::SandboxInfo)))]
 async fn sandbox_info(State(c): State<Control>) -> Response {
     axum::Json((c.info)()).into_response()
 }
 
+#[utoipa::path(get, path = "/terminals", tag = "terminals",
+    responses((status = 200, description = "Every terminal, in fleet order", body = Vec<TerminalView>)))]
 async fn list(State(c): State<Control>) -> Response {
     axum::Json(c.terminals.iter().map(view).collect::<Vec<_>>()).into_response()
 }
 
+#[utoipa::path(get, path = "/terminals/{tms_id}", tag = "terminals", params(("tms_id" = String, Path, description = "TMS ID")),
+    responses((status = 200, description = "The terminal", body = TerminalView),
+              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
 async fn one(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<Response, ControlError> {
     Ok(axum::Json(view(find(&c, &tms_id)?)).into_response())
 }
@@ -223,12 +253,19 @@ fn json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Co
         .map_err(|e| ControlError(StatusCode::BAD_REQUEST, format!("the body is not {what}: {e}")))
 }
 
-#[derive(Deserialize)]
+/// Keys to press.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct KeysBody {
+pub(crate) struct KeysBody {
+    /// E.g. `MENU 3 OK`.
     script: String,
 }
 
+#[utoipa::path(post, path = "/terminals/{tms_id}/keys", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
+    request_body(content = KeysBody, description = "Keys as on the keypad: `0`..`9`, `.`, `OK`, `STOP`, `CLEAR`, `MENU`; a run of digits types each"),
+    responses((status = 200, description = "The terminal after the keys", body = TerminalView),
+              (status = 400, description = "An unknown key or a malformed body", body = ControlErrorBody),
+              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
 async fn keys(
     State(c): State<Control>,
     Path(tms_id): Path<String>,
@@ -240,6 +277,11 @@ async fn keys(
     operate(t, keys.into_iter().map(Input::Key).collect()).await
 }
 
+#[utoipa::path(post, path = "/terminals/{tms_id}/card", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
+    request_body(content = Object, description = "A card event: `{\"presented\": \"maestro\"}` (test cards: docs/TERMINAL.md), `{\"pin\": \"1234\"}`, `\"removed\"`, `\"customer_cancel\"`"),
+    responses((status = 200, description = "The terminal after the event", body = TerminalView),
+              (status = 400, description = "Not a card event", body = ControlErrorBody),
+              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
 async fn card(
     State(c): State<Control>,
     Path(tms_id): Path<String>,
@@ -253,6 +295,11 @@ async fn card(
     operate(t, vec![Input::Card(event)]).await
 }
 
+#[utoipa::path(post, path = "/terminals/{tms_id}/tms", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
+    request_body(content = Object, description = "A change on the TMS side: `{\"cloud_connection\": true}`, `{\"mqt\": true}`, `{\"mqt_service_enable\": true}`, `{\"mqt_service_use_ssl\": true}`, `{\"mgt_subscription\": \"NL-CAT\"}`, `{\"signature_algorithm\": \"sha256\"}`, `{\"mqt_service\": {\"host\", \"port\"}}`, `{\"tas\": {\"host\", \"port\"}}`, `{\"software_target\": \"14.0.11.01\"}`"),
+    responses((status = 200, description = "The terminal after the change (it sees it at its next TMS contact or installation)", body = TerminalView),
+              (status = 400, description = "Not a TMS change", body = ControlErrorBody),
+              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
 async fn tms_change(
     State(c): State<Control>,
     Path(tms_id): Path<String>,
@@ -263,17 +310,27 @@ async fn tms_change(
     operate(t, vec![Input::TmsChange(change)]).await
 }
 
+#[utoipa::path(post, path = "/terminals/{tms_id}/tms/contact", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
+    responses((status = 200, description = "The terminal after contacting TMS (a sync without installation, R7, R14)", body = TerminalView),
+              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
 async fn tms_contact(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<Response, ControlError> {
     let t = find(&c, &tms_id)?;
     operate(t, vec![Input::ContactTms]).await
 }
 
-#[derive(Deserialize)]
+/// Power on or off.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PowerBody {
+pub(crate) struct PowerBody {
+    /// `true`: on.
     on: bool,
 }
 
+#[utoipa::path(post, path = "/terminals/{tms_id}/power", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
+    request_body(content = PowerBody),
+    responses((status = 200, description = "The terminal after switching", body = TerminalView),
+              (status = 400, description = "A malformed body", body = ControlErrorBody),
+              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
 async fn power(
     State(c): State<Control>,
     Path(tms_id): Path<String>,
@@ -285,15 +342,23 @@ async fn power(
 }
 
 /// Fault switches; an absent field keeps its setting.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct FaultsBody {
+pub(crate) struct FaultsBody {
+    /// DNS servers configured on the terminal (`false`: R23's "no DNS").
     dns_configured: Option<bool>,
+    /// The shop firewall lets outgoing TCP 443 through (`false`: blocked, R11).
     #[serde(rename = "outgoing443")]
     outgoing_443: Option<bool>,
+    /// The POS's printer is out of paper (the TAS fails the terminal's print requests).
     printer_out_of_paper: Option<bool>,
 }
 
+#[utoipa::path(post, path = "/terminals/{tms_id}/faults", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
+    request_body(content = FaultsBody, description = "Each switch optional; an absent one keeps its setting"),
+    responses((status = 200, description = "The terminal after the switches", body = TerminalView),
+              (status = 400, description = "An unknown switch or a malformed body", body = ControlErrorBody),
+              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
 async fn faults(
     State(c): State<Control>,
     Path(tms_id): Path<String>,
@@ -320,11 +385,16 @@ async fn faults(
     operate(t, vec![Input::SetNetwork(network)]).await
 }
 
+#[utoipa::path(get, path = "/terminals/{tms_id}/doctor", tag = "terminals", params(("tms_id" = String, Path, description = "TMS ID")),
+    responses((status = 200, description = "The installer's checklist (R23)", body = crate::doctor::Report),
+              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
 async fn doctor(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<Response, ControlError> {
     let t = find(&c, &tms_id)?;
     Ok(axum::Json(t.doctor(&c.vpos).await).into_response())
 }
 
+#[utoipa::path(get, path = "/events", tag = "events",
+    responses((status = 200, description = "Server-Sent Events (`text/event-stream`): one `SandboxEvent` as JSON per `data:` line; a reader that lags gets `{\"type\": \"lagged\", \"missed\": N}`", content_type = "text/event-stream", body = SandboxEvent)))]
 async fn events(State(c): State<Control>) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
     let rx = c.events.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -339,4 +409,41 @@ async fn events(State(c): State<Control>) -> Sse<impl futures::Stream<Item = Res
         Some((Ok(Event::default().data(data)), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn openapi_document() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+}
+
+/// The control API's OpenAPI 3 description.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "ccv-emu sandbox control API",
+        description = "Operate and watch the terminals of a running sandbox (docs/SANDBOX.md): their live status, \
+keys, card events, TMS changes, power, fault switches, the installer's checklist (doctor) and an event stream. \
+Bound to loopback, no key."
+    ),
+    paths(sandbox_info, list, one, keys, card, tms_change, tms_contact, power, faults, doctor, events),
+    components(schemas(
+        TerminalView,
+        ControlErrorBody,
+        KeysBody,
+        PowerBody,
+        FaultsBody,
+        SandboxEvent,
+        EventKind,
+        crate::SandboxInfo,
+        crate::TerminalInfo,
+        crate::MerchantInfo,
+        crate::doctor::Report,
+        crate::doctor::Check
+    ))
+)]
+pub struct ControlDoc;
+
+/// The description as pretty JSON (checked in as `docs/control-openapi.json`).
+pub fn openapi_json() -> String {
+    use utoipa::OpenApi as _;
+    ControlDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
 }

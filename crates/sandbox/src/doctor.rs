@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 /// One check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Check {
     /// Its name (`cloud_connection`, `hardware_installation`, ...).
@@ -26,7 +26,7 @@ pub struct Check {
 }
 
 /// The report for one terminal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     /// The terminal.

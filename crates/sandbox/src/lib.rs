@@ -191,7 +191,7 @@ struct Parts {
 }
 
 /// What a user or a test harness needs to talk to a sandbox (`--info-file` writes it as JSON).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxInfo {
     /// Payment API base URL.
@@ -223,7 +223,7 @@ pub struct SandboxInfo {
 }
 
 /// A merchant in [`SandboxInfo`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MerchantInfo {
     /// Name.
@@ -235,7 +235,7 @@ pub struct MerchantInfo {
 }
 
 /// A terminal in [`SandboxInfo`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TerminalInfo {
     /// TMS ID.
@@ -246,7 +246,8 @@ pub struct TerminalInfo {
     pub merchant: String,
     /// On the merchant's whitelist at start (R10).
     pub whitelisted: bool,
-    /// Migration state (`cloud_connect_2`, ...).
+    /// Migration state: `cloud_connect_2`, `cloud_connect_1`, `tms_changed_not_installed`, `not_migrated`.
+    #[schema(value_type = String)]
     pub migration: MigrationState,
     /// Where its local kick listener is (`None`: trigger port 0 or not 1.0-capable).
     pub kick_address: Option<String>,

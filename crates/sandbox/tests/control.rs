@@ -133,6 +133,9 @@ async fn terminals_are_operated_and_watched_through_the_control_api() {
     let (status, err) =
         call(http.post(format!("{control}/terminals/29000001/card")).json(&json!({"swipe": 1}))).await;
     assert_eq!(status, 400, "{err}");
+    let doc: Value =
+        http.get(format!("{control}/openapi.json")).send().await.expect("answer").json().await.expect("JSON");
+    assert_eq!(doc, serde_json::from_str::<Value>(&ccv_sandbox::control::openapi_json()).expect("JSON"));
     drop(stream);
     sandbox.shutdown().await;
 }
