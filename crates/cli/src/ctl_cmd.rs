@@ -1,8 +1,8 @@
 //! `ccv-emu ctl ...`: a thin CLI over a running sandbox's control API (`docs/SANDBOX.md`). Only wiring: each
-//! subcommand is one HTTP request; `service-password` is computed here, as the installer's card would.
+//! subcommand is one HTTP request.
 
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -89,19 +89,23 @@ enum CtlCmd {
     },
     /// Follow the event stream: one JSON object a line, until Ctrl-C.
     Events,
-    /// Today's service password of a terminal (the SERVICE MENU's, R17, R20), computed from its TMS ID.
+    /// Today's service password of a terminal (the SERVICE MENU's, R17, R20), on the sandbox's clock.
     ServicePassword {
         /// TMS ID.
         tms_id: String,
     },
+    /// Show the terminals' clock, or move it forward: `clock advance SECONDS` (a day: 86400).
+    Clock {
+        /// `advance`.
+        #[arg(value_parser = ["advance"])]
+        action: Option<String>,
+        /// Seconds forward.
+        #[arg(required_if_eq("action", "advance"))]
+        seconds: Option<u64>,
+    },
 }
 
 pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
-    if let CtlCmd::ServicePassword { tms_id } = &args.command {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        outln!("{}", ccv_terminal::service_password_local(tms_id, ccv_terminal::Timestamp::from_millis(ms)));
-        return Ok(ExitCode::SUCCESS);
-    }
     let base = args.control.trim_end_matches('/').to_owned();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -146,7 +150,11 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             CtlCmd::Power { tms_id, state } => (t(tms_id, "/power"), Some(json!({"on": state == "on"}))),
             CtlCmd::Doctor { tms_id } => (t(tms_id, "/doctor"), None),
             CtlCmd::Events => return follow(&http, &format!("{base}/events")).await,
-            CtlCmd::ServicePassword { .. } => unreachable!("answered above"),
+            CtlCmd::ServicePassword { tms_id } => (t(tms_id, "/service-password"), None),
+            CtlCmd::Clock { seconds: Some(s), .. } => {
+                (format!("{base}/clock/advance"), Some(json!({"seconds": s})))
+            }
+            CtlCmd::Clock { .. } => (format!("{base}/clock"), None),
         };
         let req = match body {
             None => http.get(&url),
@@ -198,6 +206,12 @@ fn summarize(command: &CtlCmd, answer: &Value) {
                 );
             }
         }
+        CtlCmd::ServicePassword { .. } => outln!("{}", answer["servicePassword"].as_str().unwrap_or("?")),
+        CtlCmd::Clock { .. } => outln!(
+            "{} ms since the epoch, {} s ahead of the system clock",
+            answer["nowMs"],
+            answer["offsetMs"].as_u64().unwrap_or(0) / 1000
+        ),
         _ => outln!("{}: {}", answer["tmsId"].as_str().unwrap_or("?"), screen(answer)),
     }
 }

@@ -134,6 +134,10 @@ async fn one_command_starts_the_world_and_its_curl_payment_succeeds() {
     assert_eq!(events["ok"], true);
     let password = ctl(&["service-password", "29000001"]);
     assert!(!password.trim().is_empty() && password.trim().chars().all(|c| c.is_ascii_digit()), "{password}");
+    let moved = ctl(&["clock", "advance", "86400"]);
+    assert!(moved.contains("86400 s ahead"), "{moved}");
+    let tomorrow = ctl(&["service-password", "29000001"]);
+    assert_ne!(tomorrow, password, "a day later the service password is another");
 
     // SIGTERM: a clean stop.
     let process = child.0.take().expect("running");

@@ -421,7 +421,7 @@ async fn hooks_carry_mqtt_outputs_out_and_cloud_kicks_in() {
     let tas = tas().await;
     let (in_tx, in_rx) = tokio::sync::mpsc::channel(8);
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(8);
-    let hooks = ccv_terminal_io::Hooks { inputs: Some(in_rx), outputs: Some(out_tx) };
+    let hooks = ccv_terminal_io::Hooks { inputs: Some(in_rx), outputs: Some(out_tx), clock: None };
     let config = prepare(FileConfig::default(), Some("35000001"), tas.terminal_addr());
     let term = TerminalProcess::start_with(config, 14, hooks).await.unwrap();
     let first = timeout(T, out_rx.recv()).await.unwrap().unwrap();

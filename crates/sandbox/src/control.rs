@@ -14,6 +14,9 @@
 //! - `GET /terminals/{tmsId}/doctor`: the installer's checklist (R23), [`crate::doctor::Report`]
 //! - `POST /terminals/{tmsId}/faults` `{"dnsConfigured": false, "outgoing443": false, "printerOutOfPaper": true}`:
 //!   fault switches (each field optional; absent keeps the setting)
+//! - `GET /clock`, `POST /clock/advance` `{"seconds": 86400}`: the terminals' clock, moved forward (day
+//!   roll-over, menu and card time-outs, kick expiry) without waiting
+//! - `GET /terminals/{tmsId}/service-password`: today's SERVICE MENU password on the terminals' clock (R17, R20)
 //! - `GET /events`: Server-Sent Events, one JSON object each ([`SandboxEvent`]): payment statuses, webhook
 //!   attempts, terminal texts of payments, and every terminal's screen, link and journal changes
 //!
@@ -128,6 +131,7 @@ pub(crate) fn status_events(tms_id: &str, old: &Status, new: &Status) -> Vec<San
 /// What the control API works on.
 #[derive(Clone)]
 pub(crate) struct Control {
+    pub(crate) clock: ccv_terminal_io::Clock,
     pub(crate) terminals: Arc<Vec<SandboxTerminal>>,
     pub(crate) vpos: ccv_vpos::Vpos,
     pub(crate) tas: Arc<ccv_tas::Tas>,
@@ -208,6 +212,9 @@ pub(crate) fn router(control: Control) -> Router {
         .route("/terminals/{tms_id}/doctor", get(doctor))
         .route("/terminals/{tms_id}/faults", post(faults))
         .route("/events", get(events))
+        .route("/clock", get(clock_now))
+        .route("/clock/advance", post(clock_advance))
+        .route("/terminals/{tms_id}/service-password", get(service_password))
         .route("/openapi.json", get(openapi_document))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .with_state(control)
@@ -393,6 +400,76 @@ async fn doctor(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<
     Ok(axum::Json(t.doctor(&c.vpos).await).into_response())
 }
 
+/// The terminals' clock.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ClockView {
+    /// Milliseconds since the Unix epoch on the terminals' clock.
+    now_ms: u64,
+    /// How far it is ahead of the system clock, in milliseconds.
+    offset_ms: u64,
+}
+
+fn clock_view(c: &Control) -> ClockView {
+    ClockView { now_ms: c.clock.now_ms(), offset_ms: c.clock.offset().as_millis() as u64 }
+}
+
+#[utoipa::path(get, path = "/clock", tag = "clock", responses((status = 200, description = "The terminals' clock", body = ClockView)))]
+async fn clock_now(State(c): State<Control>) -> Response {
+    axum::Json(clock_view(&c)).into_response()
+}
+
+/// How far to move the clock.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdvanceBody {
+    /// Seconds forward (at most 366 days at once).
+    seconds: u64,
+}
+
+#[utoipa::path(post, path = "/clock/advance", tag = "clock", request_body(content = AdvanceBody),
+    responses((status = 200, description = "The clock after moving it; every terminal is told to look at it (its due timers fire)", body = ClockView),
+              (status = 400, description = "A malformed body or more than 366 days", body = ControlErrorBody)))]
+async fn clock_advance(State(c): State<Control>, body: axum::body::Bytes) -> Result<Response, ControlError> {
+    let AdvanceBody { seconds } = json(&body, r#"{"seconds": 86400}"#)?;
+    if seconds > 366 * 86_400 {
+        return Err(ControlError(
+            StatusCode::BAD_REQUEST,
+            "at most 366 days (31622400 seconds) at once".into(),
+        ));
+    }
+    c.clock.advance(Duration::from_secs(seconds));
+    // Every terminal looks at the clock at its next input: a tick, in order after what it has queued, fires its
+    // due timers (a menu time-out shows on the event stream).
+    for t in c.terminals.iter() {
+        let _ = t.process.input(Input::Tick).await;
+    }
+    Ok(axum::Json(clock_view(&c)).into_response())
+}
+
+/// A service password.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PasswordView {
+    /// The terminal.
+    tms_id: String,
+    /// Today's SERVICE MENU password on the terminals' clock.
+    service_password: String,
+}
+
+#[utoipa::path(get, path = "/terminals/{tms_id}/service-password", tag = "terminals", params(("tms_id" = String, Path, description = "TMS ID")),
+    responses((status = 200, description = "Today's SERVICE MENU password (R17, R20)", body = PasswordView),
+              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
+async fn service_password(
+    State(c): State<Control>,
+    Path(tms_id): Path<String>,
+) -> Result<Response, ControlError> {
+    find(&c, &tms_id)?;
+    let now = ccv_terminal::Timestamp::from_millis(c.clock.now_ms());
+    let service_password = ccv_terminal::service_password_local(&tms_id, now);
+    Ok(axum::Json(PasswordView { tms_id, service_password }).into_response())
+}
+
 #[utoipa::path(get, path = "/events", tag = "events",
     responses((status = 200, description = "Server-Sent Events (`text/event-stream`): one `SandboxEvent` as JSON per `data:` line; a reader that lags gets `{\"type\": \"lagged\", \"missed\": N}`", content_type = "text/event-stream", body = SandboxEvent)))]
 async fn events(State(c): State<Control>) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
@@ -424,8 +501,26 @@ async fn openapi_document() -> Response {
 keys, card events, TMS changes, power, fault switches, the installer's checklist (doctor) and an event stream. \
 Bound to loopback, no key."
     ),
-    paths(sandbox_info, list, one, keys, card, tms_change, tms_contact, power, faults, doctor, events),
+    paths(
+        sandbox_info,
+        list,
+        one,
+        keys,
+        card,
+        tms_change,
+        tms_contact,
+        power,
+        faults,
+        doctor,
+        clock_now,
+        clock_advance,
+        service_password,
+        events
+    ),
     components(schemas(
+        ClockView,
+        AdvanceBody,
+        PasswordView,
         TerminalView,
         ControlErrorBody,
         KeysBody,

@@ -318,6 +318,7 @@ impl Sandbox {
             .await
             .map_err(|e| party("payment API")(e.to_string()))?;
 
+        let clock = ccv_terminal_io::Clock::new();
         let mut terminals = Vec::with_capacity(options.fleet.terminals.len());
         for (n, t) in options.fleet.terminals.iter().enumerate() {
             let mut c = t.config.clone();
@@ -344,9 +345,11 @@ impl Sandbox {
                 key_pem: pair.key_pem.clone(),
             };
             let migration = c.terminal.migration_state();
-            let process = TerminalProcess::start_with_credentials(c, n as u64 + 1, credentials)
-                .await
-                .map_err(|e| party("terminal")(format!("{}: {e}", t.spec.tms_id)))?;
+            let hooks = ccv_terminal_io::Hooks { clock: Some(clock.clone()), ..Default::default() };
+            let process =
+                TerminalProcess::start_with_hooks_and_credentials(c, n as u64 + 1, hooks, Some(credentials))
+                    .await
+                    .map_err(|e| party("terminal")(format!("{}: {e}", t.spec.tms_id)))?;
             terminals.push(SandboxTerminal { spec: t.spec.clone(), migration, process });
         }
         let terminals = Arc::new(terminals);
@@ -370,6 +373,7 @@ impl Sandbox {
         });
         let info_parts = parts.clone();
         let app = control::router(control::Control {
+            clock: clock.clone(),
             terminals,
             vpos: vpos.clone(),
             tas: tas.clone(),

@@ -76,6 +76,23 @@ async fn terminals_are_operated_and_watched_through_the_control_api() {
         call(http.post(format!("{control}/terminals/29000001/keys")).json(&json!({"script": "STOP"}))).await;
     assert_eq!(back["status"]["screen"], idle, "STOP goes back to the idle screen");
 
+    // The clock: an open menu times out after 60 s without a key; moving the clock 61 s closes it at once.
+    let (_, menu) =
+        call(http.post(format!("{control}/terminals/29000001/keys")).json(&json!({"script": "MENU"}))).await;
+    assert_ne!(menu["status"]["screen"], idle);
+    let (status, clock) =
+        call(http.post(format!("{control}/clock/advance")).json(&json!({"seconds": 61}))).await;
+    assert_eq!(status, 200, "{clock}");
+    assert!(clock["offsetMs"].as_u64().is_some_and(|ms| ms >= 61_000), "{clock}");
+    let idle_again = next_event(&mut stream, &mut buf, |e| {
+        e["type"] == "screen" && e["tmsId"] == "29000001" && e["lines"] == idle
+    })
+    .await;
+    assert_eq!(idle_again["lines"], idle, "the menu timed out on the sandbox's clock");
+    let (_, pw) = call(http.get(format!("{control}/terminals/29000001/service-password"))).await;
+    let now = ccv_terminal::Timestamp::from_millis(clock["nowMs"].as_u64().expect("nowMs"));
+    assert_eq!(pw["servicePassword"], ccv_terminal::service_password_local("29000001", now).as_str());
+
     // Power off: the MQTT link goes off, with its reason, on the stream.
     let (status, _) =
         call(http.post(format!("{control}/terminals/29000001/power")).json(&json!({"on": false}))).await;

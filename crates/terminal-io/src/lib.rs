@@ -40,5 +40,5 @@ pub mod state;
 pub mod status;
 
 pub use mqtt::{AlpnPolicy, MqttCredentials};
-pub use process::{Hooks, StartError, TerminalProcess};
+pub use process::{Clock, Hooks, StartError, TerminalProcess};
 pub use status::{MqttStatus, Status, WaitError};

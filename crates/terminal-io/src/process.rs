@@ -54,9 +54,38 @@ pub enum StartError {
     Mqtt(#[from] crate::mqtt::CredentialsError),
 }
 
-fn now() -> ccv_terminal::Timestamp {
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    ccv_terminal::Timestamp::from_millis(ms)
+/// A terminal's clock: the system clock plus an offset that a sandbox can move forward (day roll-over, kick
+/// expiry, time-outs) without waiting. Clones share the offset; the default has none.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Clock {
+    /// The system clock, no offset yet.
+    pub fn new() -> Clock {
+        Clock::default()
+    }
+
+    /// Moves the clock forward by `by` (it never goes back). Terminals see it at their next input; a sandbox
+    /// sends them `Input::Tick` so that their timers fire.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How far ahead of the system clock it is.
+    pub fn offset(&self) -> Duration {
+        Duration::from_millis(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Milliseconds since the Unix epoch on this clock.
+    pub fn now_ms(&self) -> u64 {
+        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        ms.saturating_add(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn now(&self) -> ccv_terminal::Timestamp {
+        ccv_terminal::Timestamp::from_millis(self.now_ms())
+    }
 }
 
 /// A running terminal; dropping it stops the terminal.
@@ -92,6 +121,17 @@ impl TerminalProcess {
             Some(dir) => Some(MqttCredentials::load(dir, &config.terminal.identity.tms_id)?),
             None => None,
         };
+        TerminalProcess::start_inner(config, seed, hooks, credentials).await
+    }
+
+    /// Starts a terminal with [`Hooks`] and, when given, MQTT `credentials` held in memory (whatever
+    /// `config.io.mqtt_pki` says): everything a sandbox sets.
+    pub async fn start_with_hooks_and_credentials(
+        config: FileConfig,
+        seed: u64,
+        hooks: Hooks,
+        credentials: Option<MqttCredentials>,
+    ) -> Result<TerminalProcess, StartError> {
         TerminalProcess::start_inner(config, seed, hooks, credentials).await
     }
 
@@ -150,6 +190,7 @@ impl TerminalProcess {
         let channel1 = config.io.opi_channel1;
         // Channel items are boxed: a channel allocates room for 32 items up front, and an `Input` is ~0.5 KiB.
         let (inputs, inputs_rx) = mpsc::channel::<Box<ccv_terminal::Input>>(64);
+        let clock = hooks.clock;
         let outputs: Vec<mpsc::Sender<ccv_terminal::Output>> = hooks.outputs.into_iter().collect();
         let mut mqtt_tx = None;
         if let Some(credentials) = credentials {
@@ -177,6 +218,9 @@ impl TerminalProcess {
         }
         let mut driver = Driver::new(config, memory, seed, status.clone(), shutdown.clone())?;
         driver.hook_outputs = outputs;
+        if let Some(clock) = clock {
+            driver.clock = clock;
+        }
         driver.mqtt = mqtt_tx;
         let task = tokio::spawn(driver.run(kick_rx, channel0, inputs_rx));
         drop(kick_tx);
@@ -275,6 +319,8 @@ pub struct Hooks {
     pub inputs: Option<mpsc::Receiver<ccv_terminal::Input>>,
     /// Where MQTT-related outputs go.
     pub outputs: Option<mpsc::Sender<ccv_terminal::Output>>,
+    /// The clock the terminal reads (a sandbox's, which it can advance); the system clock when `None`.
+    pub clock: Option<Clock>,
 }
 
 /// Results of helper tasks, back to the driver.
@@ -317,6 +363,7 @@ struct Driver {
     mqtt: Option<mpsc::Sender<Box<MqttCommand>>>,
     /// What the state file holds: the configuration and the memory mark last written.
     saved: Option<(ccv_terminal::TerminalConfig, (u64, u32, u32, u32))>,
+    clock: Clock,
 }
 
 impl Driver {
@@ -338,6 +385,7 @@ impl Driver {
             None => ccv_terminal::Terminal::new(config.terminal, seed),
         };
         Ok(Driver {
+            clock: Clock::default(),
             saved: None,
             core,
             io: config.io,
@@ -393,7 +441,7 @@ impl Driver {
             self.drain().await;
             let deadline = self.core.poll_timeout();
             if let Some(at) = deadline {
-                let wait = at.millis_since(now());
+                let wait = at.millis_since(self.clock.now());
                 if wait == 0 && immediate != Some(at) {
                     // Already due: no need to go through the timer wheel. Only once per deadline, so a deadline
                     // the core keeps in the past cannot make this loop spin.
@@ -472,7 +520,7 @@ type LinkItem = Option<Result<Result<ccv_opi::Message, ccv_opi::DecodeError>, cc
 
 impl Driver {
     fn input(&mut self, input: ccv_terminal::Input) {
-        self.core.handle_input(now(), input);
+        self.core.handle_input(self.clock.now(), input);
     }
 
     fn timer(&mut self) {
