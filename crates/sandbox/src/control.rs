@@ -108,10 +108,9 @@ pub(crate) fn status_events(tms_id: &str, old: &Status, new: &Status) -> Vec<San
         out.push(ev(EventKind::Screen { lines: new.screen.clone() }));
     }
     if old.mqtt.state != new.mqtt.state || old.mqtt.last_failure != new.mqtt.last_failure {
-        out.push(ev(EventKind::Mqtt {
-            state: new.mqtt.state.clone(),
-            reason: new.mqtt.last_failure.clone(),
-        }));
+        // The reason of a link that is up is history, not news.
+        let reason = if new.mqtt.state == "up" { None } else { new.mqtt.last_failure.clone() };
+        out.push(ev(EventKind::Mqtt { state: new.mqtt.state.clone(), reason }));
     }
     if old.link_up != new.link_up {
         out.push(ev(EventKind::Link { up: new.link_up }));

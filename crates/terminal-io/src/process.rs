@@ -364,6 +364,8 @@ struct Driver {
     /// What the state file holds: the configuration and the memory mark last written.
     saved: Option<(ccv_terminal::TerminalConfig, (u64, u32, u32, u32))>,
     clock: Clock,
+    /// The core closed the MQTT session in this drain and gave no reason (yet).
+    mqtt_closed: bool,
 }
 
 impl Driver {
@@ -386,6 +388,7 @@ impl Driver {
         };
         Ok(Driver {
             clock: Clock::default(),
+            mqtt_closed: false,
             saved: None,
             core,
             io: config.io,
@@ -683,6 +686,13 @@ impl Driver {
     }
 
     async fn drain_outputs(&mut self) {
+        self.drain_outputs_inner().await;
+        if std::mem::take(&mut self.mqtt_closed) {
+            self.status(|s| s.mqtt.state = "off".into());
+        }
+    }
+
+    async fn drain_outputs_inner(&mut self) {
         let in_transaction = self.core.in_transaction();
         let migration = Some(self.core.config().migration_state());
         let diagnosis: Vec<String> = self.core.diagnosis().iter().map(|r| r.as_str().to_owned()).collect();
@@ -761,6 +771,7 @@ impl Driver {
                                     | R::SoftwareTooOld
                             );
                             let reason = reason.as_str().to_owned();
+                            self.mqtt_closed = false;
                             self.status(|s| {
                                 if off {
                                     s.mqtt.state = "off".into();
@@ -781,8 +792,8 @@ impl Driver {
                 }
                 ccv_terminal::Output::CloseMqtt => {
                     self.forward(ccv_terminal::Output::CloseMqtt);
-                    // Before the core's reason (published next, if any), so the reason's state wins.
-                    self.status(|s| s.mqtt.state = "off".into());
+                    // Shown at the end of this drain, unless the core's reason (published next) says more.
+                    self.mqtt_closed = true;
                     self.command_mqtt(MqttCommand::Close);
                 }
             }
