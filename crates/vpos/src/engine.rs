@@ -149,7 +149,7 @@ struct Inner {
     config: VposConfig,
     http: reqwest::Client,
     webhooks: Webhooks,
-    /// Transactions whose terminal is at the TAS: reference → TMS ID (for the terminal's current text).
+    /// Terminals running a transaction's conversation: TMS ID → reference (for the terminal's current text).
     at_terminal: Mutex<HashMap<String, String>>,
     /// 1.0 payments waiting for their `payUrl` page's kick.
     browser: Mutex<HashMap<String, oneshot::Sender<BrowserKickReport>>>,
@@ -166,7 +166,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Runs a store call off the async threads (SQLite commits wait for the disk).
-async fn db<T: Send + 'static>(
+pub(crate) async fn db<T: Send + 'static>(
     store: &Arc<Store>,
     f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
@@ -429,14 +429,17 @@ impl Vpos {
     fn view(&self, record: &PaymentRecord) -> Transaction {
         let mut t = record.to_transaction(&self.inner.config.base_url);
         if record.status == PaymentStatus::Pending {
-            let tms = self
+            let tms = &record.order.terminal.terminal_id;
+            let running = self
                 .inner
                 .at_terminal
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .get(&record.reference)
-                .cloned();
-            t.details.terminal_message = tms.and_then(|tms| self.inner.tas.display(&tms)).map(|d| d.text);
+                .get(tms)
+                .is_some_and(|r| *r == record.reference);
+            if running {
+                t.details.terminal_message = self.inner.tas.display(tms).map(|d| d.text);
+            }
         }
         t
     }
@@ -486,9 +489,14 @@ impl Inner {
         self.at_terminal
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(record.reference.clone(), tms.clone());
+            .insert(tms.clone(), record.reference.clone());
         let result = self.tas.run(&tms, job, Some(self.config.transaction_timeout)).await;
-        self.at_terminal.lock().unwrap_or_else(|e| e.into_inner()).remove(&record.reference);
+        {
+            let mut running = self.at_terminal.lock().unwrap_or_else(|e| e.into_inner());
+            if running.get(&tms) == Some(&record.reference) {
+                running.remove(&tms);
+            }
+        }
         match result {
             Ok(result) if result.outcome == Outcome::Unknown => {
                 match self.settle_unknown(&tms, &result.request_id).await {
@@ -756,13 +764,8 @@ async fn forward_terminal_messages(inner: Arc<Inner>) {
         };
         match update {
             Ok((tms, shown)) if shown.target == "CustomerDisplay" => {
-                let reference = inner
-                    .at_terminal
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .find(|(_, t)| **t == tms)
-                    .map(|(r, _)| r.clone());
+                let reference =
+                    inner.at_terminal.lock().unwrap_or_else(|e| e.into_inner()).get(&tms).cloned();
                 if let Some(reference) = reference {
                     let _ = inner.events.send(VposEvent::TerminalMessage { reference, text: shown.text });
                 }

@@ -412,11 +412,7 @@ async fn blocking<T: Send + 'static>(
     vpos: &Vpos,
     f: impl FnOnce(&crate::store::Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let store = vpos.store().clone();
-    match tokio::task::spawn_blocking(move || f(&store)).await {
-        Ok(r) => r.map_err(admin_error),
-        Err(e) => Err(ApiError::new(ErrorType::InternalError, e.to_string())),
-    }
+    crate::engine::db(vpos.store(), f).await.map_err(admin_error)
 }
 
 /// Admin errors: the store's message, with the status that fits.

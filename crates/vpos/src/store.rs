@@ -856,21 +856,16 @@ impl Store {
     /// The latest `limit` transactions on terminal `tms_id`, newest first, of any merchant (what POS
     /// configurations talk to it: a diagnosis reads their `managementSystemId`).
     pub fn recent_on_terminal(&self, tms_id: &str, limit: u32) -> Result<Vec<PaymentRecord>, StoreError> {
-        let conn = self.reader();
-        let mut stmt = conn.prepare(&format!(
-            "{SELECT_PAYMENT} WHERE terminal_id = ?1 ORDER BY created_ms DESC, reference DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![tms_id, limit], raw_payment)?;
-        rows.map(|r| r.map_err(StoreError::from).and_then(RawPayment::into_record)).collect()
+        query_payments(
+            &self.reader(),
+            "WHERE terminal_id = ?1 ORDER BY created_ms DESC, reference DESC LIMIT ?2",
+            params![tms_id, limit],
+        )
     }
 
     /// Every transaction still pending, oldest first (to resume or settle them after a restart).
     pub fn pending_payments(&self) -> Result<Vec<PaymentRecord>, StoreError> {
-        let conn = self.reader();
-        let mut stmt = conn
-            .prepare(&format!("{SELECT_PAYMENT} WHERE status = 'pending' ORDER BY created_ms, reference"))?;
-        let rows = stmt.query_map([], raw_payment)?;
-        rows.map(|r| r.map_err(StoreError::from).and_then(RawPayment::into_record)).collect()
+        query_payments(&self.reader(), "WHERE status = 'pending' ORDER BY created_ms, reference", [])
     }
 
     /// After a restart: every transaction still pending becomes `manualintervention` with `message`, in one
@@ -900,28 +895,24 @@ impl Store {
     /// Final transactions with a `webhookUrl` whose webhook is not delivered yet and has had fewer than
     /// `max_attempts` attempts, with the attempts made so far (to resume delivery after a restart).
     pub fn undelivered_webhooks(&self, max_attempts: u32) -> Result<Vec<(PaymentRecord, u32)>, StoreError> {
+        // The attempts made so far come as one more column after the payment's.
         let conn = self.reader();
         let mut stmt = conn.prepare(&format!(
-            "{SELECT_PAYMENT} p WHERE p.status != 'pending'
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.payment_reference = p.reference
-                               AND d.delivered = 1)
-               AND (SELECT count(*) FROM webhook_deliveries d WHERE d.payment_reference = p.reference) < ?1
-               AND json_extract(p.order_json, '$.texts.webhookUrl') IS NOT NULL"
+            "SELECT * FROM (
+               {SELECT_PAYMENT_COLUMNS},
+                 (SELECT count(*) FROM webhook_deliveries d WHERE d.payment_reference = p.reference) AS made
+               FROM payments p WHERE p.status != 'pending'
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.payment_reference = p.reference
+                                 AND d.delivered = 1)
+                 AND json_extract(p.order_json, '$.texts.webhookUrl') IS NOT NULL)
+             WHERE made < ?1"
         ))?;
-        let rows = stmt.query_map([max_attempts], raw_payment)?;
-        let records: Vec<PaymentRecord> = rows
-            .map(|r| r.map_err(StoreError::from).and_then(RawPayment::into_record))
-            .collect::<Result<_, _>>()?;
-        let mut out = Vec::with_capacity(records.len());
-        for record in records {
-            let made: u32 = conn.query_row(
-                "SELECT count(*) FROM webhook_deliveries WHERE payment_reference = ?1",
-                [&record.reference],
-                |r| r.get(0),
-            )?;
-            out.push((record, made));
-        }
-        Ok(out)
+        let rows = stmt.query_map([max_attempts], |r| Ok((raw_payment(r)?, r.get::<_, u32>(18)?)))?;
+        rows.map(|r| {
+            let (raw, made) = r?;
+            Ok((raw.into_record()?, made))
+        })
+        .collect()
     }
 
     /// Records a webhook attempt (numbered 1, 2, ... per transaction) and returns its number.
@@ -1061,10 +1052,29 @@ fn check_tms_id(tms_id: &str) -> Result<(), StoreError> {
     if is_tms_id(tms_id) { Ok(()) } else { Err(StoreError::BadTmsId { tms_id: clip(tms_id) }) }
 }
 
-const SELECT_PAYMENT: &str =
-    "SELECT reference, merchant_id, type, original_reference, status, amount_minor, currency,
-        order_json, failure_code, customer_receipt, merchant_receipt, journal_receipt, print_customer_receipt,
-        ask_customer_signature, created_ms, last_update_ms, status_final_ms, failure_message FROM payments";
+/// The columns [`raw_payment`] reads, in its order (of table `payments` as `p`).
+macro_rules! payment_columns {
+    () => {
+        "SELECT p.reference, p.merchant_id, p.type, p.original_reference, p.status, p.amount_minor, p.currency,
+            p.order_json, p.failure_code, p.customer_receipt, p.merchant_receipt, p.journal_receipt,
+            p.print_customer_receipt, p.ask_customer_signature, p.created_ms, p.last_update_ms, p.status_final_ms,
+            p.failure_message"
+    };
+}
+
+const SELECT_PAYMENT_COLUMNS: &str = payment_columns!();
+const SELECT_PAYMENT: &str = concat!(payment_columns!(), " FROM payments p");
+
+/// The payments a `WHERE ... ORDER BY ...` clause (on `payments p`) selects.
+fn query_payments(
+    conn: &Connection,
+    clause: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<PaymentRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT_PAYMENT} {clause}"))?;
+    let rows = stmt.query_map(params, raw_payment)?;
+    rows.map(|r| r.map_err(StoreError::from).and_then(RawPayment::into_record)).collect()
+}
 
 fn load_payment(
     conn: &Connection,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::engine::{VposEvent, now_ms};
+use crate::engine::{VposEvent, db, now_ms};
 use crate::store::{PaymentRecord, Store, StoreError, WebhookAttempt};
 
 /// How webhooks are retried.
@@ -99,7 +99,6 @@ impl Webhooks {
                     Err(e) => (None, Some(error_chain(&e))),
                 };
                 let delivered = error.is_none();
-                let (r, u, store) = (reference.clone(), url.clone(), store.clone());
                 let at = now_ms();
                 let record = WebhookAttempt {
                     reference: reference.clone(),
@@ -107,19 +106,23 @@ impl Webhooks {
                     attempt,
                     attempted_ms: at,
                     http_status: status,
-                    error: error.clone(),
+                    error,
                     delivered,
                 };
-                let recorded = tokio::task::spawn_blocking(move || {
-                    store.record_webhook_attempt(&r, &u, status, error.as_deref(), at)
+                let row = record.clone();
+                let recorded = db(&store, move |s| {
+                    s.record_webhook_attempt(
+                        &row.reference,
+                        &row.url,
+                        row.http_status,
+                        row.error.as_deref(),
+                        at,
+                    )
                 })
                 .await;
                 match recorded {
-                    Ok(Ok(n)) => {
+                    Ok(n) => {
                         let _ = events.send(VposEvent::Webhook(WebhookAttempt { attempt: n, ..record }));
-                    }
-                    Ok(Err(e)) => {
-                        tracing::error!(%reference, "payment API: could not record a webhook attempt: {e}")
                     }
                     Err(e) => {
                         tracing::error!(%reference, "payment API: could not record a webhook attempt: {e}")

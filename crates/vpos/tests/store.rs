@@ -303,3 +303,39 @@ fn two_threads_with_one_idempotency_key_make_one_payment() {
     }
     assert_eq!(Store::open_dir(dir.path()).unwrap().pending_payments().unwrap().len(), 10);
 }
+
+#[test]
+fn after_a_restart_pending_payments_settle_and_undelivered_webhooks_are_found() {
+    let store = Store::open_in_memory().unwrap();
+    let m = with_merchant(&store, "shop");
+    let mut rng = SmallRng::seed_from_u64(3);
+    let pending = sale(&store, m, &mut rng);
+    let done = sale(&store, m, &mut rng);
+    let failed = StatusUpdate { status: Some(PaymentStatus::Failed), ..StatusUpdate::default() };
+    store.update_status(&done.reference, &failed, T0 + 1).unwrap();
+
+    // The pending one becomes manualintervention, once.
+    let settled = store.settle_interrupted("stopped", T0 + 2).unwrap();
+    assert_eq!(settled.len(), 1);
+    assert_eq!(settled[0].reference, pending.reference);
+    assert_eq!(settled[0].status, PaymentStatus::ManualIntervention);
+    assert_eq!(settled[0].failure_message.as_deref(), Some("stopped"));
+    assert!(store.settle_interrupted("again", T0 + 3).unwrap().is_empty());
+
+    // Both final, both with a webhookUrl: undelivered, with the attempts made so far.
+    let hook = "https://shop.example/hook";
+    store.record_webhook_attempt(&done.reference, hook, Some(500), None, T0 + 4).unwrap();
+    let mut open = store.undelivered_webhooks(6).unwrap();
+    open.sort_by_key(|(r, _)| r.reference.clone());
+    let mut expected = vec![(pending.reference.clone(), 0), (done.reference.clone(), 1)];
+    expected.sort();
+    assert_eq!(open.iter().map(|(r, n)| (r.reference.clone(), *n)).collect::<Vec<_>>(), expected);
+    // Out of attempts, or delivered: no more.
+    assert_eq!(store.undelivered_webhooks(1).unwrap().len(), 1, "the one with an attempt is out of attempts");
+    store.record_webhook_attempt(&pending.reference, hook, Some(204), None, T0 + 5).unwrap();
+    let open = store.undelivered_webhooks(6).unwrap();
+    assert_eq!(
+        open.iter().map(|(r, _)| r.reference.as_str()).collect::<Vec<_>>(),
+        vec![done.reference.as_str()]
+    );
+}
