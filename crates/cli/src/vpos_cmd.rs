@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ccv_vpos::cloud::{CloudKicker, CloudSettings};
+use ccv_vpos::engine::now_ms;
 use ccv_vpos::{LocalKickMode, Store, Vpos, VposConfig, VposServer, WebhookPolicy};
 use ccv_wire::HostPort;
 use serde_json::json;
@@ -194,11 +195,6 @@ enum WhitelistCmd {
     },
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 pub fn run(args: VposArgs) -> anyhow::Result<ExitCode> {
     if let VposCmd::Serve(serve_args) = args.command {

@@ -100,31 +100,49 @@ impl SandboxEvent {
     }
 }
 
-/// The events of one terminal's status change from `old` to `new`.
-pub(crate) fn status_events(tms_id: &str, old: &Status, new: &Status) -> Vec<SandboxEvent> {
-    let ev = |what| SandboxEvent::new(Some(tms_id.to_owned()), what);
-    let mut out = Vec::new();
-    if old.screen != new.screen {
-        out.push(ev(EventKind::Screen { lines: new.screen.clone() }));
-    }
-    if old.mqtt.state != new.mqtt.state || old.mqtt.last_failure != new.mqtt.last_failure {
-        // The reason of a link that is up is history, not news.
-        let reason = if new.mqtt.state == "up" { None } else { new.mqtt.last_failure.clone() };
-        out.push(ev(EventKind::Mqtt { state: new.mqtt.state.clone(), reason }));
-    }
-    if old.link_up != new.link_up {
-        out.push(ev(EventKind::Link { up: new.link_up }));
-    }
-    // The journal keeps the last lines; new ones are those after the old last line.
-    let fresh = match old.journal.last() {
-        Some(last) => match new.journal.iter().rposition(|l| l == last) {
-            Some(i) => &new.journal[i + 1..],
+/// What the event stream last told of one terminal: the parts of its status that make events (the journal
+/// only by its last line, so that no status is copied whole).
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    screen: Vec<String>,
+    mqtt: (String, Option<String>),
+    link_up: bool,
+    last_journal: Option<String>,
+}
+
+impl Seen {
+    /// The events of the change to `new`; afterwards `self` is `new`'s.
+    pub(crate) fn update(&mut self, tms_id: &str, new: &Status) -> Vec<SandboxEvent> {
+        let ev = |what| SandboxEvent::new(Some(tms_id.to_owned()), what);
+        let mut out = Vec::new();
+        if self.screen != new.screen {
+            self.screen.clone_from(&new.screen);
+            out.push(ev(EventKind::Screen { lines: new.screen.clone() }));
+        }
+        if self.mqtt.0 != new.mqtt.state || self.mqtt.1 != new.mqtt.last_failure {
+            self.mqtt = (new.mqtt.state.clone(), new.mqtt.last_failure.clone());
+            // The reason of a link that is up is history, not news.
+            let reason = if new.mqtt.state == "up" { None } else { new.mqtt.last_failure.clone() };
+            out.push(ev(EventKind::Mqtt { state: new.mqtt.state.clone(), reason }));
+        }
+        if self.link_up != new.link_up {
+            self.link_up = new.link_up;
+            out.push(ev(EventKind::Link { up: new.link_up }));
+        }
+        // The journal keeps the last lines; new ones are those after the last line told.
+        let fresh = match &self.last_journal {
+            Some(last) => match new.journal.iter().rposition(|l| l == last) {
+                Some(i) => &new.journal[i + 1..],
+                None => &new.journal[..],
+            },
             None => &new.journal[..],
-        },
-        None => &new.journal[..],
-    };
-    out.extend(fresh.iter().map(|line| ev(EventKind::Journal { line: line.clone() })));
-    out
+        };
+        out.extend(fresh.iter().map(|line| ev(EventKind::Journal { line: line.clone() })));
+        if !fresh.is_empty() {
+            self.last_journal = new.journal.last().cloned();
+        }
+        out
+    }
 }
 
 /// What the control API works on.

@@ -4,6 +4,7 @@
 //! The terminal's own findings come from its core (`Status::diagnosis`, `DiagnosisReason` names); the payment
 //! API's side (whitelist, the `managementSystemId` the POS sends) from its store.
 
+use ccv_terminal::DiagnosisReason;
 use serde::Serialize;
 
 /// One check.
@@ -42,8 +43,8 @@ pub struct Report {
 pub struct Facts<'a> {
     /// The terminal's TMS ID.
     pub tms_id: &'a str,
-    /// The terminal's own findings (`DiagnosisReason` names).
-    pub diagnosis: &'a [String],
+    /// The terminal's own findings.
+    pub diagnosis: &'a [DiagnosisReason],
     /// Its MQTT link (`up`, `down`, `off`, `connecting`) and why it is not up.
     pub mqtt: (&'a str, Option<&'a str>),
     /// Its merchant and whether the TMS ID is on that merchant's whitelist; `None`: no merchant known.
@@ -56,7 +57,7 @@ const SERVICE_MENU: &str = "START MENU → SERVICE MENU → (servicewachtwoord)"
 
 /// Runs the checklist.
 pub fn run(f: &Facts<'_>) -> Report {
-    let has = |reason: &str| f.diagnosis.iter().any(|d| d == reason);
+    let has = |reason: DiagnosisReason| f.diagnosis.contains(&reason);
     let mut checks = Vec::new();
     let mut push = |name, rule, pass: bool, seen: String, fix, menu| {
         checks.push(Check { name, rule, pass, seen, fix, menu });
@@ -65,16 +66,17 @@ pub fn run(f: &Facts<'_>) -> Report {
     push(
         "cloud_connection",
         "R23/R6",
-        !has("cloud_connection_off_in_tms"),
+        !has(DiagnosisReason::CloudConnectionOffInTms),
         on_off(
-            has("cloud_connection_off_in_tms"),
+            has(DiagnosisReason::CloudConnectionOffInTms),
             "CCV Cloud Connection is on in TMS",
             "CCV Cloud Connection is off in TMS",
         ),
         "enable CCV Cloud Connection (and MQT) in TMS, then do a hardware installation on the terminal",
         None,
     );
-    let not_installed = has("hardware_installation_needed") || has("mqtt_not_installed");
+    let not_installed =
+        has(DiagnosisReason::HardwareInstallationNeeded) || has(DiagnosisReason::MqttNotInstalled);
     push(
         "hardware_installation",
         "R23/R7",
@@ -92,9 +94,9 @@ pub fn run(f: &Facts<'_>) -> Report {
     push(
         "flat_outgoing",
         "R23/R20",
-        !has("not_flat_outgoing"),
+        !has(DiagnosisReason::NotFlatOutgoing),
         on_off(
-            has("not_flat_outgoing"),
+            has(DiagnosisReason::NotFlatOutgoing),
             "POS OPI mode is TCP FLAT-OUTGOING",
             "POS OPI mode is not TCP FLAT-OUTGOING",
         ),
@@ -106,8 +108,8 @@ pub fn run(f: &Facts<'_>) -> Report {
     push(
         "dns",
         "R23",
-        !has("dns_not_configured"),
-        on_off(has("dns_not_configured"), "DNS is configured", "no DNS servers are configured"),
+        !has(DiagnosisReason::DnsNotConfigured),
+        on_off(has(DiagnosisReason::DnsNotConfigured), "DNS is configured", "no DNS servers are configured"),
         "configure DNS servers in the terminal's network settings (the MQT service and the TAS are host names)",
         Some(SERVICE_MENU),
     );
@@ -149,12 +151,16 @@ pub fn run(f: &Facts<'_>) -> Report {
     push(
         "port_443",
         "R23/R11",
-        !has("port_443_blocked"),
-        on_off(has("port_443_blocked"), "outgoing TCP 443 is open", "the firewall blocks outgoing TCP 443"),
+        !has(DiagnosisReason::Port443Blocked),
+        on_off(
+            has(DiagnosisReason::Port443Blocked),
+            "outgoing TCP 443 is open",
+            "the firewall blocks outgoing TCP 443",
+        ),
         "let the terminal out on TCP 443 to the MQT service address",
         None,
     );
-    let old = has("software_too_old_for_cloud_kick");
+    let old = has(DiagnosisReason::SoftwareTooOldForCloudKick);
     push(
         "software",
         "R5",
@@ -182,8 +188,9 @@ pub fn run(f: &Facts<'_>) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ccv_terminal::WireReason;
 
-    fn facts<'a>(diagnosis: &'a [String], recent: &'a [String]) -> Facts<'a> {
+    fn facts<'a>(diagnosis: &'a [DiagnosisReason], recent: &'a [String]) -> Facts<'a> {
         Facts {
             tms_id: "29000001",
             diagnosis,
@@ -211,7 +218,7 @@ mod tests {
             ("port_443_blocked", "port_443"),
             ("software_too_old_for_cloud_kick", "software"),
         ] {
-            let d = [reason.to_owned()];
+            let d = [DiagnosisReason::from_name(reason).expect("a diagnosis reason")];
             assert_eq!(failing(&run(&facts(&d, &[]))), vec![check], "{reason}");
         }
         let local = ["GrundmasterNL".to_owned(), "08900000002".to_owned()];

@@ -155,6 +155,11 @@ impl Fleet {
                 FleetError::Rule(format!("a range starts at TMS ID {:?}: use digits only", t.tms_id))
             })?;
             let label = if t.label.is_empty() { format!("range from {first}") } else { t.label.clone() };
+            if first.checked_add(count as u64).is_none() {
+                return Err(FleetError::Rule(format!(
+                    "a range of {count} from TMS ID {first} runs past the largest number"
+                )));
+            }
             for i in 0..count as u64 {
                 let tms_id = (first + i).to_string();
                 specs.push(TerminalSpec { tms_id, label: label.clone(), count: None, ..t.clone() });
@@ -272,6 +277,13 @@ mod tests {
         let base = format!("{text}\n[[terminal]]\ntms_id = \"1\"\nmerchant = \"load\"\nbase = \"nope\"\n");
         assert!(
             Fleet::parse(&base, "test", Path::new(".")).expect_err("base").to_string().contains("known:")
+        );
+        let past_the_end = text.replace("\"30000000\"", "\"18446744073709551615\"");
+        assert!(
+            Fleet::parse(&past_the_end, "test", Path::new("."))
+                .expect_err("overflow")
+                .to_string()
+                .contains("largest")
         );
         let too_many = text.replace("count = 1000", "count = 20000");
         assert!(Fleet::parse(&too_many, "test", Path::new(".")).is_err());

@@ -567,17 +567,19 @@ fn forward_events(
         let (tx, mut watch, token, tms_id) =
             (events.clone(), t.process.watch_status(), stop.clone(), t.spec.tms_id.clone());
         tokio::spawn(async move {
-            let mut old = watch.borrow_and_update().clone();
+            let mut seen = control::Seen::default();
+            // What is there at the start is the baseline, not news.
+            let _ = seen.update(&tms_id, &watch.borrow_and_update());
             loop {
                 tokio::select! {
                     _ = token.cancelled() => return,
                     changed = watch.changed() => if changed.is_err() { return },
                 }
-                let new = watch.borrow_and_update().clone();
-                for e in control::status_events(&tms_id, &old, &new) {
+                // Read under the watch's lock, sent after it.
+                let events = seen.update(&tms_id, &watch.borrow_and_update());
+                for e in events {
                     let _ = tx.send(e);
                 }
-                old = new;
             }
         });
     }

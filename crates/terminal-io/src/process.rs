@@ -695,7 +695,8 @@ impl Driver {
     async fn drain_outputs_inner(&mut self) {
         let in_transaction = self.core.in_transaction();
         let migration = Some(self.core.config().migration_state());
-        let diagnosis: Vec<String> = self.core.diagnosis().iter().map(|r| r.as_str().to_owned()).collect();
+        // A few enum values (no allocation when all is well), compared before anything is copied.
+        let diagnosis = self.core.diagnosis();
         let network = &self.core.config().network;
         self.status.update_if(|s| {
             let changed = s.in_transaction != in_transaction

@@ -32,8 +32,8 @@ pub struct Status {
     pub mqtt: MqttStatus,
     /// How far the terminal's migration has come, from its configuration as it is now.
     pub migration: Option<ccv_terminal::MigrationState>,
-    /// The terminal's own R23 checklist: every finding (a `DiagnosisReason` name), empty when all is well.
-    pub diagnosis: Vec<String>,
+    /// The terminal's own R23 checklist: every finding, empty when all is well.
+    pub diagnosis: Vec<ccv_terminal::DiagnosisReason>,
     /// The terminal's network settings as they are now (DNS, outgoing 443, ...).
     pub network: ccv_terminal::NetworkSettings,
 }
