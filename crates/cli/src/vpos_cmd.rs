@@ -195,7 +195,6 @@ enum WhitelistCmd {
     },
 }
 
-
 pub fn run(args: VposArgs) -> anyhow::Result<ExitCode> {
     if let VposCmd::Serve(serve_args) = args.command {
         return serve(&args.state, *serve_args);
