@@ -17,6 +17,7 @@ mod ctl_cmd;
 mod iot_cmd;
 mod opi_cmd;
 mod sandbox_cmd;
+mod scenario_cmd;
 mod tas_cmd;
 mod terminal_cmd;
 mod vpos_cmd;
@@ -92,18 +93,29 @@ enum Command {
     ///
     /// Example: ccv-emu ctl keys 29000001 MENU
     Ctl(ctl_cmd::CtlArgs),
+    /// Run scenarios: TOML files of steps (keys, cards, TMS changes, faults, clock, payments) and expectations,
+    /// each against a fresh in-process sandbox on a clock that starts at a fixed instant.
+    ///
+    /// The format is in docs/SCENARIOS.md; fixtures/scenarios/ has one file per rule of the installer's guide and
+    /// the whole migration walkthrough.
+    ///
+    /// Example: ccv-emu scenario run fixtures/scenarios/*.toml
+    #[command(subcommand)]
+    Scenario(scenario_cmd::ScenarioCmd),
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG`, else at `default` (`info`; `warn` where the output is a report).
+fn init_tracing(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // A second initialisation (never expected here) is harmless, so its error is ignored.
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // A scenario run's output is its report; the sandboxes it starts log only warnings unless RUST_LOG says more.
+    init_tracing(if matches!(cli.command, Command::Scenario(_)) { "warn" } else { "info" });
     let result = match cli.command {
         Command::Opi(cmd) => opi_cmd::run(cmd),
         Command::Pki(cmd) => iot_cmd::run_pki(cmd),
@@ -116,6 +128,7 @@ fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox_cmd::run(args),
         Command::Doctor(args) => sandbox_cmd::run_doctor(args),
         Command::Ctl(args) => ctl_cmd::run(args),
+        Command::Scenario(cmd) => scenario_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -63,6 +63,7 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
             admin: args.admin_port,
         },
         reset: args.reset,
+        clock: None,
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async move {

@@ -42,6 +42,7 @@ fn main() {
                 ephemeral_ports: true,
                 ports: Default::default(),
                 reset: false,
+                clock: None,
             };
             let ms = rt.block_on(async {
                 let t = Instant::now();

@@ -168,18 +168,19 @@ pub(crate) struct TerminalView {
     tas: String,
     /// The live status: `screen` (lines), `linkUp`, `localKicks`, `dialAttempts`, `lastDialFailure`,
     /// `lastCloseReason`, `journal` (this run's lines), `inTransaction`, `mqtt` (`state`, `endpoint`,
-    /// `lastFailure`, ...), `migration`, `diagnosis` (`DiagnosisReason` names), `network`.
+    /// `lastFailure`, ...), `migration`, `diagnosis` (`DiagnosisReason` names), `network`, `settings`
+    /// (`software`, `tms` and `installed` parameters, `posOpiMode`, `triggerPort`, `day`, `activated`, `totals`).
     #[schema(value_type = Object)]
     status: Status,
 }
 
 fn view(t: &SandboxTerminal) -> TerminalView {
-    TerminalView {
-        info: t.info(),
-        pos_opi_mode: t.process.pos_opi_mode().to_owned(),
-        tas: t.process.tas_target().to_owned(),
-        status: t.process.status(),
-    }
+    let status = t.process.status();
+    let pos_opi_mode = match &status.settings {
+        Some(s) => s.pos_opi_mode.as_str().to_owned(),
+        None => t.process.pos_opi_mode().to_owned(),
+    };
+    TerminalView { info: t.info(), pos_opi_mode, tas: t.process.tas_target().to_owned(), status }
 }
 
 /// An error answer: `{"type", "message"}` like the payment API's.
@@ -423,12 +424,13 @@ async fn doctor(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<
 pub(crate) struct ClockView {
     /// Milliseconds since the Unix epoch on the terminals' clock.
     now_ms: u64,
-    /// How far it is ahead of the system clock, in milliseconds.
-    offset_ms: u64,
+    /// How far it is ahead of the system clock, in milliseconds (negative: behind, when it started at a fixed
+    /// instant in the past).
+    offset_ms: i64,
 }
 
 fn clock_view(c: &Control) -> ClockView {
-    ClockView { now_ms: c.clock.now_ms(), offset_ms: c.clock.offset().as_millis() as u64 }
+    ClockView { now_ms: c.clock.now_ms(), offset_ms: c.clock.offset_ms() }
 }
 
 #[utoipa::path(get, path = "/clock", tag = "clock", responses((status = 200, description = "The terminals' clock", body = ClockView)))]

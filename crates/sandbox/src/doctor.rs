@@ -135,15 +135,22 @@ pub fn run(f: &Facts<'_>) -> Report {
             None,
         ),
     }
+    // The POS configuration is what its latest payment named (newest first); older ones are history.
     let local = f.recent_systems.iter().filter(|s| *s == "08900000002").count();
+    let latest_local = f.recent_systems.first().is_some_and(|s| s == "08900000002");
     push(
         "pos_config",
         "R23/R8",
-        local == 0,
-        match (f.recent_systems.len(), local) {
-            (0, _) => "no payments on this terminal yet".to_owned(),
-            (n, 0) => format!("the latest {n} payments name GrundmasterNL/GrundmasterBE"),
-            (n, l) => format!("{l} of the latest {n} payments name 08900000002 (Cloud Connect 1.0)"),
+        !latest_local,
+        match (f.recent_systems.len(), local, latest_local) {
+            (0, _, _) => "no payments on this terminal yet".to_owned(),
+            (n, 0, _) => format!("the latest {n} payments name GrundmasterNL/GrundmasterBE"),
+            (n, l, true) => {
+                format!("the latest payment names 08900000002 (Cloud Connect 1.0), {l} of the latest {n}")
+            }
+            (n, l, false) => format!(
+                "the latest payment names GrundmasterNL/GrundmasterBE ({l} of the latest {n} named 08900000002 before)"
+            ),
         },
         "set the POS configuration's managementSystemId to GrundmasterNL or GrundmasterBE (whichever TMS manages the terminal); no IP or port needed",
         None,
@@ -221,7 +228,12 @@ mod tests {
             let d = [DiagnosisReason::from_name(reason).expect("a diagnosis reason")];
             assert_eq!(failing(&run(&facts(&d, &[]))), vec![check], "{reason}");
         }
-        let local = ["GrundmasterNL".to_owned(), "08900000002".to_owned()];
+        // The latest payment is the POS configuration; older 1.0 payments are history.
+        let switched = ["GrundmasterNL".to_owned(), "08900000002".to_owned()];
+        let r = run(&facts(&[], &switched));
+        assert!(failing(&r).is_empty(), "{r:?}");
+        assert!(r.checks.iter().any(|c| c.seen.contains("1 of the latest 2 named 08900000002 before")));
+        let local = ["08900000002".to_owned(), "GrundmasterNL".to_owned()];
         let r = run(&facts(&[], &local));
         assert_eq!(failing(&r), vec!["pos_config"]);
         assert!(r.checks.iter().any(|c| c.seen.contains("1 of the latest 2")));

@@ -15,6 +15,7 @@
 pub mod control;
 pub mod doctor;
 pub mod fleet;
+pub mod scenario;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -65,6 +66,9 @@ pub struct SandboxOptions {
     pub ports: Ports,
     /// Delete the state directory first.
     pub reset: bool,
+    /// The terminals' clock (`None`: the system clock; a scenario gives one that starts at a fixed instant). The
+    /// control API's `POST /clock/advance` moves it.
+    pub clock: Option<ccv_terminal_io::Clock>,
 }
 
 /// Why a sandbox did not start.
@@ -106,7 +110,7 @@ fn party(party: &'static str) -> impl FnOnce(String) -> SandboxError {
 pub struct SandboxTerminal {
     /// Its declaration.
     pub spec: fleet::TerminalSpec,
-    /// How far its migration has come.
+    /// How far its migration had come at start (its status has it as it is now).
     pub migration: MigrationState,
     /// The running terminal.
     pub process: TerminalProcess,
@@ -151,7 +155,7 @@ impl SandboxTerminal {
             label: self.spec.label.clone(),
             merchant: self.spec.merchant.clone(),
             whitelisted: self.spec.whitelisted,
-            migration: self.migration,
+            migration: status.migration.unwrap_or(self.migration),
             kick_address: self.process.kick_addr().map(|a| a.to_string()),
             mqtt: if status.mqtt.state.is_empty() { "off".to_owned() } else { status.mqtt.state },
             mqtt_failure: status.mqtt.last_failure,
@@ -318,7 +322,7 @@ impl Sandbox {
             .await
             .map_err(|e| party("payment API")(e.to_string()))?;
 
-        let clock = ccv_terminal_io::Clock::new();
+        let clock = options.clock.clone().unwrap_or_default();
         let mut terminals = Vec::with_capacity(options.fleet.terminals.len());
         for (n, t) in options.fleet.terminals.iter().enumerate() {
             let mut c = t.config.clone();

@@ -59,6 +59,7 @@ async fn each_fault_fails_its_own_check() {
         ephemeral_ports: true,
         ports: Default::default(),
         reset: false,
+        clock: None,
     };
     let sandbox = Sandbox::start(options).await.expect("sandbox starts");
     sandbox.settle_links(T).await;

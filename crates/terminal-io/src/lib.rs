@@ -41,4 +41,4 @@ pub mod status;
 
 pub use mqtt::{AlpnPolicy, MqttCredentials};
 pub use process::{Clock, Hooks, StartError, TerminalProcess};
-pub use status::{MqttStatus, Status, WaitError};
+pub use status::{MqttStatus, Settings, Status, WaitError};

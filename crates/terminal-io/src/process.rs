@@ -55,9 +55,14 @@ pub enum StartError {
 }
 
 /// A terminal's clock: the system clock plus an offset that a sandbox can move forward (day roll-over, kick
-/// expiry, time-outs) without waiting. Clones share the offset; the default has none.
+/// expiry, time-outs) without waiting, or that starts at a chosen instant (a scenario's fixed start, so days and
+/// service passwords are the same in every run). Clones share the offset; the default has none.
 #[derive(Debug, Clone, Default)]
-pub struct Clock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+pub struct Clock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+fn system_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
 
 impl Clock {
     /// The system clock, no offset yet.
@@ -65,22 +70,31 @@ impl Clock {
         Clock::default()
     }
 
+    /// A clock that reads `epoch_ms` now and runs on from there at the system clock's pace.
+    pub fn starting_at(epoch_ms: u64) -> Clock {
+        let start = i64::try_from(epoch_ms).unwrap_or(i64::MAX);
+        Clock(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(start.saturating_sub(system_ms()))))
+    }
+
     /// Moves the clock forward by `by` (it never goes back). Terminals see it at their next input; a sandbox
     /// sends them `Input::Tick` so that their timers fire.
     pub fn advance(&self, by: Duration) {
-        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.0.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        let _ = self.0.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |o| Some(o.saturating_add(ms)),
+        );
     }
 
-    /// How far ahead of the system clock it is.
-    pub fn offset(&self) -> Duration {
-        Duration::from_millis(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    /// How far ahead of the system clock it is, in milliseconds (negative: behind).
+    pub fn offset_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Milliseconds since the Unix epoch on this clock.
     pub fn now_ms(&self) -> u64 {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        ms.saturating_add(self.0.load(std::sync::atomic::Ordering::Relaxed))
+        u64::try_from(system_ms().saturating_add(self.offset_ms()).max(0)).unwrap_or(0)
     }
 
     fn now(&self) -> ccv_terminal::Timestamp {
@@ -698,8 +712,11 @@ impl Driver {
         // A few enum values (no allocation when all is well), compared before anything is copied.
         let diagnosis = self.core.diagnosis();
         let network = &self.core.config().network;
+        let core = &self.core;
         self.status.update_if(|s| {
-            let changed = s.in_transaction != in_transaction
+            let settings_changed = s.update_settings(core);
+            let changed = settings_changed
+                || s.in_transaction != in_transaction
                 || s.migration != migration
                 || s.diagnosis != diagnosis
                 || s.network != *network;

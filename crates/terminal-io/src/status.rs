@@ -36,6 +36,71 @@ pub struct Status {
     pub diagnosis: Vec<ccv_terminal::DiagnosisReason>,
     /// The terminal's network settings as they are now (DNS, outgoing 443, ...).
     pub network: ccv_terminal::NetworkSettings,
+    /// What its menus and TMS set, as it is now (`None` until the process ran its first step).
+    pub settings: Option<Settings>,
+}
+
+/// The terminal's settings as its menus and TMS left them (part of [`Status`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// The software version running.
+    pub software: ccv_terminal::SoftwareVersion,
+    /// The parameters as TMS holds them.
+    pub tms: ccv_terminal::Parameters,
+    /// The parameters installed by the last hardware installation (they differ from `tms` until the next one).
+    pub installed: ccv_terminal::Parameters,
+    /// The POS OPI mode (R14, R20).
+    pub pos_opi_mode: ccv_terminal::PosOpiMode,
+    /// The OPI trigger port of the local kick; 0 = off (R21).
+    pub trigger_port: u16,
+    /// Open, closed by the POS, or closed by hand (R15, R19).
+    pub day: ccv_terminal::DayState,
+    /// Activated after the last installation (R19).
+    pub activated: bool,
+    /// The current period's totals (period number, net, per circuit).
+    pub totals: ccv_terminal::DayTotals,
+}
+
+impl Settings {
+    /// The settings of `terminal` now.
+    pub fn of(terminal: &ccv_terminal::Terminal) -> Settings {
+        let c = terminal.config();
+        Settings {
+            software: c.software.clone(),
+            tms: c.tms.clone(),
+            installed: c.installed.clone(),
+            pos_opi_mode: c.pos_opi_mode,
+            trigger_port: c.trigger_port,
+            day: c.day,
+            activated: c.activated,
+            totals: terminal.day_totals().clone(),
+        }
+    }
+
+    /// Whether `terminal` has these settings (compared without copying anything).
+    fn matches(&self, terminal: &ccv_terminal::Terminal) -> bool {
+        let c = terminal.config();
+        self.software == c.software
+            && self.tms == c.tms
+            && self.installed == c.installed
+            && self.pos_opi_mode == c.pos_opi_mode
+            && self.trigger_port == c.trigger_port
+            && self.day == c.day
+            && self.activated == c.activated
+            && self.totals == *terminal.day_totals()
+    }
+}
+
+impl Status {
+    /// Brings `settings` up to date with `terminal`; whether it changed.
+    pub(crate) fn update_settings(&mut self, terminal: &ccv_terminal::Terminal) -> bool {
+        if self.settings.as_ref().is_some_and(|s| s.matches(terminal)) {
+            return false;
+        }
+        self.settings = Some(Settings::of(terminal));
+        true
+    }
 }
 
 /// What the MQTT client shows of itself (part of [`Status`]).

@@ -10,6 +10,7 @@ pub async fn start(state: &std::path::Path) -> Sandbox {
         ephemeral_ports: true,
         ports: Default::default(),
         reset: false,
+        clock: None,
     };
     Sandbox::start(options).await.expect("the sandbox starts")
 }
