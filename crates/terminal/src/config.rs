@@ -152,7 +152,8 @@ pub struct NetworkSettings {
     pub ip: String,
     /// Whether DNS servers are configured. Without DNS, dialling a host name fails with `dns` (R23).
     pub dns_configured: bool,
-    /// Whether the shop firewall lets outgoing TCP 443 through (R11, R23).
+    /// Whether the shop firewall lets outgoing TCP 443 through (R11, R23): the route to the MQT service, which
+    /// is on 443 in the field (R6); a test set-up that moves the service to another port keeps this meaning.
     pub outgoing_443_allowed: bool,
     /// The TMS address the hardware installation uses when the installer presses OK (R17).
     pub tms_address: String,

@@ -451,7 +451,9 @@ impl Terminal {
         if !self.cfg.network.dns_configured && !p.mqt_service.is_literal_ip() {
             return Err(MqttDownReason::Dns);
         }
-        if p.mqt_service.port == 443 && !self.cfg.network.outgoing_443_allowed {
+        // The MQT service is on TCP 443 (R6): a firewall that blocks outgoing 443 blocks it, whatever port a test
+        // set-up moved it to, so that the link and the diagnosis follow one rule.
+        if !self.cfg.network.outgoing_443_allowed {
             return Err(MqttDownReason::Port443Blocked);
         }
         let id = &self.cfg.identity.tms_id;
