@@ -36,6 +36,9 @@ pub struct Status {
     pub diagnosis: Vec<ccv_terminal::DiagnosisReason>,
     /// The terminal's network settings as they are now (DNS, outgoing 443, ...).
     pub network: ccv_terminal::NetworkSettings,
+    /// Latency added to the terminal's network, in milliseconds (0: none): its TAS dial, the OPI frames it sends
+    /// to the TAS and its MQTT connection attempts wait this long ([`crate::TerminalProcess::set_latency`]).
+    pub latency_ms: u64,
 }
 
 /// What the MQTT client shows of itself (part of [`Status`]).
