@@ -60,7 +60,10 @@ enum CtlCmd {
         #[arg(long)]
         contact: bool,
     },
-    /// Fault switches: --dns on|off, --port-443 open|blocked, --printer ok|out-of-paper.
+    /// Fault switches: --dns on|off, --port-443 open|blocked, --printer ok|out-of-paper, --latency-ms MS, and the
+    /// sandbox's own (for every terminal): --tas-down [true|false], --iot-down [true|false].
+    ///
+    /// Example: ccv-emu ctl fault 29000001 --tas-down; ccv-emu ctl fault 29000001 --tas-down false
     Fault {
         /// TMS ID.
         tms_id: String,
@@ -73,6 +76,15 @@ enum CtlCmd {
         /// The POS's printer.
         #[arg(long, value_parser = ["ok", "out-of-paper"])]
         printer: Option<String>,
+        /// Latency added to the terminal's network, in milliseconds (0: none, at most 10000).
+        #[arg(long, value_name = "MS")]
+        latency_ms: Option<u64>,
+        /// The sandbox's TAS down (refuses dials, drops connections); `--tas-down false` brings it back.
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+        tas_down: Option<bool>,
+        /// The sandbox's IoT endpoint down (closes MQTT connections); `--iot-down false` brings it back.
+        #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+        iot_down: Option<bool>,
     },
     /// Switch the terminal on or off.
     Power {
@@ -134,7 +146,7 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     .context("the change is not JSON (e.g. '{\"mqt\": true}')")?;
                 (t(tms_id, "/tms"), Some(change))
             }
-            CtlCmd::Fault { tms_id, dns, port_443, printer } => {
+            CtlCmd::Fault { tms_id, dns, port_443, printer, latency_ms, tas_down, iot_down } => {
                 let mut f = serde_json::Map::new();
                 if let Some(d) = dns {
                     f.insert("dnsConfigured".into(), json!(d == "on"));
@@ -144,6 +156,15 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 }
                 if let Some(p) = printer {
                     f.insert("printerOutOfPaper".into(), json!(p == "out-of-paper"));
+                }
+                if let Some(ms) = latency_ms {
+                    f.insert("latencyMs".into(), json!(ms));
+                }
+                if let Some(down) = tas_down {
+                    f.insert("tasDown".into(), json!(down));
+                }
+                if let Some(down) = iot_down {
+                    f.insert("iotDown".into(), json!(down));
                 }
                 (t(tms_id, "/faults"), Some(Value::Object(f)))
             }

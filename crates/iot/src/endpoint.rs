@@ -1,6 +1,7 @@
 //! The listeners: a 443-style one that requires ALPN `x-amzn-mqtt-ca` and an optional 8883-style
 //! one that does not, both requiring SNI and a client certificate chained to the test CA. Each
-//! accepted connection runs in its own task (module `connection`).
+//! accepted connection runs in its own task (module `connection`). [`Endpoint::set_down`] closes the listeners and
+//! every connection and opens them again on the same ports, the broker's sessions kept in memory (an outage).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -75,14 +76,63 @@ pub struct Endpoint {
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     done_rx: mpsc::Receiver<()>,
+    /// What a listener needs to serve; kept to listen again after [`Endpoint::set_down`].
+    serve: Serve,
+    /// The accept loops while the endpoint is up.
+    listening: tokio::sync::Mutex<Option<Listening>>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+/// What every accept loop shares.
+#[derive(Debug, Clone)]
+struct Serve {
+    tls: EndpointTls,
+    broker: Arc<Broker>,
+    config: Arc<EndpointConfig>,
+    /// Each connection task holds a clone; [`Endpoint::shutdown`] waits for all of them to go.
+    done: mpsc::Sender<()>,
+}
+
+/// The accept loops of the listeners and what stops them and their connections.
+#[derive(Debug)]
+struct Listening {
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Serve {
+    /// Accepts on the 443-style listener and, when there is one, the 8883-style one, until `parent` is
+    /// cancelled or the returned [`Listening`] is stopped.
+    fn listen(&self, l443: TcpListener, l8883: Option<TcpListener>, parent: &CancellationToken) -> Listening {
+        let stop = parent.child_token();
+        let spawn = |l, tls: &Arc<ServerConfig>, require_alpn| {
+            tokio::spawn(accept_loop(l, tls.clone(), require_alpn, self.clone(), stop.clone()))
+        };
+        let mut tasks = vec![spawn(l443, &self.tls.with_alpn, true)];
+        if let Some(l) = l8883 {
+            tasks.push(spawn(l, &self.tls.without_alpn, false));
+        }
+        Listening { stop, tasks }
+    }
+}
+
+impl Listening {
+    /// Closes the listeners and every connection; waits (at most 5 s) for the listeners to close.
+    async fn stop(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, EndpointError> {
+    TcpListener::bind(addr).await.map_err(|error| EndpointError::Bind { addr, error })
 }
 
 impl Endpoint {
     /// Binds the listeners and starts accepting.
     pub async fn start(config: EndpointConfig, tls: EndpointTls) -> Result<Endpoint, EndpointError> {
-        let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr).await.map_err(|error| EndpointError::Bind { addr, error })
-        };
         let l443 = bind(config.listen).await?;
         let l8883 = match config.listen_8883 {
             Some(a) => Some(bind(a).await?),
@@ -93,31 +143,12 @@ impl Endpoint {
         let addr_8883 = l8883.as_ref().zip(config.listen_8883).map(|(l, a)| local(l, a));
         let broker = Arc::new(Broker::new(config.limits.clone(), config.session_expiry));
         let shutdown = CancellationToken::new();
-        let (done_tx, done_rx) = mpsc::channel(1);
-        let config = Arc::new(config);
-        let mut tasks = vec![tokio::spawn(accept_loop(
-            l443,
-            tls.with_alpn,
-            true,
-            broker.clone(),
-            config.clone(),
-            shutdown.clone(),
-            done_tx.clone(),
-        ))];
-        if let Some(l) = l8883 {
-            tasks.push(tokio::spawn(accept_loop(
-                l,
-                tls.without_alpn,
-                false,
-                broker.clone(),
-                config.clone(),
-                shutdown.clone(),
-                done_tx.clone(),
-            )));
-        }
+        let (done, done_rx) = mpsc::channel(1);
+        let serve = Serve { tls, broker: broker.clone(), config: Arc::new(config), done };
+        let listening = serve.listen(l443, l8883, &shutdown);
         let sweeper = broker.clone();
         let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
+        let tasks = vec![tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tokio::select! {
@@ -125,9 +156,50 @@ impl Endpoint {
                     _ = tick.tick() => { sweeper.sweep(); }
                 }
             }
-        }));
+        })];
         tracing::info!(%addr, addr_8883 = ?addr_8883, "IoT endpoint listening");
-        Ok(Endpoint { addr, addr_8883, broker, shutdown, tasks, done_rx })
+        Ok(Endpoint {
+            addr,
+            addr_8883,
+            broker,
+            shutdown,
+            tasks,
+            done_rx,
+            serve,
+            listening: tokio::sync::Mutex::new(Some(listening)),
+            down: Default::default(),
+        })
+    }
+
+    /// Takes the endpoint down (`true`: its listeners close, so a connection attempt is refused, and every
+    /// connection is closed) or brings it back up on the same addresses. The broker's state stays in memory:
+    /// persistent sessions, their subscriptions and queued messages are there when clients come back.
+    /// Switching to the state it is in does nothing.
+    pub async fn set_down(&self, down: bool) -> Result<(), EndpointError> {
+        let mut listening = self.listening.lock().await;
+        match (down, listening.take()) {
+            (true, Some(running)) => {
+                running.stop().await;
+                tracing::info!(addr = %self.addr, "IoT endpoint taken down");
+            }
+            (false, None) => {
+                let l443 = bind(self.addr).await?;
+                let l8883 = match self.addr_8883 {
+                    Some(a) => Some(bind(a).await?),
+                    None => None,
+                };
+                *listening = Some(self.serve.listen(l443, l8883, &self.shutdown));
+                tracing::info!(addr = %self.addr, "IoT endpoint up again");
+            }
+            (_, unchanged) => *listening = unchanged,
+        }
+        self.down.store(listening.is_none(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the endpoint is down ([`Endpoint::set_down`]).
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Address of the 443-style listener (ALPN required).
@@ -161,13 +233,18 @@ impl Endpoint {
     }
 
     /// Stops accepting, closes every connection and waits (at most 5 s) for them to end.
-    pub async fn shutdown(mut self) {
-        self.shutdown.cancel();
-        for t in self.tasks.drain(..) {
+    pub async fn shutdown(self) {
+        let Endpoint { shutdown, tasks, mut done_rx, serve, listening, .. } = self;
+        shutdown.cancel();
+        if let Some(l) = listening.into_inner() {
+            l.stop().await;
+        }
+        for t in tasks {
             let _ = t.await;
         }
+        drop(serve);
         // Every connection task holds a sender; recv() yields None once all are gone.
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.done_rx.recv()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), done_rx.recv()).await;
         tracing::info!("IoT endpoint stopped");
     }
 }
@@ -176,27 +253,25 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     require_alpn: bool,
-    broker: Arc<Broker>,
-    config: Arc<EndpointConfig>,
-    shutdown: CancellationToken,
-    done: mpsc::Sender<()>,
+    serve: Serve,
+    stop: CancellationToken,
 ) {
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = stop.cancelled() => break,
             a = listener.accept() => a,
         };
         match accepted {
             Ok((tcp, peer)) => {
                 let _ = tcp.set_nodelay(true);
                 let conn = crate::connection::Conn {
-                    broker: broker.clone(),
-                    config: config.clone(),
-                    shutdown: shutdown.clone(),
+                    broker: serve.broker.clone(),
+                    config: serve.config.clone(),
+                    shutdown: stop.clone(),
                     peer,
                 };
                 let tls = tls.clone();
-                let done = done.clone();
+                let done = serve.done.clone();
                 tokio::spawn(async move {
                     conn.run(tcp, tls, require_alpn).await;
                     drop(done);

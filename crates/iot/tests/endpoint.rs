@@ -471,3 +471,37 @@ async fn an_offline_persistent_session_expires() {
     let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
     assert!(!ack.session_present, "expired session is not resumed");
 }
+
+#[tokio::test]
+async fn taken_down_the_endpoint_refuses_and_closes_connections_and_keeps_sessions_for_when_it_is_back() {
+    let s = start().await;
+    let (addr, addr_8883) = (s.endpoint.local_addr(), s.endpoint.local_addr_8883().expect("8883 listener"));
+    let mut t1 = s.connect("T1", "T1", false).await;
+    t1.subscribe(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce).await.expect("SUBACK");
+
+    s.endpoint.set_down(true).await.expect("down");
+    assert!(s.endpoint.is_down());
+    t1.expect_closed().await.expect("the connection is closed");
+    for a in [addr, addr_8883] {
+        let err = tokio::net::TcpStream::connect(a).await.expect_err("nobody listens while down");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{a}");
+    }
+    assert_eq!(s.endpoint.sessions(), 1, "T1's persistent session stays while the endpoint is down");
+
+    s.endpoint.set_down(false).await.expect("up");
+    assert!(!s.endpoint.is_down());
+    assert_eq!((s.endpoint.local_addr(), s.endpoint.local_addr_8883()), (addr, Some(addr_8883)));
+    // A kick for T1 while it is away is queued on its subscription from before the outage.
+    let mut vpos = s.connect("vpos", "vpos-1", true).await;
+    vpos.publish(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce, &kick("after-outage")).await.expect("PUBACK");
+    let mut p = Probe::connect(addr, Some("localhost"), s.client("T1", Some(AWS_IOT_ALPN.as_bytes())), WAIT)
+        .await
+        .expect("TLS ok on the same port");
+    assert!(p.mqtt_connect("T1", false, 30).await.expect("CONNACK").session_present);
+    let got = p.next_publish().await.expect("the queued kick");
+    let Command::ConnectTas(k) = parse_command(&got.payload).expect("kick parses") else {
+        panic!("not a kick")
+    };
+    assert_eq!(k.kick_id, "after-outage");
+    s.endpoint.shutdown().await;
+}

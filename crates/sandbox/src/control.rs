@@ -12,13 +12,17 @@
 //!   `POST /terminals/{tmsId}/tms/contact`: the terminal contacts TMS
 //! - `POST /terminals/{tmsId}/power` `{"on": false}`
 //! - `GET /terminals/{tmsId}/doctor`: the installer's checklist (R23), [`crate::doctor::Report`]
-//! - `POST /terminals/{tmsId}/faults` `{"dnsConfigured": false, "outgoing443": false, "printerOutOfPaper": true}`:
-//!   fault switches (each field optional; absent keeps the setting)
+//! - `POST /terminals/{tmsId}/faults` `{"dnsConfigured": false, "outgoing443": false, "printerOutOfPaper": true,
+//!   "latencyMs": 250, "tasDown": true, "iotDown": true}`: fault switches (each field optional; absent keeps the
+//!   setting; `tasDown` and `iotDown` are the sandbox's, as on `POST /faults`)
+//! - `GET /faults`, `POST /faults` `{"tasDown": true, "iotDown": true}`: the sandbox-wide switches: the mock TAS
+//!   or the IoT endpoint down (listener closed, connections dropped) or back up on the same port
 //! - `GET /clock`, `POST /clock/advance` `{"seconds": 86400}`: the terminals' clock, moved forward (day
 //!   roll-over, menu and card time-outs, kick expiry) without waiting
 //! - `GET /terminals/{tmsId}/service-password`: today's SERVICE MENU password on the terminals' clock (R17, R20)
 //! - `GET /events`: Server-Sent Events, one JSON object each ([`SandboxEvent`]): payment statuses, webhook
-//!   attempts, terminal texts of payments, and every terminal's screen, link and journal changes
+//!   attempts, terminal texts of payments, every terminal's screen, link and journal changes, its kicks, and
+//!   every OPI message between the TAS and a terminal (card numbers masked)
 //!
 //! The answer to an operation is the terminal after it (the status once it changed, or as it is after 1 s).
 
@@ -81,6 +85,27 @@ pub enum EventKind {
         /// The line.
         line: String,
     },
+    /// The terminal received a kick: a local kick on its trigger port, or a cloud command on its MQTT command
+    /// topic (whatever it then decides; its answer shows in the payment's events and its journal).
+    #[serde(rename_all = "camelCase")]
+    Kick {
+        /// `local` or `cloud`.
+        via: KickVia,
+        /// How many of this kind it received since it started, this one included.
+        count: u64,
+    },
+    /// An OPI message between the mock TAS and the terminal, as it went over the socket (card numbers masked:
+    /// first six and last four digits at most).
+    #[serde(rename_all = "camelCase")]
+    Opi {
+        /// Which way it went.
+        direction: OpiDirection,
+        /// The message: `CardServiceRequest`, `CardServiceResponse`, `ServiceRequest`, `ServiceResponse`,
+        /// `DeviceRequest`, `DeviceResponse`; `null` for a frame that is not one of them.
+        kind: Option<String>,
+        /// The XML as sent.
+        xml: String,
+    },
     /// Something from the payment API.
     Payment {
         /// The payment API's event: `{"type": "status", "reference", "status", "failureCode"}`,
@@ -88,6 +113,43 @@ pub enum EventKind {
         #[schema(value_type = Object)]
         event: ccv_vpos::VposEvent,
     },
+}
+
+/// How a kick arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum KickVia {
+    /// Cloud Connect 1.0: HTTP on the terminal's trigger port.
+    Local,
+    /// Cloud Connect 2.0: a command on the terminal's MQTT command topic.
+    Cloud,
+}
+
+/// Which way an OPI message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum OpiDirection {
+    /// From the TAS to the terminal.
+    ToTerminal,
+    /// From the terminal to the TAS.
+    FromTerminal,
+}
+
+impl SandboxEvent {
+    /// The event of a TAS transcript entry that is an OPI frame (`None` for the TAS's connection notes).
+    pub(crate) fn opi(entry: ccv_tas::TranscriptEntry) -> Option<SandboxEvent> {
+        let direction = match entry.dir {
+            ccv_tas::Direction::ToTerminal => OpiDirection::ToTerminal,
+            ccv_tas::Direction::FromTerminal => OpiDirection::FromTerminal,
+            ccv_tas::Direction::Event => return None,
+        };
+        let kind = entry.kind.map(|k| k.as_str().to_owned());
+        Some(SandboxEvent {
+            at: entry.at_ms,
+            tms_id: entry.tms_id,
+            what: EventKind::Opi { direction, kind, xml: entry.xml },
+        })
+    }
 }
 
 fn now_ms() -> u64 {
@@ -108,6 +170,8 @@ pub(crate) struct Seen {
     mqtt: (String, Option<String>),
     link_up: bool,
     last_journal: Option<String>,
+    local_kicks: u64,
+    cloud_commands: u64,
 }
 
 impl Seen {
@@ -124,6 +188,16 @@ impl Seen {
             // The reason of a link that is up is history, not news.
             let reason = if new.mqtt.state == "up" { None } else { new.mqtt.last_failure.clone() };
             out.push(ev(EventKind::Mqtt { state: new.mqtt.state.clone(), reason }));
+        }
+        for (via, seen, now) in [
+            (KickVia::Local, &mut self.local_kicks, new.local_kicks),
+            (KickVia::Cloud, &mut self.cloud_commands, new.mqtt.commands),
+        ] {
+            if now > *seen {
+                // Kicks come one at a time; one event says how many there have been.
+                *seen = now;
+                out.push(ev(EventKind::Kick { via, count: now }));
+            }
         }
         if self.link_up != new.link_up {
             self.link_up = new.link_up;
@@ -152,6 +226,7 @@ pub(crate) struct Control {
     pub(crate) terminals: Arc<Vec<SandboxTerminal>>,
     pub(crate) vpos: ccv_vpos::Vpos,
     pub(crate) tas: Arc<ccv_tas::Tas>,
+    pub(crate) endpoint: Arc<ccv_iot::Endpoint>,
     pub(crate) info: Arc<dyn Fn() -> crate::SandboxInfo + Send + Sync>,
     pub(crate) events: broadcast::Sender<SandboxEvent>,
 }
@@ -168,7 +243,7 @@ pub(crate) struct TerminalView {
     tas: String,
     /// The live status: `screen` (lines), `linkUp`, `localKicks`, `dialAttempts`, `lastDialFailure`,
     /// `lastCloseReason`, `journal` (this run's lines), `inTransaction`, `mqtt` (`state`, `endpoint`,
-    /// `lastFailure`, ...), `migration`, `diagnosis` (`DiagnosisReason` names), `network`, `settings`
+    /// `lastFailure`, ...), `migration`, `diagnosis` (`DiagnosisReason` names), `network`, `latencyMs`, `settings`
     /// (`software`, `tms` and `installed` parameters, `posOpiMode`, `triggerPort`, `day`, `activated`, `totals`).
     #[schema(value_type = Object)]
     status: Status,
@@ -229,6 +304,7 @@ pub(crate) fn router(control: Control) -> Router {
         .route("/terminals/{tms_id}/power", post(power))
         .route("/terminals/{tms_id}/doctor", get(doctor))
         .route("/terminals/{tms_id}/faults", post(faults))
+        .route("/faults", get(sandbox_faults).post(set_sandbox_faults))
         .route("/events", get(events))
         .route("/clock", get(clock_now))
         .route("/clock/advance", post(clock_advance))
@@ -377,21 +453,44 @@ pub(crate) struct FaultsBody {
     outgoing_443: Option<bool>,
     /// The POS's printer is out of paper (the TAS fails the terminal's print requests).
     printer_out_of_paper: Option<bool>,
+    /// Latency added to the terminal's network, in milliseconds (0: none, at most 10000): its TAS dial, every
+    /// OPI message it sends to the TAS and each MQTT connection attempt wait this long.
+    latency_ms: Option<u64>,
+    /// The mock TAS is down, for every terminal (as `POST /faults`).
+    tas_down: Option<bool>,
+    /// The IoT endpoint is down, for every terminal (as `POST /faults`).
+    iot_down: Option<bool>,
 }
+
+/// The most latency a terminal's network can be given.
+const MAX_LATENCY_MS: u64 = 10_000;
 
 #[utoipa::path(post, path = "/terminals/{tms_id}/faults", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
     request_body(content = FaultsBody, description = "Each switch optional; an absent one keeps its setting"),
     responses((status = 200, description = "The terminal after the switches", body = TerminalView),
-              (status = 400, description = "An unknown switch or a malformed body", body = ControlErrorBody),
-              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
+              (status = 400, description = "An unknown switch, a latency above 10000 ms or a malformed body", body = ControlErrorBody),
+              (status = 404, description = "No such terminal", body = ControlErrorBody),
+              (status = 409, description = "The TAS or the IoT endpoint cannot listen on its port again", body = ControlErrorBody)))]
 async fn faults(
     State(c): State<Control>,
     Path(tms_id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ControlError> {
     let t = find(&c, &tms_id)?;
-    let f: FaultsBody =
-        json(&body, r#"{"dnsConfigured": false, "outgoing443": false, "printerOutOfPaper": true}"#)?;
+    let f: FaultsBody = json(
+        &body,
+        r#"{"dnsConfigured": false, "outgoing443": false, "printerOutOfPaper": true, "latencyMs": 250, "tasDown": true, "iotDown": true}"#,
+    )?;
+    if f.latency_ms.is_some_and(|ms| ms > MAX_LATENCY_MS) {
+        return Err(ControlError(
+            StatusCode::BAD_REQUEST,
+            format!("latencyMs is at most {MAX_LATENCY_MS} (10 s); 0 takes the latency away"),
+        ));
+    }
+    switch_sandbox(&c, f.tas_down, f.iot_down).await?;
+    if let Some(ms) = f.latency_ms {
+        t.process.set_latency(Duration::from_millis(ms));
+    }
     if let Some(out) = f.printer_out_of_paper {
         // The printer is the POS's (the TAS answers the terminal's print requests): out of paper fails them.
         c.tas.set_fail_printer(&tms_id, out);
@@ -408,6 +507,74 @@ async fn faults(
         return Ok(axum::Json(view(t)).into_response());
     }
     operate(t, vec![Input::SetNetwork(network)]).await
+}
+
+/// The sandbox-wide switches; an absent field keeps its setting.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct SandboxFaultsBody {
+    /// The mock TAS is down: its terminal port is closed (a dial is refused) and every terminal connection is
+    /// dropped (a running payment ends with an unknown outcome); `false` listens on the same port again.
+    tas_down: Option<bool>,
+    /// The IoT endpoint is down: its port is closed and every MQTT connection dropped (terminals' links go down
+    /// and they retry with their back-off); `false` listens on the same port again. Sessions and subscriptions
+    /// are kept meanwhile.
+    iot_down: Option<bool>,
+}
+
+/// The sandbox-wide switches as they are.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SandboxFaultsView {
+    /// The mock TAS is down.
+    tas_down: bool,
+    /// The IoT endpoint is down.
+    iot_down: bool,
+}
+
+fn sandbox_faults_view(c: &Control) -> SandboxFaultsView {
+    SandboxFaultsView { tas_down: c.tas.is_down(), iot_down: c.endpoint.is_down() }
+}
+
+/// Takes the TAS and the IoT endpoint down or brings them back, as asked.
+async fn switch_sandbox(
+    c: &Control,
+    tas_down: Option<bool>,
+    iot_down: Option<bool>,
+) -> Result<(), ControlError> {
+    let again = |party: &str, e: &dyn std::fmt::Display| {
+        ControlError(
+            StatusCode::CONFLICT,
+            format!("the {party} cannot listen on its port again: {e}; free the port and switch it up again"),
+        )
+    };
+    if let Some(down) = tas_down {
+        c.tas.set_down(down).await.map_err(|e| again("mock TAS", &e))?;
+    }
+    if let Some(down) = iot_down {
+        c.endpoint.set_down(down).await.map_err(|e| again("IoT endpoint", &e))?;
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/faults", tag = "operate",
+    responses((status = 200, description = "The sandbox-wide switches", body = SandboxFaultsView)))]
+async fn sandbox_faults(State(c): State<Control>) -> Response {
+    axum::Json(sandbox_faults_view(&c)).into_response()
+}
+
+#[utoipa::path(post, path = "/faults", tag = "operate",
+    request_body(content = SandboxFaultsBody, description = "Each switch optional; an absent one keeps its setting"),
+    responses((status = 200, description = "The switches after the change", body = SandboxFaultsView),
+              (status = 400, description = "An unknown switch or a malformed body", body = ControlErrorBody),
+              (status = 409, description = "The TAS or the IoT endpoint cannot listen on its port again", body = ControlErrorBody)))]
+async fn set_sandbox_faults(
+    State(c): State<Control>,
+    body: axum::body::Bytes,
+) -> Result<Response, ControlError> {
+    let f: SandboxFaultsBody = json(&body, r#"{"tasDown": true, "iotDown": false}"#)?;
+    switch_sandbox(&c, f.tas_down, f.iot_down).await?;
+    Ok(axum::Json(sandbox_faults_view(&c)).into_response())
 }
 
 #[utoipa::path(get, path = "/terminals/{tms_id}/doctor", tag = "terminals", params(("tms_id" = String, Path, description = "TMS ID")),
@@ -517,7 +684,8 @@ async fn openapi_document() -> Response {
     info(
         title = "ccv-emu sandbox control API",
         description = "Operate and watch the terminals of a running sandbox (docs/SANDBOX.md): their live status, \
-keys, card events, TMS changes, power, fault switches, the installer's checklist (doctor) and an event stream. \
+keys, card events, TMS changes, power, fault switches (per terminal and sandbox-wide: TAS or IoT endpoint down), \
+the installer's checklist (doctor) and an event stream. \
 Bound to loopback, no key."
     ),
     paths(
@@ -530,6 +698,8 @@ Bound to loopback, no key."
         tms_contact,
         power,
         faults,
+        sandbox_faults,
+        set_sandbox_faults,
         doctor,
         clock_now,
         clock_advance,
@@ -545,8 +715,12 @@ Bound to loopback, no key."
         KeysBody,
         PowerBody,
         FaultsBody,
+        SandboxFaultsBody,
+        SandboxFaultsView,
         SandboxEvent,
         EventKind,
+        KickVia,
+        OpiDirection,
         crate::SandboxInfo,
         crate::TerminalInfo,
         crate::MerchantInfo,

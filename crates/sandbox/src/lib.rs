@@ -166,7 +166,7 @@ impl SandboxTerminal {
 /// A running sandbox.
 pub struct Sandbox {
     parts: Arc<Parts>,
-    endpoint: Endpoint,
+    endpoint: Arc<Endpoint>,
     tas: Arc<Tas>,
     vpos: Vpos,
     server: VposServer,
@@ -294,6 +294,7 @@ impl Sandbox {
         let endpoint =
             Endpoint::start(endpoint_config, tls).await.map_err(|e| party("IoT endpoint")(e.to_string()))?;
         let iot_port = endpoint.local_addr().port();
+        let endpoint = Arc::new(endpoint);
         let tas = Tas::start(SocketAddr::new(LOOPBACK, port(ports.tas)), None, TasConfig::default())
             .await
             .map_err(|e| party("mock TAS")(e.to_string()))?;
@@ -359,7 +360,7 @@ impl Sandbox {
         let terminals = Arc::new(terminals);
         let (events, _) = tokio::sync::broadcast::channel(4096);
         let stop = tokio_util::sync::CancellationToken::new();
-        forward_events(&terminals, &vpos, &events, &stop);
+        forward_events(&terminals, &vpos, &tas, &events, &stop);
         let control_listener = tokio::net::TcpListener::bind(SocketAddr::new(LOOPBACK, port(ports.control)))
             .await
             .map_err(|e| party("control API")(format!("cannot listen: {e}")))?;
@@ -381,6 +382,7 @@ impl Sandbox {
             terminals,
             vpos: vpos.clone(),
             tas: tas.clone(),
+            endpoint: endpoint.clone(),
             info: Arc::new(move || info_parts.info()),
             events: events.clone(),
         });
@@ -413,6 +415,11 @@ impl Sandbox {
     /// The mock TAS.
     pub fn tas(&self) -> &Arc<Tas> {
         &self.tas
+    }
+
+    /// The IoT endpoint.
+    pub fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.endpoint
     }
 
     /// A terminal by TMS ID.
@@ -462,7 +469,11 @@ impl Sandbox {
         }
         self.server.shutdown().await;
         self.vpos.shutdown().await;
-        self.endpoint.shutdown().await;
+        match Arc::try_unwrap(self.endpoint) {
+            Ok(endpoint) => endpoint.shutdown().await,
+            // A control API connection still holds it: its token stops it.
+            Err(shared) => shared.shutdown_token().cancel(),
+        }
         if let Ok(tas) = Arc::try_unwrap(self.tas) {
             tas.shutdown().await;
         }
@@ -544,29 +555,46 @@ fn load_or_make_pki(dir: &Path, ids: &[String]) -> Result<Pki, SandboxError> {
     Ok(pki)
 }
 
-/// Turns the payment API's events and every terminal's status changes into [`control::SandboxEvent`]s.
-fn forward_events(
-    terminals: &Arc<Vec<SandboxTerminal>>,
-    vpos: &Vpos,
-    events: &tokio::sync::broadcast::Sender<control::SandboxEvent>,
+/// Sends what `rx` receives, turned into events by `convert` (`None`: nothing to tell), until `stop`. A lag loses
+/// the oldest (the event stream's readers are told of their own lag).
+fn forward<T: Clone + Send + 'static>(
+    mut rx: tokio::sync::broadcast::Receiver<T>,
+    convert: impl Fn(T) -> Option<control::SandboxEvent> + Send + 'static,
+    tx: &tokio::sync::broadcast::Sender<control::SandboxEvent>,
     stop: &tokio_util::sync::CancellationToken,
 ) {
-    let (tx, mut rx, token) = (events.clone(), vpos.events(), stop.clone());
+    let (tx, token) = (tx.clone(), stop.clone());
     tokio::spawn(async move {
         loop {
-            let event = tokio::select! {
+            let received = tokio::select! {
                 _ = token.cancelled() => return,
                 e = rx.recv() => e,
             };
-            match event {
-                Ok(event) => {
-                    let _ = tx.send(control::SandboxEvent::new(None, control::EventKind::Payment { event }));
+            match received {
+                Ok(item) => {
+                    if let Some(event) = convert(item) {
+                        let _ = tx.send(event);
+                    }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
     });
+}
+
+/// Turns the payment API's events, the TAS's OPI frames and every terminal's status changes into
+/// [`control::SandboxEvent`]s.
+fn forward_events(
+    terminals: &Arc<Vec<SandboxTerminal>>,
+    vpos: &Vpos,
+    tas: &Tas,
+    events: &tokio::sync::broadcast::Sender<control::SandboxEvent>,
+    stop: &tokio_util::sync::CancellationToken,
+) {
+    let payment = |event| Some(control::SandboxEvent::new(None, control::EventKind::Payment { event }));
+    forward(vpos.events(), payment, events, stop);
+    forward(tas.transcript_updates(), control::SandboxEvent::opi, events, stop);
     for t in terminals.iter() {
         let (tx, mut watch, token, tms_id) =
             (events.clone(), t.process.watch_status(), stop.clone(), t.spec.tms_id.clone());

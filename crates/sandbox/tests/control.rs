@@ -15,20 +15,25 @@ async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
     (resp.status().as_u16(), resp.json().await.expect("JSON"))
 }
 
-/// Reads the event stream until an event satisfies `want`; returns it.
-async fn next_event(
+/// Reads the event stream until an event satisfies `want`; returns every event read, that one last.
+async fn events_until(
     stream: &mut reqwest::Response,
     buf: &mut String,
     want: impl Fn(&Value) -> bool,
-) -> Value {
-    loop {
+) -> Vec<Value> {
+    let mut read = Vec::new();
+    // Bounded: a stream that never shows the event fails the test instead of reading forever.
+    for _ in 0..100_000 {
         while let Some(end) = buf.find("\n\n") {
             let block: String = buf.drain(..end + 2).collect();
             for line in block.lines() {
                 if let Some(data) = line.strip_prefix("data:") {
                     let event: Value = serde_json::from_str(data.trim()).expect("each event is JSON");
-                    if want(&event) {
-                        return event;
+                    let found = want(&event);
+                    read.push(event);
+                    if found {
+                        // Blocks after this one stay in `buf` for the next read.
+                        return read;
                     }
                 }
             }
@@ -36,6 +41,16 @@ async fn next_event(
         let chunk = tokio::time::timeout(T, stream.chunk()).await.expect("an event in time").expect("stream");
         buf.push_str(&String::from_utf8_lossy(&chunk.expect("the stream stays open")));
     }
+    panic!("the event did not come among the events read: {read:?}");
+}
+
+/// Reads the event stream until an event satisfies `want`; returns it.
+async fn next_event(
+    stream: &mut reqwest::Response,
+    buf: &mut String,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    events_until(stream, buf, want).await.pop().expect("the event that satisfied `want`")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,6 +171,151 @@ async fn terminals_are_operated_and_watched_through_the_control_api() {
     let doc: Value =
         http.get(format!("{control}/openapi.json")).send().await.expect("answer").json().await.expect("JSON");
     assert_eq!(doc, serde_json::from_str::<Value>(&ccv_sandbox::control::openapi_json()).expect("JSON"));
+    drop(stream);
+    sandbox.shutdown().await;
+}
+
+fn key(info: &ccv_sandbox::SandboxInfo) -> String {
+    info.merchants.iter().find(|m| m.name == "sandbox").expect("merchant sandbox").api_key.clone()
+}
+
+/// Creates a payment of EUR 10.00 on `tms` through the payment API (a cloud kick); returns its reference.
+async fn pay(info: &ccv_sandbox::SandboxInfo, tms: &str) -> String {
+    let body = json!({"amount": "10.00", "currency": "EUR", "method": "terminal", "details": {
+        "terminalId": tms, "managementSystemId": "GrundmasterNL", "accessProtocol": "OPI_NL"}});
+    let client = ccv_vpos::client::VposClient::new(info.api_url.clone(), key(info));
+    let (status, created) = client.create_payment(&body).await.expect("the payment API answers");
+    assert_eq!(status, 200, "{created}");
+    created["reference"].as_str().expect("a reference").to_owned()
+}
+
+/// The payment's final state as the payment API reads it, once the event stream has told it.
+async fn final_payment(
+    info: &ccv_sandbox::SandboxInfo,
+    stream: &mut reqwest::Response,
+    buf: &mut String,
+    reference: &str,
+) -> (Vec<Value>, Value) {
+    let read = events_until(stream, buf, |e| {
+        e["type"] == "payment"
+            && e["event"]["type"] == "status"
+            && e["event"]["reference"] == reference
+            && e["event"]["status"] != "pending"
+    })
+    .await;
+    let client = ccv_vpos::client::VposClient::new(info.api_url.clone(), key(info));
+    let (_, read_back) = client.transaction(reference).await.expect("the payment API answers");
+    (read, read_back)
+}
+
+fn ms(event: &Value) -> u64 {
+    event["at"].as_u64().expect("at")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payments_opi_messages_and_kick_are_on_the_stream_masked_and_latency_delays_the_terminals_network()
+{
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sandbox = start(&tmp.path().join("state")).await;
+    sandbox.settle_links(T).await;
+    let info = sandbox.info();
+    let control = &info.control_url;
+    let http = reqwest::Client::new();
+    let faults = format!("{control}/terminals/29000001/faults");
+    let (status, err) = call(http.post(&faults).json(&json!({"latencyMs": 10_001}))).await;
+    assert_eq!(status, 400, "{err}");
+    let (status, slow) = call(http.post(&faults).json(&json!({"latencyMs": 250}))).await;
+    assert_eq!(status, 200, "{slow}");
+    assert_eq!(slow["status"]["latencyMs"], 250, "the terminal view shows the latency: {slow}");
+
+    let mut stream = http.get(format!("{control}/events")).send().await.expect("the event stream opens");
+    let mut buf = String::new();
+    let asked =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis()
+            as u64;
+    let reference = pay(&info, "29000001").await;
+    let (read, paid) = final_payment(&info, &mut stream, &mut buf, &reference).await;
+    assert_eq!(paid["status"], "success", "a payment succeeds with 250 ms latency: {paid}");
+
+    let ours: Vec<&Value> = read.iter().filter(|e| e["tmsId"] == "29000001").collect();
+    let opi = |direction: &str, kind: &str| {
+        ours.iter()
+            .find(|e| e["type"] == "opi" && e["direction"] == direction && e["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} {direction} among {ours:?}"))
+    };
+    let kick = ours.iter().find(|e| e["type"] == "kick").expect("the cloud kick is on the stream");
+    assert_eq!(kick["via"], "cloud", "{kick}");
+    let hello = opi("fromTerminal", "ServiceRequest");
+    let request = opi("toTerminal", "CardServiceRequest");
+    let response = opi("fromTerminal", "CardServiceResponse");
+    assert!(request["xml"].as_str().is_some_and(|x| x.contains("CardServiceRequest")), "{request}");
+    assert!(response["xml"].as_str().is_some_and(|x| x.contains("OverallResult")), "{response}");
+    // Times as the TAS saw the frames: the terminal dialled 250 ms after it was asked at the earliest, and it
+    // answered 250 ms after the request was sent at the earliest.
+    assert!(ms(hello) >= asked + 250, "the dial was not delayed: asked at {asked}, hello {hello}");
+    assert!(ms(response) >= ms(request) + 250, "the response was not delayed: {request} {response}");
+
+    let everything = serde_json::to_string(&read).expect("JSON");
+    for card in ccv_terminal::TestCard::ALL {
+        assert!(!everything.contains(card.pan()), "the full PAN of {card:?} is on the stream");
+    }
+    let (_, fast) = call(http.post(&faults).json(&json!({"latencyMs": 0}))).await;
+    assert_eq!(fast["status"]["latencyMs"], 0);
+    drop(stream);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tas_and_the_iot_endpoint_go_down_and_come_back_on_their_ports() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sandbox = start(&tmp.path().join("state")).await;
+    sandbox.settle_links(T).await;
+    let info = sandbox.info();
+    let control = &info.control_url;
+    let http = reqwest::Client::new();
+    let mut stream = http.get(format!("{control}/events")).send().await.expect("the event stream opens");
+    let mut buf = String::new();
+
+    // The TAS down: nobody listens on its port, and a payment fails with the terminal's reason.
+    let (status, switches) =
+        call(http.post(format!("{control}/faults")).json(&json!({"tasDown": true}))).await;
+    assert_eq!(status, 200, "{switches}");
+    assert_eq!(switches, json!({"tasDown": true, "iotDown": false}));
+    let refused = tokio::net::TcpStream::connect(&info.tas).await.expect_err("the TAS port is closed");
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    let reference = pay(&info, "29000001").await;
+    let (_, failed) = final_payment(&info, &mut stream, &mut buf, &reference).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let why = failed["failureMessage"].as_str().unwrap_or_default();
+    assert!(why.contains("could not reach the TAS (refused)"), "{failed}");
+
+    // Back up through a terminal's route: the same port, and payments go through again.
+    let (status, _) =
+        call(http.post(format!("{control}/terminals/29000001/faults")).json(&json!({"tasDown": false})))
+            .await;
+    assert_eq!(status, 200);
+    let reference = pay(&info, "29000001").await;
+    let (_, paid) = final_payment(&info, &mut stream, &mut buf, &reference).await;
+    assert_eq!(paid["status"], "success", "{paid}");
+
+    // The IoT endpoint down: the terminal's MQTT link goes down with its reason, and comes back up by itself.
+    let (_, switches) = call(http.post(format!("{control}/faults")).json(&json!({"iotDown": true}))).await;
+    assert_eq!(switches, json!({"tasDown": false, "iotDown": true}));
+    let down = next_event(&mut stream, &mut buf, |e| {
+        e["type"] == "mqtt" && e["tmsId"] == "29000001" && e["state"] == "down"
+    })
+    .await;
+    assert_eq!(down["reason"], "disconnected", "{down}");
+    let (_, now) = call(http.get(format!("{control}/faults"))).await;
+    assert_eq!(now, json!({"tasDown": false, "iotDown": true}));
+    let (_, switches) = call(http.post(format!("{control}/faults")).json(&json!({"iotDown": false}))).await;
+    assert_eq!(switches, json!({"tasDown": false, "iotDown": false}));
+    next_event(&mut stream, &mut buf, |e| {
+        e["type"] == "mqtt" && e["tmsId"] == "29000001" && e["state"] == "up"
+    })
+    .await;
+    let (status, err) = call(http.post(format!("{control}/faults")).json(&json!({"tas": true}))).await;
+    assert_eq!(status, 400, "unknown switch: {err}");
     drop(stream);
     sandbox.shutdown().await;
 }

@@ -5,7 +5,9 @@
 //! each connection as the POS side: payment, refund, reversal, abort, login, logoff, reconciliation. It answers the
 //! terminal's `DeviceRequest`s (collecting display texts and receipts; the printer can be told to fail), applies
 //! time-outs, and reports the outcome as `unknown` when the terminal disconnects or goes silent mid-transaction.
-//! Every frame in both directions goes to a JSON-lines transcript with card numbers masked.
+//! Every frame in both directions goes to a JSON-lines transcript with card numbers masked, and to live viewers
+//! ([`Tas::transcript_updates`]). It can be taken down and brought back on the same port ([`Tas::set_down`]), as
+//! a TAS outage looks to terminals.
 //!
 //! What it does not do: no TLS, no real acquiring, no persistence beyond the transcript file; it never dials a
 //! terminal (terminals always connect to it).
@@ -138,6 +140,31 @@ pub struct Tas {
     api_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// The terminal listener's accept loop while the TAS is up ([`Tas::set_down`]).
+    listening: tokio::sync::Mutex<Option<Listening>>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+/// The accept loop of the terminal listener and what stops it and its connections.
+#[derive(Debug)]
+struct Listening {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Listening {
+    /// Accepts terminals on `listener` until the TAS shuts down or is taken down.
+    fn start(listener: TcpListener, shared: &Arc<server::Shared>, shutdown: &CancellationToken) -> Listening {
+        let stop = shutdown.child_token();
+        let task = tokio::spawn(server::accept_loop(listener, shared.clone(), stop.clone()));
+        Listening { stop, task }
+    }
+
+    /// Closes the listener and every terminal connection; waits (at most 5 s) for the listener to close.
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
 }
 
 impl Tas {
@@ -157,7 +184,8 @@ impl Tas {
             listener.local_addr().map_err(|source| TasError::Bind { addr: listen, source })?;
         let shared = Arc::new(server::Shared::new(config, transcript));
         let shutdown = CancellationToken::new();
-        let mut tasks = vec![tokio::spawn(server::accept_loop(listener, shared.clone(), shutdown.clone()))];
+        let listening = Listening::start(listener, &shared, &shutdown);
+        let mut tasks = Vec::new();
         let mut api_addr = None;
         if let Some(api) = api {
             let listener =
@@ -173,7 +201,8 @@ impl Tas {
             }));
         }
         tracing::info!(%terminal_addr, ?api_addr, "mock TAS listening");
-        Ok(Tas { shared, terminal_addr, api_addr, shutdown, tasks })
+        let listening = tokio::sync::Mutex::new(Some(listening));
+        Ok(Tas { shared, terminal_addr, api_addr, shutdown, tasks, listening, down: Default::default() })
     }
 
     /// Where terminals connect.
@@ -239,6 +268,39 @@ impl Tas {
         self.shared.set_fail_printer(tms_id, fail);
     }
 
+    /// Takes the TAS down (`true`: the terminal listener is closed, so a dial is refused, and every terminal
+    /// connection is dropped, its running conversation ending with an unknown outcome) or brings it back up on
+    /// the same address. The HTTP API and the transcript stay. Switching to the state it is in does nothing.
+    pub async fn set_down(&self, down: bool) -> Result<(), TasError> {
+        let mut listening = self.listening.lock().await;
+        match (down, listening.take()) {
+            (true, Some(running)) => {
+                running.stop().await;
+                tracing::info!(terminal_addr = %self.terminal_addr, "mock TAS taken down");
+            }
+            (false, None) => {
+                let addr = self.terminal_addr;
+                let listener = terminal_listener(addr).map_err(|source| TasError::Bind { addr, source })?;
+                *listening = Some(Listening::start(listener, &self.shared, &self.shutdown));
+                tracing::info!(terminal_addr = %addr, "mock TAS up again");
+            }
+            (_, unchanged) => *listening = unchanged,
+        }
+        self.down.store(listening.is_none(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the TAS is down ([`Tas::set_down`]).
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Every transcript entry from now on, as it is recorded: each OPI frame in both directions (card numbers
+    /// masked, its message kind named) and each connection event. A receiver that lags loses the oldest.
+    pub fn transcript_updates(&self) -> tokio::sync::broadcast::Receiver<TranscriptEntry> {
+        self.shared.transcript.subscribe()
+    }
+
     /// Transcript entries in memory, optionally of one terminal, after sequence number `since`.
     pub fn transcript(&self, tms_id: Option<&str>, since: u64) -> Vec<TranscriptEntry> {
         self.shared.transcript.entries(tms_id, since)
@@ -247,6 +309,9 @@ impl Tas {
     /// Stops listening and closes every terminal connection.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
+        if let Some(listening) = self.listening.get_mut().take() {
+            listening.stop().await;
+        }
         for task in std::mem::take(&mut self.tasks) {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }

@@ -342,3 +342,37 @@ async fn bad_first_frames_and_oversize_frames_close_the_connection() {
     let _ = Amount::new(1, Currency::EUR);
     tas.shutdown().await;
 }
+
+#[tokio::test]
+async fn taken_down_the_tas_refuses_dials_and_drops_terminals_then_comes_back_on_the_same_port() {
+    let (tas, api) = start().await;
+    let addr = tas.terminal_addr();
+    let mut term = connect(&tas, "44444444").await;
+    let api2 = api.clone();
+    let call =
+        tokio::spawn(
+            async move { post(&api2, "/terminals/44444444/payments", json!({"amount": "1.00"})).await },
+        );
+    let _ = recv(&mut term).await;
+
+    tas.set_down(true).await.unwrap();
+    assert!(tas.is_down());
+    // The live session is dropped: the terminal's socket closes and the running payment ends, outcome unknown.
+    let end = timeout(T, term.next()).await.expect("the TAS closes the connection in time");
+    assert!(!matches!(end, Some(Ok(_))), "no frame after the TAS went down: {end:?}");
+    let (status, result) = timeout(T, call).await.expect("the result in time").unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result["outcome"], "unknown", "{result}");
+    // The listener is closed: a dial is refused.
+    let err = TcpStream::connect(addr).await.expect_err("nobody listens while the TAS is down");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    // The API still answers: the terminal is gone from its list.
+    let (_, list) = call_json(&api, Method::GET, "/terminals", None, T).await.unwrap();
+    assert_eq!(list, json!([]));
+
+    tas.set_down(false).await.unwrap();
+    assert!(!tas.is_down());
+    assert_eq!(tas.terminal_addr(), addr);
+    let _back = connect(&tas, "44444444").await;
+    tas.shutdown().await;
+}

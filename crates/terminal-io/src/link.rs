@@ -20,12 +20,21 @@ pub fn opi_stream(stream: TcpStream, max_frame: usize) -> OpiStream {
     Framed::new(stream, OpiCodec::new(FrameDecoder::with_max_frame_len(max_frame), Encoding::Utf8))
 }
 
-/// Dials `target` once, at most `timeout`: resolves the name, connects to its addresses in turn.
+/// Dials `target` once, at most `timeout`: resolves the name, connects to its addresses in turn. `latency` is
+/// the network's added delay (a sandbox's fault switch; zero normally): it passes before the connection is made
+/// and counts against `timeout`, as a slow network's would.
 ///
 /// Whether a host name may be dialled at all (R23, DNS configured) is the core's rule, checked before it asks.
-pub async fn dial(target: &HostPort, timeout: Duration) -> Result<TcpStream, TasDialFailure> {
+pub async fn dial(
+    target: &HostPort,
+    timeout: Duration,
+    latency: Duration,
+) -> Result<TcpStream, TasDialFailure> {
     let host = target.bare_host().to_owned();
     let connect = async {
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         let addrs: Vec<_> = match tokio::net::lookup_host((host.as_str(), target.port)).await {
             Ok(a) => a.collect(),
             Err(_) => return Err(TasDialFailure::Dns),
@@ -107,7 +116,24 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
-        let err = dial(&HostPort::new("127.0.0.1", port), Duration::from_secs(2)).await.unwrap_err();
+        let err = dial(&HostPort::new("127.0.0.1", port), Duration::from_secs(2), Duration::ZERO)
+            .await
+            .unwrap_err();
         assert_eq!(err, TasDialFailure::Refused);
+    }
+
+    #[tokio::test]
+    async fn latency_delays_the_connection_and_counts_against_the_time_out() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = HostPort::new("127.0.0.1", l.local_addr().unwrap().port());
+        let latency = Duration::from_millis(200);
+        let asked = tokio::time::Instant::now();
+        let (dialled, accepted) = tokio::join!(dial(&target, Duration::from_secs(5), latency), async {
+            l.accept().await.map(|_| tokio::time::Instant::now())
+        });
+        dialled.unwrap();
+        assert!(accepted.unwrap() - asked >= latency, "the connection arrived before the latency had passed");
+        let slow = dial(&target, Duration::from_millis(100), latency).await.unwrap_err();
+        assert_eq!(slow, TasDialFailure::TimedOut);
     }
 }

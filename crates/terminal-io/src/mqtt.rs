@@ -163,6 +163,8 @@ struct Session {
     eventloop: EventLoop,
     /// Whether the service address resolved (the first step of the attempt).
     resolved: bool,
+    /// When the attempt may start: the network's added latency after the core asked for it.
+    not_before: tokio::time::Instant,
     subscribed: bool,
 }
 
@@ -180,6 +182,7 @@ pub(crate) struct MqttClient {
     /// Commands handed to the core, by delivery number, until it answers them.
     pending: HashMap<u64, rumqttc::Publish>,
     deliveries: u64,
+    latency: crate::process::Latency,
 }
 
 /// Why a connection attempt ended, as the client saw it.
@@ -202,8 +205,18 @@ impl MqttClient {
         tms_id: String,
         inputs: mpsc::Sender<Box<Input>>,
         status: StatusCell,
+        latency: crate::process::Latency,
     ) -> MqttClient {
-        MqttClient { settings, tms_id, inputs, status, session: None, pending: HashMap::new(), deliveries: 0 }
+        MqttClient {
+            settings,
+            tms_id,
+            inputs,
+            status,
+            session: None,
+            pending: HashMap::new(),
+            deliveries: 0,
+            latency,
+        }
     }
 
     fn status(&self, change: impl FnOnce(&mut MqttStatus)) {
@@ -231,6 +244,7 @@ impl MqttClient {
                         None => std::future::pending().await,
                         Some(s) => {
                             if !s.resolved {
+                                tokio::time::sleep_until(s.not_before).await;
                                 resolve(&s.settings.host, s.settings.port, resolve_timeout)
                                     .await
                                     .map_err(Failure::Unresolved)?;
@@ -320,7 +334,9 @@ impl MqttClient {
             m.state = "connecting".into();
             m.endpoint = endpoint;
         });
-        self.session = Some(Session { settings, client, eventloop, resolved: false, subscribed: false });
+        let not_before = tokio::time::Instant::now() + self.latency.get();
+        self.session =
+            Some(Session { settings, client, eventloop, resolved: false, not_before, subscribed: false });
     }
 
     /// Ends the session: DISCONNECT when connected (bounded), then drop the socket.

@@ -3,7 +3,7 @@
 //! The drive loop (quinn style): feed one input to the core (`handle_input(now, input)`), drain `poll_output()`
 //! and act on each output, then sleep until the next socket event or the core's `poll_timeout()`. Dials and
 //! hand-shakes run in short-lived helper tasks that report back over a channel, so the loop never blocks on the
-//! network except for writing one frame (bounded by a time-out).
+//! network except for writing one frame (bounded by a time-out, after the added latency when one is set).
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -102,6 +102,23 @@ impl Clock {
     }
 }
 
+/// Latency added to a terminal's network (a sandbox's fault switch), shared by its drive loop and its MQTT client.
+/// The core knows nothing of it: it is a property of the network the terminal's IO goes over.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Latency(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Latency {
+    /// The latency now.
+    pub(crate) fn get(&self) -> Duration {
+        Duration::from_millis(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn set(&self, latency: Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.0.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A running terminal; dropping it stops the terminal.
 #[derive(Debug)]
 pub struct TerminalProcess {
@@ -115,6 +132,7 @@ pub struct TerminalProcess {
     inputs: mpsc::Sender<Box<ccv_terminal::Input>>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
+    latency: Latency,
 }
 
 impl TerminalProcess {
@@ -207,6 +225,7 @@ impl TerminalProcess {
         let clock = hooks.clock;
         let outputs: Vec<mpsc::Sender<ccv_terminal::Output>> = hooks.outputs.into_iter().collect();
         let mut mqtt_tx = None;
+        let latency = Latency::default();
         if let Some(credentials) = credentials {
             let io = &config.io;
             let settings = MqttClientSettings {
@@ -217,7 +236,8 @@ impl TerminalProcess {
             };
             let (out_tx, out_rx) = mpsc::channel(64);
             mqtt_tx = Some(out_tx);
-            let client = MqttClient::new(settings, tms_id.clone(), inputs.clone(), status.clone());
+            let client =
+                MqttClient::new(settings, tms_id.clone(), inputs.clone(), status.clone(), latency.clone());
             tokio::spawn(client.run(out_rx, shutdown.clone()));
         }
         if let Some(mut external) = hooks.inputs {
@@ -236,6 +256,7 @@ impl TerminalProcess {
             driver.clock = clock;
         }
         driver.mqtt = mqtt_tx;
+        driver.latency = latency.clone();
         let task = tokio::spawn(driver.run(kick_rx, channel0, inputs_rx));
         drop(kick_tx);
         Ok(TerminalProcess {
@@ -249,7 +270,17 @@ impl TerminalProcess {
             inputs,
             shutdown,
             task: Some(task),
+            latency,
         })
+    }
+
+    /// Adds `latency` to the terminal's network (zero: none), as a slow line would: its TAS dials (the time
+    /// counting against the dial time-out), every OPI frame it sends to the TAS and its MQTT connection attempts
+    /// wait that long first. Shown in the status (`latency_ms`); takes effect at the next dial, frame or attempt.
+    pub fn set_latency(&self, latency: Duration) {
+        self.latency.set(latency);
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.status.update_if(|s| std::mem::replace(&mut s.latency_ms, ms) != ms);
     }
 
     /// Feeds one input to the terminal's core (key presses, card events, TMS changes, ...), in order with
@@ -380,6 +411,7 @@ struct Driver {
     clock: Clock,
     /// The core closed the MQTT session in this drain and gave no reason (yet).
     mqtt_closed: bool,
+    latency: Latency,
 }
 
 impl Driver {
@@ -403,6 +435,7 @@ impl Driver {
         Ok(Driver {
             clock: Clock::default(),
             mqtt_closed: false,
+            latency: Latency::default(),
             saved: None,
             core,
             io: config.io,
@@ -642,6 +675,14 @@ impl Driver {
         if channel == ccv_terminal::Channel::Pos1 {
             self.ensure_channel1().await;
         }
+        let latency = self.latency.get();
+        if channel == ccv_terminal::Channel::Tas && !latency.is_zero() {
+            // The frame travels a slow line; a terminal that stops meanwhile sends nothing.
+            tokio::select! {
+                _ = tokio::time::sleep(latency) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
         let stream = match (self.link.as_mut(), channel) {
             (Some(Link::Tas(s)), ccv_terminal::Channel::Tas) => s,
             (Some(Link::Local { channel0, .. }), ccv_terminal::Channel::Pos0) => channel0,
@@ -867,11 +908,12 @@ impl Driver {
         let software = self.software.clone();
         let max_frame = self.io.max_frame;
         let handshake_timeout = Duration::from_millis(self.io.handshake_timeout_ms);
+        let latency = self.latency.get();
         self.status(|s| s.dial_attempts += 1);
         tracing::info!(tms_id = %dial.tms_id, tas = %dial.tas, "dialling the TAS");
         // One attempt; whether and when to try again is the core's decision.
         self.dial_task = Some(tokio::spawn(async move {
-            let result = match link::dial(&dial.tas, timeout).await {
+            let result = match link::dial(&dial.tas, timeout, latency).await {
                 Ok(stream) => {
                     let mut stream = link::opi_stream(stream, max_frame);
                     let reference = dial.reference.as_deref();

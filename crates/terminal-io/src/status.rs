@@ -38,6 +38,9 @@ pub struct Status {
     pub network: ccv_terminal::NetworkSettings,
     /// What its menus and TMS set, as it is now (`None` until the process ran its first step).
     pub settings: Option<Settings>,
+    /// Latency added to the terminal's network, in milliseconds (0: none): its TAS dial, the OPI frames it sends
+    /// to the TAS and its MQTT connection attempts wait this long ([`crate::TerminalProcess::set_latency`]).
+    pub latency_ms: u64,
 }
 
 /// The terminal's settings as its menus and TMS left them (part of [`Status`]).
