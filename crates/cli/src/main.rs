@@ -114,8 +114,8 @@ fn init_tracing(default: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // A scenario run's output is its report; the sandboxes it starts log only warnings unless RUST_LOG says more.
-    init_tracing(if matches!(cli.command, Command::Scenario(_)) { "warn" } else { "info" });
+    // A scenario run's output is its report (faults it injects make warnings): the sandboxes it starts log only errors unless RUST_LOG says more.
+    init_tracing(if matches!(cli.command, Command::Scenario(_)) { "error" } else { "info" });
     let result = match cli.command {
         Command::Opi(cmd) => opi_cmd::run(cmd),
         Command::Pki(cmd) => iot_cmd::run_pki(cmd),
