@@ -144,6 +144,7 @@ pub fn run(f: &Facts<'_>) -> Report {
         !latest_local,
         match (f.recent_systems.len(), local, latest_local) {
             (0, _, _) => "no payments on this terminal yet".to_owned(),
+            (1, 0, _) => "the latest payment names GrundmasterNL/GrundmasterBE".to_owned(),
             (n, 0, _) => format!("the latest {n} payments name GrundmasterNL/GrundmasterBE"),
             (n, l, true) => {
                 format!("the latest payment names 08900000002 (Cloud Connect 1.0), {l} of the latest {n}")
