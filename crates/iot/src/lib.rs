@@ -10,6 +10,9 @@
 //! client. The cloud-kick topics and payloads it routes are `ccv-wire`'s; it builds its TLS configuration with
 //! `ccv-tls`.
 //!
+//! A CONNECT of another MQTT version (3.1, 5) is answered with CONNACK return code 1 (unacceptable protocol
+//! version), as MQTT 3.1.1 specifies.
+//!
 //! What it does not do: MQTT 5, WebSockets, custom authorisers, device shadows, rules, retained
 //! messages, or any AWS API. MQTT packets are framed and parsed by rumqttc's codec, never here.
 //! It opens no socket except the listeners the caller asks for, and reads no file except in

@@ -471,3 +471,43 @@ async fn an_offline_persistent_session_expires() {
     let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
     assert!(!ack.session_present, "expired session is not resumed");
 }
+
+/// MQTT 3.1.1 [MQTT-3.1.2-2]: a protocol level the server does not support is answered with CONNACK return code 1
+/// (unacceptable protocol version) and the connection is closed.
+#[tokio::test]
+async fn other_mqtt_versions_get_connack_unacceptable_protocol_version() {
+    use rumqttc::v5::mqttbytes::v5 as mqtt5;
+    let mut s = start().await;
+    // MQTT 3.1 (protocol name "MQIsdp", level 3): no codec for it in rumqttc, so the CONNECT is written out.
+    let mqtt31 = vec![0x10, 16, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, 0x02, 0, 30, 0, 2, b'T', b'1'];
+    let mqtt5 = |properties: Option<mqtt5::ConnectProperties>| {
+        let connect =
+            mqtt5::Connect { keep_alive: 30, client_id: "T1".into(), clean_start: true, properties };
+        let mut buf = bytes::BytesMut::new();
+        mqtt5::Packet::Connect(connect, None, None).write(&mut buf, None).expect("MQTT 5 CONNECT encodes");
+        buf.to_vec()
+    };
+    // Real MQTT 5 clients announce properties such as a receive maximum.
+    let mut props = mqtt5::ConnectProperties::new();
+    props.receive_maximum = Some(20);
+    props.session_expiry_interval = Some(3600);
+    let cases = [
+        ("MQTT 3.1", mqtt31, None),
+        ("MQTT 5 without properties", mqtt5(None), Some(5)),
+        ("MQTT 5 with properties", mqtt5(Some(props)), Some(5)),
+    ];
+    for (what, connect, level) in cases {
+        let mut p = s.tls("T1").await;
+        p.send_raw(&connect).await.expect("sent");
+        match p.recv().await {
+            Ok(Packet::ConnAck(ack)) => {
+                assert_eq!(ack.code, ConnectReturnCode::RefusedProtocolVersion, "{what}")
+            }
+            other => panic!("{what}: expected CONNACK 1, got {other:?}"),
+        }
+        p.expect_closed().await.expect("closed after CONNACK 1");
+        let r = s.refused(|r| matches!(r, Reason::UnsupportedProtocol { .. })).await;
+        assert_eq!(r, Reason::UnsupportedProtocol { level }, "{what}");
+    }
+    let _still_fine = s.connect("T1", "T1", true).await;
+}

@@ -53,16 +53,21 @@ impl Setup {
             .expect("client TLS builds")
     }
 
-    /// TLS with ALPN on the 443-style listener, then CONNECT; panics unless accepted.
-    pub async fn connect(&self, who: &str, client_id: &str, clean: bool) -> Probe {
-        let mut p = Probe::connect(
+    /// TLS with ALPN and SNI `localhost` on the 443-style listener as `who`; panics unless the hand-shake succeeds.
+    pub async fn tls(&self, who: &str) -> Probe {
+        Probe::connect(
             self.endpoint.local_addr(),
             Some("localhost"),
             self.client(who, Some(AWS_IOT_ALPN.as_bytes())),
             WAIT,
         )
         .await
-        .expect("TLS hand-shake succeeds");
+        .expect("TLS hand-shake succeeds")
+    }
+
+    /// TLS with ALPN on the 443-style listener, then CONNECT; panics unless accepted.
+    pub async fn connect(&self, who: &str, client_id: &str, clean: bool) -> Probe {
+        let mut p = self.tls(who).await;
         let ack = p.mqtt_connect(client_id, clean, 30).await.expect("CONNACK arrives");
         assert_eq!(ack.code, rumqttc::mqttbytes::v4::ConnectReturnCode::Success, "{ack:?}");
         p
