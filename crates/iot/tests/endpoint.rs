@@ -153,14 +153,7 @@ async fn a_terminal_cannot_publish_a_kick_nor_use_another_client_id() {
     let r = s.refused(|r| matches!(r, Reason::Policy(_))).await;
     assert!(r.to_string().contains("not allowed to publish"), "{r}");
 
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     let ack = p.mqtt_connect("T2", true, 30).await.expect("CONNACK");
     assert_eq!(ack.code, ConnectReturnCode::NotAuthorized);
     p.expect_closed().await.expect("closed after refusal");
@@ -180,14 +173,7 @@ async fn a_second_connection_with_the_same_client_id_drops_the_first() {
 #[tokio::test]
 async fn keep_alive_is_enforced_at_one_and_a_half_times() {
     let mut s = start().await;
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     p.mqtt_connect("T1", true, 1).await.expect("CONNACK");
     // Pinging keeps it alive past 1.5 s.
     for _ in 0..3 {
@@ -225,14 +211,7 @@ async fn qos2_subscription_and_publish_are_refused_without_ack() {
 async fn limits_client_id_topic_and_payload() {
     let mut s = start().await;
     // Client id over 128 bytes (payment API, which may use any id).
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("vpos", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("vpos").await;
     let ack = p.mqtt_connect(&"v".repeat(129), true, 30).await.expect("CONNACK");
     assert_eq!(ack.code, ConnectReturnCode::BadClientId);
     s.refused(|r| *r == Reason::ClientId { len: 129, max: 128 }).await;
@@ -286,14 +265,7 @@ async fn a_persistent_session_keeps_qos1_commands_while_offline() {
     let mut vpos = s.connect("vpos", "vpos-1", true).await;
     vpos.publish(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce, &kick("offline")).await.expect("PUBACK");
 
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
     assert!(ack.session_present, "persistent session resumed");
     let got = p.next_publish().await.expect("queued kick delivered");
@@ -311,26 +283,12 @@ async fn a_persistent_session_keeps_qos1_commands_while_offline() {
 #[tokio::test]
 async fn garbage_after_tls_is_refused_and_the_endpoint_keeps_serving() {
     let mut s = start().await;
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     p.send_raw(&[0xf0, 0x00, 0x01, 0x02]).await.expect("sent");
     p.expect_closed().await.expect("closed");
     s.refused(|r| matches!(r, Reason::Protocol(_))).await;
     // CONNECT must come first.
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     p.send(&Packet::PingReq).await.expect("sent");
     p.expect_closed().await.expect("closed");
     let _still_fine = s.connect("T1", "T1", true).await;
@@ -460,14 +418,7 @@ async fn an_offline_persistent_session_expires() {
     assert_eq!(s.endpoint.sessions(), 1, "kept while offline");
     // Time passing is what this test is about: the session expires 200 ms after its client left.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
     assert!(!ack.session_present, "expired session is not resumed");
 }
