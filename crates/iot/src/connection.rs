@@ -1,4 +1,4 @@
-//! One client connection: TLS accept (SNI, ALPN, client certificate), CONNECT, then the packet
+//! One client connection: TLS accept (SNI one of the endpoint's names, ALPN, client certificate), CONNECT, then the packet
 //! loop (publish, subscribe, keep-alive, QoS 1 delivery). Packets are framed and parsed only by
 //! rumqttc's MQTT 3.1.1 codec (`Packet::read` / `Packet::write`); a first packet that codec cannot read is
 //! tried with rumqttc's MQTT 5 codec, so that an MQTT 5 client gets CONNACK 1 (unacceptable protocol version)
@@ -27,6 +27,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, Kicker};
+use crate::endpoint::ServerNames;
 use crate::identity::Identity;
 use crate::model::{EndpointConfig, EndpointEvent, Reason};
 use crate::{policy, topics};
@@ -47,6 +48,7 @@ pub(crate) struct Conn {
     pub(crate) broker: Arc<Broker>,
     pub(crate) config: Arc<EndpointConfig>,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) names: ServerNames,
     pub(crate) peer: SocketAddr,
 }
 
@@ -143,8 +145,13 @@ impl Conn {
             .await
             .map_err(|e| Reason::Tls(e.to_string()))?;
         let hello = start.client_hello();
-        if hello.server_name().is_none() {
-            return Err(Reason::NoSni);
+        match hello.server_name() {
+            None => return Err(Reason::NoSni),
+            Some(name) if !self.names.serves(name) => {
+                let served = self.names.names().to_vec();
+                return Err(Reason::UnknownServerName { name: name.to_owned(), served });
+            }
+            Some(_) => {}
         }
         if require_alpn {
             let offered: Vec<Vec<u8>> =

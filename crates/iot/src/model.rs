@@ -85,6 +85,14 @@ pub enum Reason {
     /// ClientHello without SNI.
     #[error("no SNI in the TLS ClientHello; connect by host name (e.g. localhost), not by IP address")]
     NoSni,
+    /// SNI names a server this endpoint does not serve (not one of its certificate's DNS names).
+    #[error("SNI {name:?} names another server; this endpoint serves only {served:?}")]
+    UnknownServerName {
+        /// The name the client asked for.
+        name: String,
+        /// The names served.
+        served: Vec<String>,
+    },
     /// ALPN required but not offered.
     #[error("no ALPN offered; on this port the client must offer \"x-amzn-mqtt-ca\"")]
     AlpnMissing,

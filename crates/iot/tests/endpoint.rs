@@ -83,6 +83,25 @@ async fn no_sni_is_refused() {
 }
 
 #[tokio::test]
+async fn a_client_naming_another_server_is_refused_and_the_endpoints_names_are_served() {
+    let mut s = start().await;
+    // A client that trusts any certificate would otherwise be served under any name it asks for.
+    let attempt =
+        Probe::connect(s.endpoint.local_addr(), Some("evil.example"), s.unverifying_client("T1"), WAIT).await;
+    assert!(refused_somewhere(attempt, "T1").await, "SNI evil.example must be refused");
+    let r = s.refused(|r| matches!(r, Reason::UnknownServerName { .. })).await;
+    assert!(matches!(&r, Reason::UnknownServerName { name, .. } if name == "evil.example"), "{r:?}");
+    assert!(r.to_string().contains("localhost"), "the refusal names what is served: {r}");
+    // Every name of the server certificate is served, in any letter case.
+    for name in ["localhost", ccv_iot::pki::ATS_HOST, "LocalHost"] {
+        let mut p = Probe::connect(s.endpoint.local_addr(), Some(name), s.unverifying_client("T1"), WAIT)
+            .await
+            .expect("TLS ok");
+        assert_eq!(p.mqtt_connect("T1", true, 30).await.expect("CONNACK").code, ConnectReturnCode::Success);
+    }
+}
+
+#[tokio::test]
 async fn no_client_certificate_or_one_from_another_ca_is_refused() {
     let mut s = start().await;
     // No certificate at all.
