@@ -62,7 +62,8 @@ enum Command {
     /// Drive a payment (or refund, reversal, login, ...) on a terminal connected to the mock TAS.
     ///
     /// Exit status 0 when the terminal answered Success, 2 when it answered otherwise, 3 when the outcome is
-    /// unknown (terminal disconnected or timed out), 1 on any other error.
+    /// unknown (terminal disconnected or timed out, or the TAS went away after taking the request), 1 on any
+    /// other error.
     Pay(tas_cmd::PayArgs),
     /// Run (`vpos serve`) and administer the payment API (VPOS look-alike): merchants, API keys, whitelists.
     ///

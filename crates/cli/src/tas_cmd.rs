@@ -34,7 +34,8 @@ pub struct TasArgs {
 /// Drive one transaction on a terminal connected to a running mock TAS and print the result.
 ///
 /// Exit status 0 when the terminal answered Success, 2 when it answered otherwise, 3 when the outcome is
-/// unknown (terminal disconnected or timed out), 1 on any other error.
+/// unknown (terminal disconnected or timed out, or the TAS went away after taking the request), 1 on any other
+/// error.
 #[derive(Debug, clap::Args)]
 pub struct PayArgs {
     /// Base URL of the TAS HTTP API.
@@ -137,17 +138,21 @@ async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
         (route, json!({"amount": amount, "currency": args.currency, "timeoutSecs": args.timeout}))
     };
     let path = format!("/terminals/{id}/{route}");
-    let (status, result) = ccv_tas::client::call_json(
+    let answer = ccv_tas::client::call_json(
         base,
         Method::POST,
         &path,
         Some(&body),
         Duration::from_secs(args.timeout + 10),
     )
-    .await?;
-    if !status.is_success() {
-        anyhow::bail!("the TAS refused: {} ({status})", message(&result));
-    }
+    .await;
+    let result = match answer {
+        Ok((status, result)) if status.is_success() => result,
+        Ok((status, result)) => anyhow::bail!("the TAS refused: {} ({status})", message(&result)),
+        // The request may have reached the terminal: its outcome is unknown, not an error of ours.
+        Err(e) if e.outcome_unknown() => json!({"tmsId": id, "outcome": "unknown", "reason": e.to_string()}),
+        Err(e) => return Err(e.into()),
+    };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&result)?);
     } else {

@@ -11,10 +11,7 @@ use common::{BIN, free_port, run, spawn, spawn_until_log};
 
 #[test]
 fn walkthrough_pki_iot_tas_terminal_cloud_kick_pay() {
-    if Command::new("mosquitto_pub").arg("--help").output().is_err() {
-        eprintln!(
-            "SKIP: mosquitto_pub not installed (apt-get install mosquitto-clients); walkthrough not tested"
-        );
+    if ccv_test_support::require_tool(&["mosquitto_pub"], "mosquitto-clients").is_none() {
         return;
     }
     let tmp = tempfile::tempdir().expect("temp dir");

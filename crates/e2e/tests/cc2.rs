@@ -491,7 +491,7 @@ async fn a_missing_pki_is_a_start_error_that_names_the_fix() {
 /// kicked by a payment-API client through that broker.
 #[tokio::test]
 async fn our_terminal_takes_a_kick_through_a_real_mosquitto_broker() {
-    if !procs::require_tool("mosquitto", "mosquitto") {
+    if procs::require_tool(&["mosquitto"], "mosquitto").is_none() {
         return;
     }
     let pki = pki_for(&["90000001"], KeyAlgorithm::default());

@@ -39,10 +39,9 @@ async fn final_status(events: &mut tokio::sync::broadcast::Receiver<VposEvent>) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r02_r04_the_pay_url_page_kicks_the_terminal_from_the_browser_unless_the_page_is_public() {
-    if !ccv_test_support::require_tool("chromium", "chromium") {
+    let Some(browser) = ccv_test_support::require_tool(&["chromium", "chromium-browser"], "chromium") else {
         return;
-    }
-    let Some(browser) = ccv_test_support::find_on_path(&["chromium", "chromium-browser"]) else { return };
+    };
     let config = VposConfig { browser_kick_timeout: Duration::from_secs(60), ..VposConfig::default() };
     let mut world =
         World::start(&["11300002"], Arc::new(Store::open_in_memory().expect("store")), config).await;

@@ -1,6 +1,8 @@
-//! One client connection: TLS accept (SNI, ALPN, client certificate), CONNECT, then the packet
+//! One client connection: TLS accept (SNI one of the endpoint's names, ALPN, client certificate), CONNECT, then the packet
 //! loop (publish, subscribe, keep-alive, QoS 1 delivery). Packets are framed and parsed only by
-//! rumqttc's MQTT 3.1.1 codec (`Packet::read` / `Packet::write`).
+//! rumqttc's MQTT 3.1.1 codec (`Packet::read` / `Packet::write`); a first packet that codec cannot read is
+//! tried with rumqttc's MQTT 5 codec, so that an MQTT 5 client gets CONNACK 1 (unacceptable protocol version)
+//! like one of MQTT 3.1.
 //!
 //! Memory per idle client is kept small: the read and write buffers start empty, grow only as a
 //! packet needs, and are released again once drained.
@@ -14,7 +16,8 @@ use bytes::BytesMut;
 use rumqttc::mqttbytes::v4::{
     ConnAck, Connect, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck,
 };
-use rumqttc::mqttbytes::{Error as MqttError, QoS};
+use rumqttc::mqttbytes::{Error as MqttError, Protocol, QoS};
+use rumqttc::v5::mqttbytes::v5 as mqtt5;
 use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -24,6 +27,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, Kicker};
+use crate::endpoint::ServerNames;
 use crate::identity::Identity;
 use crate::model::{EndpointConfig, EndpointEvent, Reason};
 use crate::{policy, topics};
@@ -44,6 +48,7 @@ pub(crate) struct Conn {
     pub(crate) broker: Arc<Broker>,
     pub(crate) config: Arc<EndpointConfig>,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) names: ServerNames,
     pub(crate) peer: SocketAddr,
 }
 
@@ -101,19 +106,33 @@ impl Conn {
         let mut rbuf = BytesMut::new();
         let first = tokio::select! {
             _ = self.shutdown.cancelled() => return,
-            r = timeout(self.config.connect_timeout, read_packet(&mut stream, &mut rbuf, self.max_packet())) => r,
+            r = timeout(self.config.connect_timeout, read_connect(&mut stream, &mut rbuf, self.max_packet())) => r,
         };
         let connect = match first {
-            Ok(Ok(Some(Packet::Connect(c)))) => c,
-            Ok(Ok(Some(other))) => {
-                return self
-                    .refuse(None, Reason::Protocol(format!("first packet must be CONNECT, got {other:?}")));
-            }
+            Ok(Ok(Some(c))) => c,
             Ok(Ok(None)) => return,
+            Ok(Err(reason @ Reason::UnsupportedProtocol { .. })) => {
+                return self.deny(&mut stream, None, ConnectReturnCode::RefusedProtocolVersion, reason).await;
+            }
             Ok(Err(reason)) => return self.refuse(None, reason),
             Err(_) => return self.refuse(None, Reason::Timeout("waiting for CONNECT")),
         };
         self.serve(stream, rbuf, identity, connect).await;
+    }
+
+    /// Answers a refused CONNECT with a CONNACK carrying `code`, closes the connection and reports `reason`.
+    async fn deny(
+        &self,
+        stream: &mut Stream,
+        client_id: Option<&str>,
+        code: ConnectReturnCode,
+        reason: Reason,
+    ) {
+        let mut wbuf = BytesMut::new();
+        let _ = Packet::ConnAck(ConnAck::new(code, false)).write(&mut wbuf, usize::MAX);
+        let _ = timeout(self.config.write_timeout, stream.write_all(&wbuf)).await;
+        let _ = timeout(self.config.write_timeout, stream.shutdown()).await;
+        self.refuse(client_id, reason);
     }
 
     async fn handshake(
@@ -126,8 +145,13 @@ impl Conn {
             .await
             .map_err(|e| Reason::Tls(e.to_string()))?;
         let hello = start.client_hello();
-        if hello.server_name().is_none() {
-            return Err(Reason::NoSni);
+        match hello.server_name() {
+            None => return Err(Reason::NoSni),
+            Some(name) if !self.names.serves(name) => {
+                let served = self.names.names().to_vec();
+                return Err(Reason::UnknownServerName { name: name.to_owned(), served });
+            }
+            Some(_) => {}
         }
         if require_alpn {
             let offered: Vec<Vec<u8>> =
@@ -160,13 +184,9 @@ impl Conn {
     async fn serve(&self, mut stream: Stream, rbuf: BytesMut, identity: Identity, connect: Connect) {
         let limits = &self.config.limits;
         let len = connect.client_id.len();
-        let mut wbuf = BytesMut::new();
         let client_id = connect.client_id.clone();
         let mut deny = async |code: ConnectReturnCode, reason: Reason| {
-            let _ = Packet::ConnAck(ConnAck::new(code, false)).write(&mut wbuf, usize::MAX);
-            let _ = timeout(self.config.write_timeout, stream.write_all(&wbuf)).await;
-            let _ = timeout(self.config.write_timeout, stream.shutdown()).await;
-            self.refuse(Some(&client_id), reason);
+            self.deny(&mut stream, Some(&client_id), code, reason).await;
         };
         if len == 0 || len > limits.max_client_id {
             return deny(ConnectReturnCode::BadClientId, Reason::ClientId { len, max: limits.max_client_id })
@@ -473,11 +493,15 @@ fn codec_reason(e: MqttError, max: usize) -> Reason {
     }
 }
 
-/// Reads one packet (used before CONNECT). `Ok(None)` is a clean end of stream.
-async fn read_packet(stream: &mut Stream, buf: &mut BytesMut, max: usize) -> Result<Option<Packet>, Reason> {
+/// Reads the first packet, which must be an MQTT 3.1.1 CONNECT. `Ok(None)` is a clean end of stream.
+async fn read_connect(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<Option<Connect>, Reason> {
     loop {
-        match Packet::read(buf, max) {
-            Ok(p) => return Ok(Some(p)),
+        match rumqttc::mqttbytes::check(buf.iter(), max) {
+            Ok(header) => return first_packet(buf.split_to(header.frame_length()), max).map(Some),
             Err(MqttError::InsufficientBytes(n)) => {
                 buf.reserve(n.clamp(READ_CHUNK, max));
                 match stream.read_buf(buf).await {
@@ -488,5 +512,49 @@ async fn read_packet(stream: &mut Stream, buf: &mut BytesMut, max: usize) -> Res
             }
             Err(e) => return Err(codec_reason(e, max)),
         }
+    }
+}
+
+/// Decodes one whole first packet. A CONNECT of another MQTT version is [`Reason::UnsupportedProtocol`]: the
+/// MQTT 3.1.1 codec reads the protocol name and level first; an MQTT 5 CONNECT whose properties the 3.1.1 codec
+/// cannot read is recognised by rumqttc's MQTT 5 codec.
+fn first_packet(frame: BytesMut, max: usize) -> Result<Connect, Reason> {
+    match Packet::read(&mut frame.clone(), max) {
+        Ok(Packet::Connect(c)) if c.protocol == Protocol::V4 => Ok(c),
+        Ok(Packet::Connect(_)) => Err(Reason::UnsupportedProtocol { level: Some(5) }),
+        Ok(other) => Err(Reason::Protocol(format!("first packet must be CONNECT, got {other:?}"))),
+        Err(MqttError::InvalidProtocol) => Err(Reason::UnsupportedProtocol { level: None }),
+        Err(MqttError::InvalidProtocolLevel(level)) => {
+            Err(Reason::UnsupportedProtocol { level: Some(level) })
+        }
+        Err(e) => {
+            let max5 = u32::try_from(max).unwrap_or(u32::MAX);
+            match mqtt5::Packet::read(&mut frame.clone(), Some(max5)) {
+                Ok(mqtt5::Packet::Connect(..)) => Err(Reason::UnsupportedProtocol { level: Some(5) }),
+                _ => Err(codec_reason(e, max)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first(bytes: &[u8]) -> Result<Connect, Reason> {
+        first_packet(BytesMut::from(bytes), 1024)
+    }
+
+    #[test]
+    fn the_first_packet_is_classified_by_version() {
+        let mut buf = BytesMut::new();
+        Packet::Connect(Connect::new("T1")).write(&mut buf, usize::MAX).expect("encodes");
+        assert_eq!(first(&buf).expect("3.1.1 accepted").client_id, "T1");
+        // Level 6 under the name "MQTT".
+        let mut level6 = buf.to_vec();
+        level6[8] = 6;
+        assert_eq!(first(&level6).expect_err("refused"), Reason::UnsupportedProtocol { level: Some(6) });
+        assert!(matches!(first(&[0xc0, 0x00]), Err(Reason::Protocol(_))), "PINGREQ first");
+        assert!(matches!(first(&[0x10, 0x02, 0xff, 0xff]), Err(Reason::Protocol(_))), "garbage CONNECT");
     }
 }

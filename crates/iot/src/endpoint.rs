@@ -1,7 +1,8 @@
 //! The listeners: a 443-style one that requires ALPN `x-amzn-mqtt-ca` and an optional 8883-style
-//! one that does not, both requiring SNI and a client certificate chained to the test CA. Each
-//! accepted connection runs in its own task (module `connection`). [`Endpoint::set_down`] closes the listeners and
-//! every connection and opens them again on the same ports, the broker's sessions kept in memory (an outage).
+//! one that does not, both requiring SNI naming one of the endpoint's names ([`ServerNames`]) and a client
+//! certificate chained to the test CA. Each accepted connection runs in its own task (module `connection`).
+//! [`Endpoint::set_down`] closes the listeners and every connection and opens them again on the same ports, the
+//! broker's sessions kept in memory (an outage).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::broker::Broker;
 pub use crate::model::{EndpointConfig, EndpointEvent, Limits, Reason};
@@ -29,23 +31,81 @@ use crate::pki::Pki;
 use ccv_tls::{self as tls, TlsError};
 use ccv_wire::cloud::AWS_IOT_ALPN;
 
-/// The two server TLS configurations (with and without the ALPN requirement).
+/// The two server TLS configurations (with and without the ALPN requirement) and the names served.
 #[derive(Debug, Clone)]
 pub struct EndpointTls {
     /// For the 443-style listener: advertises `x-amzn-mqtt-ca`.
     pub with_alpn: Arc<ServerConfig>,
     /// For the 8883-style listener.
     pub without_alpn: Arc<ServerConfig>,
+    /// The server names a client may ask for with SNI.
+    pub names: ServerNames,
 }
 
 impl EndpointTls {
-    /// Builds both from a PKI's CA and server certificate.
+    /// Builds both from a PKI's CA and server certificate; the names served are the certificate's DNS names.
     pub fn from_pki(pki: &Pki) -> Result<Self, TlsError> {
         let (ca, cert, key) = (&pki.ca.cert_pem, &pki.server.cert_pem, &pki.server.key_pem);
         Ok(EndpointTls {
             with_alpn: tls::server_config(ca, cert, key, Some(AWS_IOT_ALPN.as_bytes()))?,
             without_alpn: tls::server_config(ca, cert, key, None)?,
+            names: ServerNames::from_cert_pem(cert)?,
         })
+    }
+}
+
+/// The names the endpoint answers to, as AWS IoT Core serves only its endpoint's names: a ClientHello whose SNI
+/// names anything else is refused before the hand-shake goes on ([`Reason::UnknownServerName`]). Names compare
+/// without regard to letter case; a `*.` name stands for exactly one label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerNames(Arc<[String]>);
+
+impl ServerNames {
+    /// The names given (lower-cased).
+    pub fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> ServerNames {
+        ServerNames(names.into_iter().map(|n| n.as_ref().to_ascii_lowercase()).collect())
+    }
+
+    /// The DNS names of the first certificate in `pem` (its subject alternative names).
+    pub fn from_cert_pem(pem: &str) -> Result<ServerNames, TlsError> {
+        let what = "server certificate";
+        let bad = |detail: String| TlsError::Pem { what, detail };
+        let certs = tls::certs_from_pem(pem, what)?;
+        let der = certs.first().ok_or_else(|| bad("no certificate".into()))?;
+        let (_, cert) =
+            X509Certificate::from_der(der).map_err(|e| bad(format!("not parsable X.509: {e}")))?;
+        let san =
+            cert.subject_alternative_name().map_err(|e| bad(format!("subject alternative names: {e}")))?;
+        let names: Vec<&str> = san
+            .iter()
+            .flat_map(|ext| &ext.value.general_names)
+            .filter_map(|n| match n {
+                GeneralName::DNSName(name) => Some(*name),
+                _ => None,
+            })
+            .collect();
+        if names.is_empty() {
+            return Err(bad(
+                "no DNS name among its subject alternative names; SNI could match nothing".into()
+            ));
+        }
+        Ok(ServerNames::new(names))
+    }
+
+    /// Whether `sni` is one of the names.
+    pub fn serves(&self, sni: &str) -> bool {
+        let sni = sni.to_ascii_lowercase();
+        self.0.iter().any(|name| match name.strip_prefix("*.") {
+            Some(parent) => {
+                sni.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == parent)
+            }
+            None => *name == sni,
+        })
+    }
+
+    /// The names, lower-cased.
+    pub fn names(&self) -> &[String] {
+        &self.0
     }
 }
 
@@ -268,6 +328,7 @@ async fn accept_loop(
                     broker: serve.broker.clone(),
                     config: serve.config.clone(),
                     shutdown: stop.clone(),
+                    names: serve.tls.names.clone(),
                     peer,
                 };
                 let tls = tls.clone();
@@ -283,5 +344,31 @@ async fn accept_loop(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_names_match_without_case_and_a_wildcard_covers_one_label() {
+        let names = ServerNames::new(["localhost", "*.iot.example"]);
+        assert!(names.serves("LOCALHOST"));
+        assert!(names.serves("a-ats.iot.example"));
+        assert!(!names.serves("iot.example"), "a wildcard needs a label");
+        assert!(!names.serves("x.a-ats.iot.example"), "a wildcard covers one label");
+        assert!(!names.serves(".iot.example"));
+        assert!(!names.serves("evil.example"));
+    }
+
+    #[test]
+    fn the_names_served_are_the_server_certificates() {
+        let pki = Pki::generate(&crate::PkiOptions::default()).expect("PKI");
+        let names = ServerNames::from_cert_pem(&pki.server.cert_pem).expect("SANs read");
+        assert_eq!(names.names(), ["localhost".to_owned(), crate::pki::ATS_HOST.to_owned()]);
+        let err =
+            ServerNames::from_cert_pem(&pki.vpos.cert_pem).expect_err("a client certificate has no DNS name");
+        assert!(err.to_string().contains("no DNS name"), "{err}");
     }
 }

@@ -85,6 +85,14 @@ pub enum Reason {
     /// ClientHello without SNI.
     #[error("no SNI in the TLS ClientHello; connect by host name (e.g. localhost), not by IP address")]
     NoSni,
+    /// SNI names a server this endpoint does not serve (not one of its certificate's DNS names).
+    #[error("SNI {name:?} names another server; this endpoint serves only {served:?}")]
+    UnknownServerName {
+        /// The name the client asked for.
+        name: String,
+        /// The names served.
+        served: Vec<String>,
+    },
     /// ALPN required but not offered.
     #[error("no ALPN offered; on this port the client must offer \"x-amzn-mqtt-ca\"")]
     AlpnMissing,
@@ -106,6 +114,14 @@ pub enum Reason {
     /// MQTT protocol violation.
     #[error("MQTT protocol error: {0}")]
     Protocol(String),
+    /// A CONNECT of another MQTT version; answered with CONNACK return code 1 (unacceptable protocol version).
+    #[error("{}; only MQTT 3.1.1 (protocol level 4) is served, answered CONNACK 1 (unacceptable protocol version)",
+        unsupported_protocol(*.level))]
+    UnsupportedProtocol {
+        /// The protocol level the CONNECT named with the protocol name "MQTT" (5 for MQTT 5); `None` for another
+        /// protocol name (MQTT 3.1 says "MQIsdp").
+        level: Option<u8>,
+    },
     /// A client id outside the limits.
     #[error("client id of {len} bytes; 1 to {max} bytes allowed")]
     ClientId {
@@ -166,6 +182,14 @@ pub enum Reason {
     /// The endpoint shuts down.
     #[error("endpoint shutting down")]
     Shutdown,
+}
+
+fn unsupported_protocol(level: Option<u8>) -> String {
+    match level {
+        Some(5) => "MQTT 5 CONNECT (protocol level 5)".into(),
+        Some(level) => format!("CONNECT with protocol level {level}"),
+        None => "CONNECT with a protocol name other than \"MQTT\" (MQTT 3.1 or older)".into(),
+    }
 }
 
 /// What observers (tests, tools) can watch through [`Endpoint::events`](crate::Endpoint::events).

@@ -83,6 +83,25 @@ async fn no_sni_is_refused() {
 }
 
 #[tokio::test]
+async fn a_client_naming_another_server_is_refused_and_the_endpoints_names_are_served() {
+    let mut s = start().await;
+    // A client that trusts any certificate would otherwise be served under any name it asks for.
+    let attempt =
+        Probe::connect(s.endpoint.local_addr(), Some("evil.example"), s.unverifying_client("T1"), WAIT).await;
+    assert!(refused_somewhere(attempt, "T1").await, "SNI evil.example must be refused");
+    let r = s.refused(|r| matches!(r, Reason::UnknownServerName { .. })).await;
+    assert!(matches!(&r, Reason::UnknownServerName { name, .. } if name == "evil.example"), "{r:?}");
+    assert!(r.to_string().contains("localhost"), "the refusal names what is served: {r}");
+    // Every name of the server certificate is served, in any letter case.
+    for name in ["localhost", ccv_iot::pki::ATS_HOST, "LocalHost"] {
+        let mut p = Probe::connect(s.endpoint.local_addr(), Some(name), s.unverifying_client("T1"), WAIT)
+            .await
+            .expect("TLS ok");
+        assert_eq!(p.mqtt_connect("T1", true, 30).await.expect("CONNACK").code, ConnectReturnCode::Success);
+    }
+}
+
+#[tokio::test]
 async fn no_client_certificate_or_one_from_another_ca_is_refused() {
     let mut s = start().await;
     // No certificate at all.
@@ -153,14 +172,7 @@ async fn a_terminal_cannot_publish_a_kick_nor_use_another_client_id() {
     let r = s.refused(|r| matches!(r, Reason::Policy(_))).await;
     assert!(r.to_string().contains("not allowed to publish"), "{r}");
 
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     let ack = p.mqtt_connect("T2", true, 30).await.expect("CONNACK");
     assert_eq!(ack.code, ConnectReturnCode::NotAuthorized);
     p.expect_closed().await.expect("closed after refusal");
@@ -180,14 +192,7 @@ async fn a_second_connection_with_the_same_client_id_drops_the_first() {
 #[tokio::test]
 async fn keep_alive_is_enforced_at_one_and_a_half_times() {
     let mut s = start().await;
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     p.mqtt_connect("T1", true, 1).await.expect("CONNACK");
     // Pinging keeps it alive past 1.5 s.
     for _ in 0..3 {
@@ -225,14 +230,7 @@ async fn qos2_subscription_and_publish_are_refused_without_ack() {
 async fn limits_client_id_topic_and_payload() {
     let mut s = start().await;
     // Client id over 128 bytes (payment API, which may use any id).
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("vpos", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("vpos").await;
     let ack = p.mqtt_connect(&"v".repeat(129), true, 30).await.expect("CONNACK");
     assert_eq!(ack.code, ConnectReturnCode::BadClientId);
     s.refused(|r| *r == Reason::ClientId { len: 129, max: 128 }).await;
@@ -286,14 +284,7 @@ async fn a_persistent_session_keeps_qos1_commands_while_offline() {
     let mut vpos = s.connect("vpos", "vpos-1", true).await;
     vpos.publish(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce, &kick("offline")).await.expect("PUBACK");
 
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
     assert!(ack.session_present, "persistent session resumed");
     let got = p.next_publish().await.expect("queued kick delivered");
@@ -311,26 +302,12 @@ async fn a_persistent_session_keeps_qos1_commands_while_offline() {
 #[tokio::test]
 async fn garbage_after_tls_is_refused_and_the_endpoint_keeps_serving() {
     let mut s = start().await;
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     p.send_raw(&[0xf0, 0x00, 0x01, 0x02]).await.expect("sent");
     p.expect_closed().await.expect("closed");
     s.refused(|r| matches!(r, Reason::Protocol(_))).await;
     // CONNECT must come first.
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     p.send(&Packet::PingReq).await.expect("sent");
     p.expect_closed().await.expect("closed");
     let _still_fine = s.connect("T1", "T1", true).await;
@@ -460,14 +437,7 @@ async fn an_offline_persistent_session_expires() {
     assert_eq!(s.endpoint.sessions(), 1, "kept while offline");
     // Time passing is what this test is about: the session expires 200 ms after its client left.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let mut p = Probe::connect(
-        s.endpoint.local_addr(),
-        Some("localhost"),
-        s.client("T1", Some(AWS_IOT_ALPN.as_bytes())),
-        WAIT,
-    )
-    .await
-    .expect("TLS ok");
+    let mut p = s.tls("T1").await;
     let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
     assert!(!ack.session_present, "expired session is not resumed");
 }
@@ -504,4 +474,44 @@ async fn taken_down_the_endpoint_refuses_and_closes_connections_and_keeps_sessio
     };
     assert_eq!(k.kick_id, "after-outage");
     s.endpoint.shutdown().await;
+}
+
+/// MQTT 3.1.1 [MQTT-3.1.2-2]: a protocol level the server does not support is answered with CONNACK return code 1
+/// (unacceptable protocol version) and the connection is closed.
+#[tokio::test]
+async fn other_mqtt_versions_get_connack_unacceptable_protocol_version() {
+    use rumqttc::v5::mqttbytes::v5 as mqtt5;
+    let mut s = start().await;
+    // MQTT 3.1 (protocol name "MQIsdp", level 3): no codec for it in rumqttc, so the CONNECT is written out.
+    let mqtt31 = vec![0x10, 16, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, 0x02, 0, 30, 0, 2, b'T', b'1'];
+    let mqtt5 = |properties: Option<mqtt5::ConnectProperties>| {
+        let connect =
+            mqtt5::Connect { keep_alive: 30, client_id: "T1".into(), clean_start: true, properties };
+        let mut buf = bytes::BytesMut::new();
+        mqtt5::Packet::Connect(connect, None, None).write(&mut buf, None).expect("MQTT 5 CONNECT encodes");
+        buf.to_vec()
+    };
+    // Real MQTT 5 clients announce properties such as a receive maximum.
+    let mut props = mqtt5::ConnectProperties::new();
+    props.receive_maximum = Some(20);
+    props.session_expiry_interval = Some(3600);
+    let cases = [
+        ("MQTT 3.1", mqtt31, None),
+        ("MQTT 5 without properties", mqtt5(None), Some(5)),
+        ("MQTT 5 with properties", mqtt5(Some(props)), Some(5)),
+    ];
+    for (what, connect, level) in cases {
+        let mut p = s.tls("T1").await;
+        p.send_raw(&connect).await.expect("sent");
+        match p.recv().await {
+            Ok(Packet::ConnAck(ack)) => {
+                assert_eq!(ack.code, ConnectReturnCode::RefusedProtocolVersion, "{what}")
+            }
+            other => panic!("{what}: expected CONNACK 1, got {other:?}"),
+        }
+        p.expect_closed().await.expect("closed after CONNACK 1");
+        let r = s.refused(|r| matches!(r, Reason::UnsupportedProtocol { .. })).await;
+        assert_eq!(r, Reason::UnsupportedProtocol { level }, "{what}");
+    }
+    let _still_fine = s.connect("T1", "T1", true).await;
 }

@@ -52,8 +52,8 @@ async fn run(bin: &str, args: &[String]) -> (bool, String, String) {
 
 #[tokio::test]
 async fn mosquitto_clients_kick_a_terminal_through_our_endpoint() {
-    if !require_tool("mosquitto_pub", "mosquitto-clients")
-        || !require_tool("mosquitto_sub", "mosquitto-clients")
+    if require_tool(&["mosquitto_pub"], "mosquitto-clients").is_none()
+        || require_tool(&["mosquitto_sub"], "mosquitto-clients").is_none()
     {
         return;
     }
@@ -132,7 +132,7 @@ async fn mosquitto_clients_kick_a_terminal_through_our_endpoint() {
 
 #[tokio::test]
 async fn our_pki_and_client_work_against_a_real_mosquitto_with_require_certificate() {
-    if !require_tool("mosquitto", "mosquitto") {
+    if require_tool(&["mosquitto"], "mosquitto").is_none() {
         return;
     }
     let pki = common::pki();

@@ -137,6 +137,7 @@ golden! {
     ],
     invalid: [
         bad_amount_comma,
+        billion_laughs,
         bad_amount_negative,
         bad_amount_too_many_decimals,
         bad_currency,

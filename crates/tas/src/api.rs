@@ -1,12 +1,19 @@
 //! The TAS's HTTP API (axum), for tools and tests. See the crate docs for the routes.
+//!
+//! Every route refuses requests a web page could make on a user's behalf (`same_site_json_only`): a foreign
+//! `Origin` (403 `cross_origin`) and, on state-changing methods, a body that is not `application/json` (415
+//! `unsupported_media_type`).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::HttpBody as _;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
@@ -63,6 +70,11 @@ struct WaitQuery {
     timeout_secs: Option<u64>,
 }
 
+/// The one error body of the API: `{"error": a stable name, "message": what was wrong and what to do}`.
+fn error_response(code: StatusCode, error: &str, message: impl std::fmt::Display) -> Response {
+    (code, axum::Json(json!({"error": error, "message": message.to_string()}))).into_response()
+}
+
 impl IntoResponse for TasError {
     fn into_response(self) -> Response {
         let (code, error) = match &self {
@@ -73,11 +85,70 @@ impl IntoResponse for TasError {
             TasError::Encode(_) => (StatusCode::INTERNAL_SERVER_ERROR, "encode_failed"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        (code, axum::Json(json!({"error": error, "message": self.to_string()}))).into_response()
+        error_response(code, error, self)
     }
 }
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+/// The origins a browser gives pages served from the API's own address: only these may send requests with an
+/// `Origin` header. A listener on an unspecified address (`0.0.0.0`, `::`) counts the loopback names as its own.
+fn own_origins(addr: SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    let mut hosts = Vec::new();
+    if addr.ip().is_unspecified() || addr.ip().is_loopback() {
+        hosts.extend(["localhost".to_owned(), "127.0.0.1".to_owned(), "[::1]".to_owned()]);
+    }
+    match addr.ip() {
+        ip if ip.is_unspecified() => {}
+        IpAddr::V4(ip) => hosts.push(ip.to_string()),
+        IpAddr::V6(ip) => hosts.push(format!("[{ip}]")),
+    }
+    hosts.sort();
+    hosts.dedup();
+    hosts.into_iter().map(|host| format!("http://{host}:{port}")).collect()
+}
+
+/// Refuses what a web page could send on a user's behalf. A request with an `Origin` header other than the API's
+/// own is refused (403), whatever its method: browsers send one on every cross-site POST, with or without a
+/// preflight. A request that can change state (any method but GET and HEAD) carries `application/json` or no body
+/// at all (415): `text/plain`, form and multipart bodies are the ones a page can send without a preflight.
+async fn same_site_json_only(State(own): State<Arc<[String]>>, request: Request, next: Next) -> Response {
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        if !own.iter().any(|o| o.as_bytes() == origin.as_bytes()) {
+            let shown = String::from_utf8_lossy(origin.as_bytes());
+            return error_response(
+                StatusCode::FORBIDDEN,
+                "cross_origin",
+                format_args!(
+                    "requests from origin {shown:?} are refused; the API answers clients that send no Origin \
+                     (tools, scripts) and pages of its own origin ({})",
+                    own.join(", ")
+                ),
+            );
+        }
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let content_type = request.headers().get(header::CONTENT_TYPE);
+        let json = content_type
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<mime::Mime>().ok())
+            .is_some_and(|m| m.type_() == mime::APPLICATION && m.subtype() == mime::JSON);
+        let empty = request.body().size_hint().exact() == Some(0);
+        if !(json || (content_type.is_none() && empty)) {
+            let shown = content_type.map_or_else(|| "none".into(), |v| String::from_utf8_lossy(v.as_bytes()));
+            return error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format_args!(
+                    "a {} request needs Content-Type: application/json (or no body at all); got {shown:?}",
+                    request.method()
+                ),
+            );
+        }
+    }
+    next.run(request).await
+}
+
+pub(crate) fn router(shared: Arc<Shared>, addr: SocketAddr) -> Router {
     Router::new()
         .route("/terminals", get(list))
         .route("/terminals/{tms_id}", get(one))
@@ -98,6 +169,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             )
         })
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn_with_state(Arc::from(own_origins(addr)), same_site_json_only))
         .with_state(shared)
 }
 
@@ -232,4 +304,19 @@ async fn printer(
 
 async fn transcript(State(s): State<Arc<Shared>>, Query(q): Query<TranscriptQuery>) -> Response {
     axum::Json(s.transcript.entries(q.tms_id.as_deref(), q.since)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_origins_follow_the_listening_address() {
+        let loopback = own_origins("127.0.0.1:8080".parse().expect("address"));
+        assert_eq!(loopback, ["http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost:8080"]);
+        let lan = own_origins("192.0.2.7:80".parse().expect("address"));
+        assert_eq!(lan, ["http://192.0.2.7:80"]);
+        let any = own_origins("[::]:9".parse().expect("address"));
+        assert_eq!(any, ["http://127.0.0.1:9", "http://[::1]:9", "http://localhost:9"]);
+    }
 }

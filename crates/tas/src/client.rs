@@ -23,6 +23,16 @@ pub enum ClientError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The connection broke after the request went out and before the whole answer came back.
+    #[error(
+        "the connection to {addr} broke before the answer came: {message}; whether the request was carried out is unknown"
+    )]
+    Interrupted {
+        /// host:port.
+        addr: String,
+        /// What went wrong.
+        message: String,
+    },
     /// HTTP-level failure.
     #[error("HTTP error talking to {addr}: {message}")]
     Http {
@@ -49,6 +59,18 @@ pub enum ClientError {
         /// Parser message.
         message: String,
     },
+}
+
+impl ClientError {
+    /// Whether the request may have reached the API and been carried out although no answer was read: a
+    /// time-out after connecting, a connection that broke mid-exchange, an answer that is not JSON. `false` when
+    /// nothing was sent (a bad URL, nobody listening).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Timeout { .. } | ClientError::Interrupted { .. } | ClientError::NotJson { .. }
+        )
+    }
 }
 
 /// Largest answer read.
@@ -97,19 +119,25 @@ pub async fn call_json(
     Ok((status, json))
 }
 
-/// Sorts a reqwest error into time-out, connection failure (with the socket's own error) or anything else.
+/// Sorts a reqwest error into connection failure (nothing sent; with the socket's own error), time-out, a
+/// connection that broke mid-exchange, or anything else.
 fn classify(addr: &str, timeout: Duration, err: &reqwest::Error) -> ClientError {
     let addr = addr.to_owned();
+    let causes = || std::iter::successors(err.source(), |&e| e.source());
+    let message = || causes().fold(err.to_string(), |msg, cause| format!("{msg}: {cause}"));
+    if err.is_connect() {
+        let source = match causes().find_map(|e| e.downcast_ref::<std::io::Error>()) {
+            Some(io) => std::io::Error::new(io.kind(), io.to_string()),
+            None if err.is_timeout() => std::io::Error::new(std::io::ErrorKind::TimedOut, message()),
+            None => std::io::Error::other(message()),
+        };
+        return ClientError::Connect { addr, source };
+    }
     if err.is_timeout() {
         return ClientError::Timeout { addr, timeout };
     }
-    let causes = || std::iter::successors(err.source(), |&e| e.source());
-    if err.is_connect() {
-        if let Some(io) = causes().find_map(|e| e.downcast_ref::<std::io::Error>()) {
-            let source = std::io::Error::new(io.kind(), io.to_string());
-            return ClientError::Connect { addr, source };
-        }
+    if err.is_request() || err.is_body() || err.is_decode() {
+        return ClientError::Interrupted { addr, message: message() };
     }
-    let message = causes().fold(err.to_string(), |msg, cause| format!("{msg}: {cause}"));
-    ClientError::Http { addr, message }
+    ClientError::Http { addr, message: message() }
 }

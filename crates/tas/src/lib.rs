@@ -20,6 +20,10 @@
 //! - `PUT /terminals/{tmsId}/printer` `{"fail": true}` (`*` as TMS ID means every terminal)
 //! - `GET /transcript?tmsId=..&since=N`
 //!
+//! A request with an `Origin` header other than the API's own is refused (403 `cross_origin`), and a POST or PUT
+//! must carry `Content-Type: application/json` or no body (415 `unsupported_media_type`): no web page can drive
+//! the API from a user's browser.
+//!
 //! Layout:
 //! - `server`: accept loop, registry, one task per terminal connection that drives its `session` with the
 //!   socket, the clock and the API's requests ([`Tas`] is its handle)
@@ -190,8 +194,9 @@ impl Tas {
         if let Some(api) = api {
             let listener =
                 TcpListener::bind(api).await.map_err(|source| TasError::Bind { addr: api, source })?;
-            api_addr = Some(listener.local_addr().map_err(|source| TasError::Bind { addr: api, source })?);
-            let app = api::router(shared.clone());
+            let local = listener.local_addr().map_err(|source| TasError::Bind { addr: api, source })?;
+            api_addr = Some(local);
+            let app = api::router(shared.clone(), local);
             let token = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 let serve = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());

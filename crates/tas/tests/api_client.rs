@@ -99,3 +99,20 @@ async fn answers_over_one_mib_are_refused() {
     let err = call_json(&format!("http://{addr}"), Method::GET, "/", None, T).await.unwrap_err();
     assert!(matches!(err, ClientError::Http { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn a_connection_closed_after_the_request_leaves_the_outcome_unknown() {
+    // The peer reads the request and closes without a word, as a TAS that dies mid-payment does.
+    let addr = peer(Some(Vec::new())).await;
+    let err =
+        call_json(&format!("http://{addr}"), Method::POST, "/x", Some(&json!({})), T).await.unwrap_err();
+    assert!(matches!(err, ClientError::Interrupted { .. }), "{err}");
+    assert!(err.outcome_unknown(), "{err}");
+    assert!(err.to_string().contains("unknown"), "{err}");
+    // Nothing listening: nothing was sent, so nothing happened.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = probe.local_addr().unwrap();
+    drop(probe);
+    let err = call_json(&format!("http://{dead}"), Method::POST, "/x", None, T).await.unwrap_err();
+    assert!(!err.outcome_unknown(), "{err}");
+}

@@ -214,40 +214,37 @@ async fn a_silent_terminal_times_out_with_unknown_outcome() {
     tas.shutdown().await;
 }
 
-#[tokio::test]
-async fn abort_and_service_requests() {
-    let (tas, api) = start().await;
-    let mut term = connect(&tas, "55555555").await;
-    let (s, _) = post(&api, "/terminals/55555555/abort", json!({})).await;
-    assert_eq!(s, StatusCode::CONFLICT, "nothing to abort");
+/// Starts a payment of 3.00 through the API and returns its call and the request the terminal received.
+async fn start_payment(
+    api: &str,
+    tms_id: &str,
+    term: &mut Conn,
+) -> (tokio::task::JoinHandle<(StatusCode, Value)>, ccv_opi::CardServiceRequest) {
+    let (api, path) = (api.to_owned(), format!("/terminals/{tms_id}/payments"));
+    let pay = tokio::spawn(async move { post(&api, &path, json!({"amount": "3"})).await });
+    match recv(term).await {
+        Message::CardServiceRequest(r) => (pay, r),
+        other => panic!("expected the payment request, got {other:?}"),
+    }
+}
 
-    let api2 = api.clone();
-    let pay =
-        tokio::spawn(
-            async move { post(&api2, "/terminals/55555555/payments", json!({"amount": "3"})).await },
-        );
-    let req = match recv(&mut term).await {
-        Message::CardServiceRequest(r) => r,
-        other => panic!("{other:?}"),
-    };
-    let api3 = api.clone();
-    let abort = tokio::spawn(async move { post(&api3, "/terminals/55555555/abort", json!({})).await });
-    let ab = match recv(&mut term).await {
-        Message::ServiceRequest(r) => r,
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(ab.request_type, ccv_opi::ServiceRequestType::AbortRequest);
-    let svc = |h: &Header, t, r| {
-        Message::ServiceResponse(ServiceResponse {
-            header: h.clone(),
-            request_type: t,
-            overall_result: r,
-            terminal: None,
-            reconciliation: None,
-            private_data: None,
-        })
-    };
-    term.send(enc(&svc(&ab.header, ab.request_type, OverallResult::Success))).await.unwrap();
+fn service_response(h: &Header, request_type: ccv_opi::ServiceRequestType, result: OverallResult) -> Message {
+    Message::ServiceResponse(ServiceResponse {
+        header: h.clone(),
+        request_type,
+        overall_result: result,
+        terminal: None,
+        reconciliation: None,
+        private_data: None,
+    })
+}
+
+/// Plays the terminal's side of an abort: the abort request succeeds and the payment `req` ends `Aborted`.
+async fn accept_abort(term: &mut Conn, abort: &ccv_opi::ServiceRequest, req: &ccv_opi::CardServiceRequest) {
+    assert_eq!(abort.request_type, ccv_opi::ServiceRequestType::AbortRequest);
+    term.send(enc(&service_response(&abort.header, abort.request_type, OverallResult::Success)))
+        .await
+        .unwrap();
     let aborted = Message::CardServiceResponse(CardServiceResponse {
         header: req.header.clone(),
         request_type: req.request_type,
@@ -258,6 +255,23 @@ async fn abort_and_service_requests() {
         private_data: None,
     });
     term.send(enc(&aborted)).await.unwrap();
+}
+
+#[tokio::test]
+async fn abort_and_service_requests() {
+    let (tas, api) = start().await;
+    let mut term = connect(&tas, "55555555").await;
+    let (s, _) = post(&api, "/terminals/55555555/abort", json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "nothing to abort");
+
+    let (pay, req) = start_payment(&api, "55555555", &mut term).await;
+    let api3 = api.clone();
+    let abort = tokio::spawn(async move { post(&api3, "/terminals/55555555/abort", json!({})).await });
+    let ab = match recv(&mut term).await {
+        Message::ServiceRequest(r) => r,
+        other => panic!("{other:?}"),
+    };
+    accept_abort(&mut term, &ab, &req).await;
     assert_eq!(abort.await.unwrap().1["overallResult"], "Success");
     assert_eq!(pay.await.unwrap().1["overallResult"], "Aborted");
 
@@ -276,7 +290,7 @@ async fn abort_and_service_requests() {
             other => panic!("{other:?}"),
         };
         assert_eq!(r.request_type, rt);
-        term.send(enc(&svc(&r.header, rt, OverallResult::Success))).await.unwrap();
+        term.send(enc(&service_response(&r.header, rt, OverallResult::Success))).await.unwrap();
         let (_, result) = call.await.unwrap();
         assert_eq!(result["requestType"], rt.as_str());
         assert_eq!(result["overallResult"], "Success");
@@ -374,5 +388,81 @@ async fn taken_down_the_tas_refuses_dials_and_drops_terminals_then_comes_back_on
     assert!(!tas.is_down());
     assert_eq!(tas.terminal_addr(), addr);
     let _back = connect(&tas, "44444444").await;
+    tas.shutdown().await;
+}
+
+/// Sends `method path` with a raw body and the given headers; returns the status and the JSON answer.
+async fn raw(
+    api: &str,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, Value) {
+    let client = reqwest::Client::builder().no_proxy().timeout(T).build().expect("client builds");
+    let mut req = client.request(method, format!("{api}{path}")).body(body.to_owned());
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = req.send().await.expect("the API answers");
+    let status = resp.status();
+    let body = resp.bytes().await.expect("answer body");
+    (status, serde_json::from_slice(&body).expect("the answer is JSON"))
+}
+
+/// A page in a browser can send `text/plain` bodies and any request with its own `Origin` without a preflight:
+/// every state-changing route refuses both, and a running payment is not disturbed.
+#[tokio::test]
+async fn state_changing_routes_refuse_other_content_types_and_foreign_origins() {
+    let (tas, api) = start().await;
+    let mut term = connect(&tas, "77777777").await;
+    // No body and no Content-Type is fine (nothing to abort on an idle terminal).
+    let (s, body) = raw(&api, Method::POST, "/terminals/77777777/abort", &[], "").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+
+    let (pay, req) = start_payment(&api, "77777777", &mut term).await;
+    let routes = [
+        (Method::POST, "payments", r#"{"amount": "1"}"#),
+        (Method::POST, "refunds", r#"{"amount": "1"}"#),
+        (Method::POST, "reversals", r#"{"amount": "1"}"#),
+        (Method::POST, "abort", "{}"),
+        (Method::POST, "abort", ""),
+        (Method::POST, "login", "{}"),
+        (Method::POST, "logoff", "{}"),
+        (Method::POST, "reconciliation", "{}"),
+        (Method::PUT, "printer", r#"{"fail": true}"#),
+    ];
+    let json_type = ("content-type", "application/json");
+    for (method, route, body) in routes {
+        let path = format!("/terminals/77777777/{route}");
+        for content_type in ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded"] {
+            let (s, answer) = raw(&api, method.clone(), &path, &[("content-type", content_type)], body).await;
+            assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{route} {content_type}: {answer}");
+            assert_eq!(answer["error"], "unsupported_media_type", "{answer}");
+            assert!(answer["message"].as_str().unwrap_or_default().contains("application/json"), "{answer}");
+        }
+        if !body.is_empty() {
+            let (s, answer) = raw(&api, method.clone(), &path, &[], body).await;
+            assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{route} with a body and no type: {answer}");
+        }
+        for origin in ["http://evil.example", "null", "http://127.0.0.1:1"] {
+            let (s, answer) = raw(&api, method.clone(), &path, &[json_type, ("origin", origin)], body).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{route} from {origin}: {answer}");
+            assert_eq!(answer["error"], "cross_origin", "{answer}");
+            assert!(answer["message"].as_str().unwrap_or_default().contains(origin), "{answer}");
+        }
+    }
+    // The API's own origin may abort: the terminal's next frame is that abort, so nothing refused got through.
+    let api3 = api.clone();
+    let abort = tokio::spawn(async move {
+        raw(&api3, Method::POST, "/terminals/77777777/abort", &[json_type, ("origin", &api3)], "{}").await
+    });
+    let ab = match recv(&mut term).await {
+        Message::ServiceRequest(r) => r,
+        other => panic!("the first frame after the refusals must be the abort, got {other:?}"),
+    };
+    accept_abort(&mut term, &ab, &req).await;
+    assert_eq!(abort.await.unwrap().1["overallResult"], "Success");
+    assert_eq!(pay.await.unwrap().1["overallResult"], "Aborted");
     tas.shutdown().await;
 }

@@ -15,10 +15,14 @@
 //!   core answers with (`Output::PublishMqtt`: `kick-accepted`, `kick-refused`, `tas-connected`,
 //!   `tas-dial-failed`, `error`; `docs/CLOUD_KICK.md`) and acknowledges (PUBACK) a command once the core has
 //!   answered it. Reading commands, duplicates and expiry are the core's.
+//!
+//! The drive loop hands it the core's outputs over [`command_channel`]: in order, `OpenMqtt` and `CloseMqtt`
+//! never dropped, publishes dropped only beyond a backlog.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ccv_terminal::{CloudCommand, Input, MqttDownReason, MqttEvent, MqttSettings};
@@ -156,6 +160,66 @@ pub(crate) enum MqttCommand {
     },
 }
 
+/// Publishes that may wait for a lagging client before more are dropped.
+const PUBLISH_BACKLOG: usize = 64;
+
+/// Creates the way from the drive loop to the MQTT client.
+pub(crate) fn command_channel() -> (MqttCommands, MqttInbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let publishes = Arc::new(AtomicUsize::new(0));
+    (MqttCommands { tx, publishes: publishes.clone() }, MqttInbox { rx, publishes })
+}
+
+/// The drive loop's end of the way to the MQTT client. Commands arrive in the order sent. `Open` and `Close` are
+/// never dropped: the core's decisions about the link take effect however far the client lags. Publishes are
+/// dropped once [`PUBLISH_BACKLOG`] of them wait (a flood of kicks cannot grow memory without bound; an
+/// unacknowledged command is delivered again by the broker). `Open` and `Close` need no bound of their own: the
+/// core emits one per change of what it wants, and its retries are spaced by back-off.
+pub(crate) struct MqttCommands {
+    tx: mpsc::UnboundedSender<Box<MqttCommand>>,
+    publishes: Arc<AtomicUsize>,
+}
+
+/// Why [`MqttCommands::send`] did not queue a command.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CommandDropped {
+    /// A publish, with the backlog full.
+    #[error("the MQTT client lags ({PUBLISH_BACKLOG} publishes waiting); publish dropped")]
+    Lagging,
+    /// The client task has ended (the terminal stops).
+    #[error("the MQTT client has stopped")]
+    Stopped,
+}
+
+impl MqttCommands {
+    /// Queues `command` behind those sent before.
+    pub(crate) fn send(&self, command: MqttCommand) -> Result<(), CommandDropped> {
+        let publish = matches!(command, MqttCommand::Publish { .. });
+        if publish && self.publishes.fetch_add(1, Ordering::AcqRel) >= PUBLISH_BACKLOG {
+            self.publishes.fetch_sub(1, Ordering::AcqRel);
+            return Err(CommandDropped::Lagging);
+        }
+        self.tx.send(Box::new(command)).map_err(|_| CommandDropped::Stopped)
+    }
+}
+
+/// The MQTT client's end of [`command_channel`].
+pub(crate) struct MqttInbox {
+    rx: mpsc::UnboundedReceiver<Box<MqttCommand>>,
+    publishes: Arc<AtomicUsize>,
+}
+
+impl MqttInbox {
+    /// The next command; `None` once the drive loop is gone.
+    pub(crate) async fn recv(&mut self) -> Option<Box<MqttCommand>> {
+        let command = self.rx.recv().await?;
+        if matches!(*command, MqttCommand::Publish { .. }) {
+            self.publishes.fetch_sub(1, Ordering::AcqRel);
+        }
+        Some(command)
+    }
+}
+
 /// The live session.
 struct Session {
     settings: MqttSettings,
@@ -224,11 +288,7 @@ impl MqttClient {
     }
 
     /// Runs until `shutdown` or until the terminal's output channel closes.
-    pub(crate) async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Box<MqttCommand>>,
-        shutdown: CancellationToken,
-    ) {
+    pub(crate) async fn run(mut self, mut commands: MqttInbox, shutdown: CancellationToken) {
         // The core may already have said why there is no session (no DNS: "down"); that stays.
         self.status(|m| {
             if m.state.is_empty() {
@@ -502,6 +562,55 @@ mod tests {
         let refused = ConnectionError::Io(std::io::ErrorKind::ConnectionRefused.into());
         assert_eq!(classify(&refused), MqttDownReason::Unreachable);
         assert_eq!(classify(&ConnectionError::NetworkTimeout), MqttDownReason::Unreachable);
+    }
+
+    /// A flood of kicks makes one answer each on the way to the MQTT client; a client that lags must still get
+    /// the core's close and open, in order.
+    #[tokio::test]
+    async fn a_flood_of_kick_answers_never_displaces_a_close_or_an_open() {
+        let settings = MqttSettings {
+            host: "localhost".into(),
+            port: 443,
+            client_id: "12345678".into(),
+            subscription: "NL-CAT".into(),
+            command_topic: "ccv/NL-CAT/12345678/cmd".into(),
+            event_topic: "ccv/NL-CAT/12345678/evt".into(),
+            tls: true,
+            alpn: None,
+            require_sha256: true,
+        };
+        let answer = |n: usize| MqttCommand::Publish {
+            event: cloud::Event::KickAccepted {
+                kick_id: format!("k-{n}"),
+                reference: "tr".into(),
+                duplicate: false,
+            },
+            ack: Some(n as u64),
+        };
+        let (tx, mut rx) = command_channel();
+        tx.send(MqttCommand::Open(settings.clone())).expect("open queued");
+        let queued = (0..10_000).filter(|&n| tx.send(answer(n)).is_ok()).count();
+        assert_eq!(queued, PUBLISH_BACKLOG, "publishes beyond the backlog are dropped");
+        assert_eq!(tx.send(answer(10_000)), Err(CommandDropped::Lagging));
+        tx.send(MqttCommand::Close).expect("a close is never dropped");
+        tx.send(MqttCommand::Open(settings)).expect("an open is never dropped");
+
+        let mut order = Vec::new();
+        for _ in 0..PUBLISH_BACKLOG + 3 {
+            let command =
+                tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("queued").expect("open");
+            order.push(match *command {
+                MqttCommand::Open(_) => "open",
+                MqttCommand::Close => "close",
+                MqttCommand::Publish { .. } => "publish",
+            });
+        }
+        let mut expected = vec!["open"];
+        expected.extend(std::iter::repeat_n("publish", PUBLISH_BACKLOG));
+        expected.extend(["close", "open"]);
+        assert_eq!(order, expected);
+        // Once the client has caught up, publishes are queued again.
+        tx.send(answer(0)).expect("room again");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::FileConfig;
 use crate::kick::{KickAnswer, KickCall, KickHttpSettings, KickListener};
 use crate::link::{self, OpiStream, Received};
-use crate::mqtt::{MqttClient, MqttClientSettings, MqttCommand, MqttCredentials};
+use crate::mqtt::{MqttClient, MqttClientSettings, MqttCommand, MqttCommands, MqttCredentials};
 use crate::status::{Status, StatusCell};
 use ccv_wire::reason::WireReason;
 
@@ -234,7 +234,7 @@ impl TerminalProcess {
                 keep_alive: Duration::from_secs(io.mqtt_keep_alive_s.max(1)),
                 connect_timeout: Duration::from_secs(io.mqtt_connect_timeout_s.max(1)),
             };
-            let (out_tx, out_rx) = mpsc::channel(64);
+            let (out_tx, out_rx) = crate::mqtt::command_channel();
             mqtt_tx = Some(out_tx);
             let client =
                 MqttClient::new(settings, tms_id.clone(), inputs.clone(), status.clone(), latency.clone());
@@ -405,7 +405,7 @@ struct Driver {
     dial_task: Option<JoinHandle<()>>,
     trigger_port: u16,
     hook_outputs: Vec<mpsc::Sender<ccv_terminal::Output>>,
-    mqtt: Option<mpsc::Sender<Box<MqttCommand>>>,
+    mqtt: Option<MqttCommands>,
     /// What the state file holds: the configuration and the memory mark last written.
     saved: Option<(ccv_terminal::TerminalConfig, (u64, u32, u32, u32))>,
     clock: Clock,
@@ -861,8 +861,8 @@ impl Driver {
 
     fn command_mqtt(&self, command: MqttCommand) {
         if let Some(tx) = &self.mqtt {
-            if let Err(err) = tx.try_send(Box::new(command)) {
-                tracing::warn!(tms_id = %self.tms_id, "MQTT client lags; command dropped: {err}");
+            if let Err(err) = tx.send(command) {
+                tracing::warn!(tms_id = %self.tms_id, "{err}");
             }
         }
     }

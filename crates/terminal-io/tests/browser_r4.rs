@@ -56,10 +56,9 @@ async fn load(browser: &Path, page: SocketAddr, extra: &[String]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r04_a_browser_kicks_a_cors_terminal_but_not_old_firmware_nor_from_a_public_page() {
-    if !ccv_test_support::require_tool("chromium", "chromium") {
+    let Some(browser) = ccv_test_support::require_tool(&["chromium", "chromium-browser"], "chromium") else {
         return;
-    }
-    let Some(browser) = ccv_test_support::find_on_path(&["chromium", "chromium-browser"]) else { return };
+    };
 
     // Current firmware: preflight answered, kick accepted.
     let term = terminal(CorsProfile::Modern).await;

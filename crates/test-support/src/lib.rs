@@ -1,8 +1,8 @@
 //! `ccv-test-support`: helpers shared by the tests and benches of several ccv-emu crates, used only as a
 //! dev-dependency.
 //!
-//! What it does: finds outside tools and decides what their absence means ([`require_tool`]: a failure under CI,
-//! a printed skip on a developer's machine), starts a real mosquitto broker and waits for it to say it runs,
+//! What it does: finds outside tools and decides what their absence means ([`require_tool`], the one place every
+//! test asks: a failure under CI, a printed skip on a developer's machine), starts a real mosquitto broker and waits for it to say it runs,
 //! re-runs a bench binary as a child process, reads a process's memory, loads a page in headless Chromium and
 //! returns its DOM ([`chromium_dump_dom`]).
 //!
@@ -22,22 +22,43 @@ pub fn find_on_path(names: &[&str]) -> Option<PathBuf> {
     std::env::split_paths(&path).find_map(|dir| names.iter().map(|n| dir.join(n)).find(|p| p.is_file()))
 }
 
-/// Whether an outside tool a test needs is here. Under CI (`CI` set) a missing tool is a failure: the test
-/// panics, naming the package `.ci/run` installs. On a developer's machine the test prints why it skips and
-/// gets `false`.
-pub fn require_tool(bin: &str, package: &str) -> bool {
-    if find_on_path(&[bin]).is_some() {
-        return true;
+/// Where an outside tool a test needs is: the first of `names` on `PATH`. Under CI (`CI` set, and not empty, `0`
+/// or `false`) a missing tool is a failure: the test panics, naming the package `.ci/run` installs. On a
+/// developer's machine the test prints why it skips and gets `None`. Every test that needs an outside tool asks
+/// here, so that none can pass under CI without having run.
+pub fn require_tool(names: &[&str], package: &str) -> Option<PathBuf> {
+    match tool_verdict(names, package, find_on_path(names), under_ci()) {
+        Ok(found) => found,
+        Err(failure) => panic!("{failure}"),
     }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{bin} is required under CI but is not on PATH (`.ci/run` installs it: apt-get install {package})"
-        );
+}
+
+/// Whether the tests run under CI: `CI` set to anything but empty, `0` or `false`.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"))
+}
+
+/// What [`require_tool`] decides: the tool's path, `Ok(None)` (skip, after saying so on stderr) or, under CI, the
+/// failure message.
+fn tool_verdict(
+    names: &[&str],
+    package: &str,
+    found: Option<PathBuf>,
+    ci: bool,
+) -> Result<Option<PathBuf>, String> {
+    let wanted = names.join(" or ");
+    match found {
+        Some(path) => Ok(Some(path)),
+        None if ci => Err(format!(
+            "{wanted} is required under CI but is not on PATH; `.ci/run` installs it (apt-get install {package})"
+        )),
+        None => {
+            eprintln!(
+                "SKIP: {wanted} not installed (apt-get install {package}); this test needs it and is skipped here"
+            );
+            Ok(None)
+        }
     }
-    eprintln!(
-        "SKIP: {bin} not installed (apt-get install {package}); this test needs it and is skipped here"
-    );
-    false
 }
 
 /// Waits for a child process to exit, at most `timeout`; kills it and returns `None` when it does not. The wait
@@ -211,6 +232,17 @@ mod tests {
         assert!(wait_exit(quick, Duration::from_secs(10)).is_some_and(|s| s.success()));
         let slow = std::process::Command::new("sleep").arg("30").spawn().expect("sleep runs");
         assert_eq!(wait_exit(slow, Duration::from_millis(50)), None);
+    }
+
+    #[test]
+    fn a_missing_tool_fails_under_ci_and_skips_elsewhere() {
+        let here = PathBuf::from("/usr/bin/mosquitto");
+        let verdict = |found: Option<PathBuf>, ci| tool_verdict(&["mosquitto"], "mosquitto", found, ci);
+        assert_eq!(verdict(Some(here.clone()), true), Ok(Some(here.clone())));
+        assert_eq!(verdict(Some(here.clone()), false), Ok(Some(here)));
+        assert_eq!(verdict(None, false), Ok(None));
+        let failure = verdict(None, true).expect_err("a missing tool fails under CI");
+        assert!(failure.contains("mosquitto") && failure.contains("apt-get install mosquitto"), "{failure}");
     }
 
     #[test]
