@@ -65,6 +65,8 @@ pub enum EventKind {
     Screen {
         /// Its lines.
         lines: Vec<String>,
+        /// What it means, in English.
+        gloss: String,
     },
     /// The MQTT link changed.
     #[serde(rename_all = "camelCase")]
@@ -181,7 +183,7 @@ impl Seen {
         let mut out = Vec::new();
         if self.screen != new.screen {
             self.screen.clone_from(&new.screen);
-            out.push(ev(EventKind::Screen { lines: new.screen.clone() }));
+            out.push(ev(EventKind::Screen { lines: new.screen.clone(), gloss: new.screen_gloss.clone() }));
         }
         if self.mqtt.0 != new.mqtt.state || self.mqtt.1 != new.mqtt.last_failure {
             self.mqtt = (new.mqtt.state.clone(), new.mqtt.last_failure.clone());
@@ -241,6 +243,10 @@ pub(crate) struct TerminalView {
     pos_opi_mode: String,
     /// The TAS it dials, `host:port`.
     tas: String,
+    /// The POS's printer is out of paper (a fault switch).
+    printer_out_of_paper: bool,
+    /// On its merchant's whitelist in the payment API now (R10).
+    on_whitelist: bool,
     /// The live status: `screen` (lines), `linkUp`, `localKicks`, `dialAttempts`, `lastDialFailure`,
     /// `lastCloseReason`, `journal` (this run's lines), `inTransaction`, `mqtt` (`state`, `endpoint`,
     /// `lastFailure`, ...), `migration`, `diagnosis` (`DiagnosisReason` names), `network`, `latencyMs`, `settings`
@@ -249,17 +255,71 @@ pub(crate) struct TerminalView {
     status: Status,
 }
 
-fn view(t: &SandboxTerminal) -> TerminalView {
+fn view(c: &Control, t: &SandboxTerminal) -> TerminalView {
     let status = t.process.status();
     let pos_opi_mode = match &status.settings {
         Some(s) => s.pos_opi_mode.as_str().to_owned(),
         None => t.process.pos_opi_mode().to_owned(),
     };
-    TerminalView { info: t.info(), pos_opi_mode, tas: t.process.tas_target().to_owned(), status }
+    TerminalView {
+        info: t.info(),
+        pos_opi_mode,
+        tas: t.process.tas_target().to_owned(),
+        printer_out_of_paper: c.tas.fails_printer(&t.spec.tms_id),
+        on_whitelist: on_whitelist(c, t),
+        status,
+    }
+}
+
+/// Whether the terminal is on its merchant's whitelist now (one indexed read of the payment API's store).
+fn on_whitelist(c: &Control, t: &SandboxTerminal) -> bool {
+    let store = c.vpos.store();
+    store.merchant(&t.spec.merchant).is_ok_and(|m| store.is_whitelisted(m.id, &t.spec.tms_id).unwrap_or(false))
+}
+
+/// On or off the whitelist.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WhitelistBody {
+    /// `true`: put the TMS ID on its merchant's whitelist; `false`: take it off.
+    on: bool,
+}
+
+#[utoipa::path(post, path = "/terminals/{tms_id}/whitelist", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
+    request_body(content = WhitelistBody),
+    responses((status = 200, description = "The terminal, with `onWhitelist`", body = TerminalView),
+              (status = 400, description = "A malformed body", body = ControlErrorBody),
+              (status = 404, description = "No such terminal", body = ControlErrorBody)))]
+async fn whitelist(
+    State(c): State<Control>,
+    Path(tms_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ControlError> {
+    let t = find(&c, &tms_id)?;
+    let WhitelistBody { on } = json(&body, r#"{"on": true}"#)?;
+    let (store, merchant) = (c.vpos.store().clone(), t.spec.merchant.clone());
+    let now = c.clock.now_ms() as i64;
+    tokio::task::spawn_blocking(move || {
+        if on { store.whitelist_add(&merchant, &tms_id, now) } else { store.whitelist_remove(&merchant, &tms_id) }
+    })
+    .await
+    .map_err(|e| ControlError::internal(e.to_string()))?
+    .map_err(|e| ControlError::internal(e.to_string()))?;
+    Ok(axum::Json(view(&c, t)).into_response())
 }
 
 /// An error answer: `{"type", "message"}` like the payment API's.
-struct ControlError(StatusCode, String);
+pub(crate) struct ControlError(StatusCode, String);
+
+impl ControlError {
+    pub(crate) fn not_found(message: String) -> ControlError {
+        ControlError(StatusCode::NOT_FOUND, message)
+    }
+
+    pub(crate) fn internal(message: String) -> ControlError {
+        ControlError(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
 
 /// The body of an error answer.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -276,6 +336,7 @@ impl IntoResponse for ControlError {
         let kind = match self.0 {
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::CONFLICT => "conflict",
+            StatusCode::INTERNAL_SERVER_ERROR => "internal",
             _ => "invalid_request",
         };
         (self.0, axum::Json(ControlErrorBody { kind: kind.to_owned(), message: self.1 })).into_response()
@@ -291,9 +352,15 @@ fn find<'a>(c: &'a Control, tms_id: &str) -> Result<&'a SandboxTerminal, Control
     })
 }
 
-/// The control router.
-pub(crate) fn router(control: Control) -> Router {
+/// The control router, for a listener on `addr` (only pages of its own origin may call it from a browser).
+pub(crate) fn router(control: Control, addr: std::net::SocketAddr) -> Router {
+    let own: Arc<[String]> = Arc::from(ccv_tas::api::own_origins(addr));
     Router::new()
+        .route("/", get(crate::dashboard::index))
+        .route("/ui/app.js", get(crate::dashboard::script))
+        .route("/ui/app.css", get(crate::dashboard::style))
+        .route("/payments", get(crate::dashboard::list).post(crate::dashboard::pay))
+        .route("/payments/{reference}", get(crate::dashboard::one))
         .route("/sandbox", get(sandbox_info))
         .route("/terminals", get(list))
         .route("/terminals/{tms_id}", get(one))
@@ -304,6 +371,7 @@ pub(crate) fn router(control: Control) -> Router {
         .route("/terminals/{tms_id}/power", post(power))
         .route("/terminals/{tms_id}/doctor", get(doctor))
         .route("/terminals/{tms_id}/faults", post(faults))
+        .route("/terminals/{tms_id}/whitelist", post(whitelist))
         .route("/faults", get(sandbox_faults).post(set_sandbox_faults))
         .route("/events", get(events))
         .route("/clock", get(clock_now))
@@ -311,6 +379,8 @@ pub(crate) fn router(control: Control) -> Router {
         .route("/terminals/{tms_id}/service-password", get(service_password))
         .route("/openapi.json", get(openapi_document))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        // A web page elsewhere must not drive the terminals through the user's browser.
+        .layer(axum::middleware::from_fn_with_state(own, ccv_tas::api::same_site_json_only))
         .with_state(control)
 }
 
@@ -323,18 +393,18 @@ async fn sandbox_info(State(c): State<Control>) -> Response {
 #[utoipa::path(get, path = "/terminals", tag = "terminals",
     responses((status = 200, description = "Every terminal, in fleet order", body = Vec<TerminalView>)))]
 async fn list(State(c): State<Control>) -> Response {
-    axum::Json(c.terminals.iter().map(view).collect::<Vec<_>>()).into_response()
+    axum::Json(c.terminals.iter().map(|t| view(&c, t)).collect::<Vec<_>>()).into_response()
 }
 
 #[utoipa::path(get, path = "/terminals/{tms_id}", tag = "terminals", params(("tms_id" = String, Path, description = "TMS ID")),
     responses((status = 200, description = "The terminal", body = TerminalView),
               (status = 404, description = "No such terminal", body = ControlErrorBody)))]
 async fn one(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<Response, ControlError> {
-    Ok(axum::Json(view(find(&c, &tms_id)?)).into_response())
+    Ok(axum::Json(view(&c, find(&c, &tms_id)?)).into_response())
 }
 
 /// Feeds `inputs` to the terminal and answers with it once its status changed (at most 1 s later).
-async fn operate(t: &SandboxTerminal, inputs: Vec<Input>) -> Result<Response, ControlError> {
+async fn operate(c: &Control, t: &SandboxTerminal, inputs: Vec<Input>) -> Result<Response, ControlError> {
     let mut watch = t.process.watch_status();
     watch.mark_unchanged();
     for input in inputs {
@@ -346,10 +416,10 @@ async fn operate(t: &SandboxTerminal, inputs: Vec<Input>) -> Result<Response, Co
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), watch.changed()).await;
-    Ok(axum::Json(view(t)).into_response())
+    Ok(axum::Json(view(c, t)).into_response())
 }
 
-fn json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ControlError> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ControlError> {
     serde_json::from_slice(body)
         .map_err(|e| ControlError(StatusCode::BAD_REQUEST, format!("the body is not {what}: {e}")))
 }
@@ -375,7 +445,7 @@ async fn keys(
     let t = find(&c, &tms_id)?;
     let KeysBody { script } = json(&body, r#"{"script": "MENU 3 OK"}"#)?;
     let keys = Key::parse_script(&script).map_err(|e| ControlError(StatusCode::BAD_REQUEST, e))?;
-    operate(t, keys.into_iter().map(Input::Key).collect()).await
+    operate(&c, t, keys.into_iter().map(Input::Key).collect()).await
 }
 
 #[utoipa::path(post, path = "/terminals/{tms_id}/card", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
@@ -393,7 +463,7 @@ async fn card(
         &body,
         r#"a card event: {"presented": "maestro"}, {"pin": "1234"}, "removed", "customer_cancel""#,
     )?;
-    operate(t, vec![Input::Card(event)]).await
+    operate(&c, t, vec![Input::Card(event)]).await
 }
 
 #[utoipa::path(post, path = "/terminals/{tms_id}/tms", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
@@ -408,7 +478,7 @@ async fn tms_change(
 ) -> Result<Response, ControlError> {
     let t = find(&c, &tms_id)?;
     let change: TmsChange = json(&body, r#"a TMS change such as {"mqt": true}"#)?;
-    operate(t, vec![Input::TmsChange(change)]).await
+    operate(&c, t, vec![Input::TmsChange(change)]).await
 }
 
 #[utoipa::path(post, path = "/terminals/{tms_id}/tms/contact", tag = "operate", params(("tms_id" = String, Path, description = "TMS ID")),
@@ -416,7 +486,7 @@ async fn tms_change(
               (status = 404, description = "No such terminal", body = ControlErrorBody)))]
 async fn tms_contact(State(c): State<Control>, Path(tms_id): Path<String>) -> Result<Response, ControlError> {
     let t = find(&c, &tms_id)?;
-    operate(t, vec![Input::ContactTms]).await
+    operate(&c, t, vec![Input::ContactTms]).await
 }
 
 /// Power on or off.
@@ -439,7 +509,7 @@ async fn power(
 ) -> Result<Response, ControlError> {
     let t = find(&c, &tms_id)?;
     let PowerBody { on } = json(&body, r#"{"on": true}"#)?;
-    operate(t, vec![if on { Input::PowerOn } else { Input::PowerOff }]).await
+    operate(&c, t, vec![if on { Input::PowerOn } else { Input::PowerOff }]).await
 }
 
 /// Fault switches; an absent field keeps its setting.
@@ -504,9 +574,9 @@ async fn faults(
         network.outgoing_443_allowed = open;
     }
     if network == before {
-        return Ok(axum::Json(view(t)).into_response());
+        return Ok(axum::Json(view(&c, t)).into_response());
     }
-    operate(t, vec![Input::SetNetwork(network)]).await
+    operate(&c, t, vec![Input::SetNetwork(network)]).await
 }
 
 /// The sandbox-wide switches; an absent field keeps its setting.
@@ -704,7 +774,11 @@ Bound to loopback, no key."
         clock_now,
         clock_advance,
         service_password,
-        events
+        events,
+        whitelist,
+        crate::dashboard::list,
+        crate::dashboard::one,
+        crate::dashboard::pay
     ),
     components(schemas(
         ClockView,
@@ -712,6 +786,8 @@ Bound to loopback, no key."
         PasswordView,
         TerminalView,
         ControlErrorBody,
+        crate::dashboard::PayBody,
+        WhitelistBody,
         KeysBody,
         PowerBody,
         FaultsBody,

@@ -13,6 +13,7 @@
 //! to talk to it), shutdown.
 
 pub mod control;
+mod dashboard;
 pub mod doctor;
 pub mod fleet;
 pub mod scenario;
@@ -202,6 +203,8 @@ pub struct SandboxInfo {
     pub api_url: String,
     /// Control API base URL (terminals, keys, cards, TMS changes, `GET /events`).
     pub control_url: String,
+    /// The dashboard: a web page to watch and operate the whole sandbox (served by the control API).
+    pub dashboard_url: String,
     /// Admin API base URL.
     pub admin_url: String,
     /// The OpenAPI description.
@@ -385,7 +388,7 @@ impl Sandbox {
             endpoint: endpoint.clone(),
             info: Arc::new(move || info_parts.info()),
             events: events.clone(),
-        });
+        }, control_addr);
         let token = stop.clone();
         let control_task = tokio::spawn(async move {
             let serve = axum::serve(control_listener, app).with_graceful_shutdown(token.cancelled_owned());
@@ -507,6 +510,7 @@ impl Parts {
             api_url,
             admin_url: self.admin.map(|a| format!("http://{a}")).unwrap_or_default(),
             control_url: format!("http://{}", self.control),
+            dashboard_url: format!("http://{}/", self.control),
             iot_endpoint: format!("localhost:{}", self.iot_port),
             ca_path: pki.join("ca.pem").display().to_string(),
             pki_dir: pki.display().to_string(),

@@ -91,7 +91,7 @@ impl IntoResponse for TasError {
 
 /// The origins a browser gives pages served from the API's own address: only these may send requests with an
 /// `Origin` header. A listener on an unspecified address (`0.0.0.0`, `::`) counts the loopback names as its own.
-fn own_origins(addr: SocketAddr) -> Vec<String> {
+pub fn own_origins(addr: SocketAddr) -> Vec<String> {
     let port = addr.port();
     let mut hosts = Vec::new();
     if addr.ip().is_unspecified() || addr.ip().is_loopback() {
@@ -111,7 +111,9 @@ fn own_origins(addr: SocketAddr) -> Vec<String> {
 /// own is refused (403), whatever its method: browsers send one on every cross-site POST, with or without a
 /// preflight. A request that can change state (any method but GET and HEAD) carries `application/json` or no body
 /// at all (415): `text/plain`, form and multipart bodies are the ones a page can send without a preflight.
-async fn same_site_json_only(State(own): State<Arc<[String]>>, request: Request, next: Next) -> Response {
+/// The error body is `{"error", "message"}`. A middleware for any axum router on a local port (the sandbox's
+/// control API uses it too): `from_fn_with_state(Arc::from(own_origins(addr)), same_site_json_only)`.
+pub async fn same_site_json_only(State(own): State<Arc<[String]>>, request: Request, next: Next) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         if !own.iter().any(|o| o.as_bytes() == origin.as_bytes()) {
             let shown = String::from_utf8_lossy(origin.as_bytes());

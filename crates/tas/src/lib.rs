@@ -43,7 +43,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod amount;
-mod api;
+pub mod api;
 pub mod client;
 mod conversation;
 pub mod model;
@@ -271,6 +271,11 @@ impl Tas {
     /// Tells the TAS to fail printer outputs of `tms_id` (`*` for all terminals).
     pub fn set_fail_printer(&self, tms_id: &str, fail: bool) {
         self.shared.set_fail_printer(tms_id, fail);
+    }
+
+    /// Whether the TAS fails printer outputs of `tms_id` (its own setting, else the one for all terminals).
+    pub fn fails_printer(&self, tms_id: &str) -> bool {
+        self.shared.fail_printer(tms_id)
     }
 
     /// Takes the TAS down (`true`: the terminal listener is closed, so a dial is refused, and every terminal

@@ -115,7 +115,7 @@ impl Shared {
         self.fail_printer.lock().unwrap_or_else(|e| e.into_inner()).insert(tms_id.to_owned(), fail);
     }
 
-    fn fail_printer(&self, tms_id: &str) -> bool {
+    pub(crate) fn fail_printer(&self, tms_id: &str) -> bool {
         let map = self.fail_printer.lock().unwrap_or_else(|e| e.into_inner());
         map.get(tms_id).or_else(|| map.get("*")).copied().unwrap_or(false)
     }

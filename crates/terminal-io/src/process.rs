@@ -793,7 +793,10 @@ impl Driver {
                 }
                 ccv_terminal::Output::Screen(screen) => {
                     tracing::debug!(tms_id = %self.tms_id, "screen: {}", screen.lines.join(" | "));
-                    self.status(|s| s.screen = screen.lines);
+                    self.status(|s| {
+                        s.screen = screen.lines;
+                        s.screen_gloss = screen.gloss;
+                    });
                 }
                 ccv_terminal::Output::Journal(entry) => {
                     // On disk before the response that reports it goes out (it comes later in this drain).

@@ -28,6 +28,8 @@ pub struct Status {
     pub in_transaction: bool,
     /// The last screen the core showed.
     pub screen: Vec<String>,
+    /// What that screen means, in English (the terminal's texts are Dutch).
+    pub screen_gloss: String,
     /// The Cloud Connect 2.0 MQTT client (`state` is empty when the terminal runs without one).
     pub mqtt: MqttStatus,
     /// How far the terminal's migration has come, from its configuration as it is now.
@@ -47,6 +49,8 @@ pub struct Status {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
+    /// Switched on.
+    pub powered: bool,
     /// The software version running.
     pub software: ccv_terminal::SoftwareVersion,
     /// The parameters as TMS holds them.
@@ -70,6 +74,7 @@ impl Settings {
     pub fn of(terminal: &ccv_terminal::Terminal) -> Settings {
         let c = terminal.config();
         Settings {
+            powered: terminal.is_powered(),
             software: c.software.clone(),
             tms: c.tms.clone(),
             installed: c.installed.clone(),
@@ -84,7 +89,8 @@ impl Settings {
     /// Whether `terminal` has these settings (compared without copying anything).
     fn matches(&self, terminal: &ccv_terminal::Terminal) -> bool {
         let c = terminal.config();
-        self.software == c.software
+        self.powered == terminal.is_powered()
+            && self.software == c.software
             && self.tms == c.tms
             && self.installed == c.installed
             && self.pos_opi_mode == c.pos_opi_mode

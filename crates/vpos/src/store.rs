@@ -863,6 +863,11 @@ impl Store {
         )
     }
 
+    /// The latest `limit` transactions of every merchant, newest first (a dashboard's list).
+    pub fn recent_payments(&self, limit: u32) -> Result<Vec<PaymentRecord>, StoreError> {
+        query_payments(&self.reader(), "ORDER BY created_ms DESC, reference DESC LIMIT ?1", params![limit])
+    }
+
     /// Every transaction still pending, oldest first (to resume or settle them after a restart).
     pub fn pending_payments(&self) -> Result<Vec<PaymentRecord>, StoreError> {
         query_payments(&self.reader(), "WHERE status = 'pending' ORDER BY created_ms, reference", [])
