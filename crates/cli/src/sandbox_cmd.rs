@@ -90,7 +90,10 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
 
 fn print_table(info: &SandboxInfo) {
     outln!("ccv-emu sandbox ready in {} ms (state {})", info.ready_ms, info.state_dir);
-    outln!("  dashboard     {}   (open it in a browser: every terminal, its keypad, payments, the migration tour)", info.dashboard_url);
+    outln!(
+        "  dashboard     {}   (open it in a browser: every terminal, its keypad, payments, the migration tour)",
+        info.dashboard_url
+    );
     outln!("  payment API   {}   (OpenAPI {}, admin {})", info.api_url, info.openapi_url, info.admin_url);
     outln!("  control API   {}   (GET /terminals, POST /terminals/ID/keys, GET /events)", info.control_url);
     outln!("  IoT endpoint  {}   (CA {})", info.iot_endpoint, info.ca_path);

@@ -274,7 +274,9 @@ fn view(c: &Control, t: &SandboxTerminal) -> TerminalView {
 /// Whether the terminal is on its merchant's whitelist now (one indexed read of the payment API's store).
 fn on_whitelist(c: &Control, t: &SandboxTerminal) -> bool {
     let store = c.vpos.store();
-    store.merchant(&t.spec.merchant).is_ok_and(|m| store.is_whitelisted(m.id, &t.spec.tms_id).unwrap_or(false))
+    store
+        .merchant(&t.spec.merchant)
+        .is_ok_and(|m| store.is_whitelisted(m.id, &t.spec.tms_id).unwrap_or(false))
 }
 
 /// On or off the whitelist.
@@ -300,7 +302,11 @@ async fn whitelist(
     let (store, merchant) = (c.vpos.store().clone(), t.spec.merchant.clone());
     let now = c.clock.now_ms() as i64;
     tokio::task::spawn_blocking(move || {
-        if on { store.whitelist_add(&merchant, &tms_id, now) } else { store.whitelist_remove(&merchant, &tms_id) }
+        if on {
+            store.whitelist_add(&merchant, &tms_id, now)
+        } else {
+            store.whitelist_remove(&merchant, &tms_id)
+        }
     })
     .await
     .map_err(|e| ControlError::internal(e.to_string()))?

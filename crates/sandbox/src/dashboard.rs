@@ -60,7 +60,10 @@ pub(crate) struct ListQuery {
 #[utoipa::path(get, path = "/payments", tag = "payments",
     params(("limit" = Option<u32>, Query, description = "How many, newest first (default 50, at most 500)")),
     responses((status = 200, description = "The payment API's latest transactions of every merchant, as GET /api/v1/transaction shows them", body = Vec<Object>)))]
-pub(crate) async fn list(State(c): State<Control>, Query(q): Query<ListQuery>) -> Result<Response, ControlError> {
+pub(crate) async fn list(
+    State(c): State<Control>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ControlError> {
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIST);
     let base = c.vpos.config().base_url.clone();
     let store = c.vpos.store().clone();
@@ -76,7 +79,10 @@ pub(crate) async fn list(State(c): State<Control>, Query(q): Query<ListQuery>) -
     params(("reference" = String, Path, description = "The transaction reference")),
     responses((status = 200, description = "`{\"transaction\", \"webhooks\"}`: the transaction and its webhook attempts", body = Object),
               (status = 404, description = "No such transaction", body = crate::control::ControlErrorBody)))]
-pub(crate) async fn one(State(c): State<Control>, Path(reference): Path<String>) -> Result<Response, ControlError> {
+pub(crate) async fn one(
+    State(c): State<Control>,
+    Path(reference): Path<String>,
+) -> Result<Response, ControlError> {
     let base = c.vpos.config().base_url.clone();
     let store = c.vpos.store().clone();
     let r = reference.clone();
@@ -89,7 +95,8 @@ pub(crate) async fn one(State(c): State<Control>, Path(reference): Path<String>)
     .map_err(|e| ControlError::internal(e.to_string()))?;
     match found {
         Ok((record, attempts)) => {
-            Ok(axum::Json(json!({"transaction": record.to_transaction(&base), "webhooks": attempts})).into_response())
+            Ok(axum::Json(json!({"transaction": record.to_transaction(&base), "webhooks": attempts}))
+                .into_response())
         }
         Err(ccv_vpos::StoreError::PaymentNotFound { .. }) => {
             Err(ControlError::not_found(format!("no transaction {reference}: GET /payments lists them")))

@@ -380,15 +380,18 @@ impl Sandbox {
             ready_in: started.elapsed(),
         });
         let info_parts = parts.clone();
-        let app = control::router(control::Control {
-            clock: clock.clone(),
-            terminals,
-            vpos: vpos.clone(),
-            tas: tas.clone(),
-            endpoint: endpoint.clone(),
-            info: Arc::new(move || info_parts.info()),
-            events: events.clone(),
-        }, control_addr);
+        let app = control::router(
+            control::Control {
+                clock: clock.clone(),
+                terminals,
+                vpos: vpos.clone(),
+                tas: tas.clone(),
+                endpoint: endpoint.clone(),
+                info: Arc::new(move || info_parts.info()),
+                events: events.clone(),
+            },
+            control_addr,
+        );
         let token = stop.clone();
         let control_task = tokio::spawn(async move {
             let serve = axum::serve(control_listener, app).with_graceful_shutdown(token.cancelled_owned());

@@ -319,3 +319,62 @@ async fn the_tas_and_the_iot_endpoint_go_down_and_come_back_on_their_ports() {
     drop(stream);
     sandbox.shutdown().await;
 }
+
+/// The dashboard is the control API's own page; a page of another origin cannot drive the terminals through the
+/// user's browser, and a body a form could send without a preflight is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_served_and_other_origins_cannot_drive_the_terminals() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sandbox = start(&tmp.path().join("state")).await;
+    let info = sandbox.info();
+    let http = reqwest::Client::new();
+    let page = http.get(&info.dashboard_url).send().await.expect("the dashboard");
+    assert_eq!(page.status(), 200);
+    let csp =
+        page.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("/ui/app.js") && !html.contains("https://"), "no external asset");
+    for asset in ["ui/app.js", "ui/app.css"] {
+        let resp = http.get(format!("{}{asset}", info.dashboard_url)).send().await.expect("asset");
+        assert_eq!(resp.status(), 200, "{asset}");
+    }
+
+    let keys = format!("{}/terminals/29000001/keys", info.control_url);
+    let foreign = http
+        .post(&keys)
+        .header("origin", "http://evil.example")
+        .json(&json!({"script": "MENU"}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(foreign.status(), 403);
+    let form =
+        http.post(&keys).header("content-type", "text/plain").body(r#"{"script": "MENU"}"#).send().await;
+    assert_eq!(form.expect("answer").status(), 415);
+    let own = http
+        .post(&keys)
+        .header("origin", info.control_url.as_str())
+        .json(&json!({"script": "MENU"}))
+        .send()
+        .await;
+    assert_eq!(own.expect("answer").status(), 200, "the dashboard's own origin may");
+
+    // The dashboard's payment route pays as the terminal's merchant; the list and the detail show it.
+    let (status, paid) = call(
+        http.post(format!("{}/payments", info.control_url))
+            .json(&json!({"tmsId": "29000001", "amount": "3.00"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{paid}");
+    let reference = paid["reference"].as_str().expect("reference").to_owned();
+    let (_, list) = call(http.get(format!("{}/payments", info.control_url))).await;
+    assert_eq!(list[0]["reference"], reference.as_str());
+    let (status, one) = call(http.get(format!("{}/payments/{reference}", info.control_url))).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["transaction"]["details"]["terminalId"], "29000001");
+    assert!(one["webhooks"].is_array());
+    let (status, _) = call(http.get(format!("{}/payments/TLNOPE", info.control_url))).await;
+    assert_eq!(status, 404);
+    sandbox.shutdown().await;
+}

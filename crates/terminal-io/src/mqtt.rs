@@ -16,7 +16,7 @@
 //!   `tas-dial-failed`, `error`; `docs/CLOUD_KICK.md`) and acknowledges (PUBACK) a command once the core has
 //!   answered it. Reading commands, duplicates and expiry are the core's.
 //!
-//! The drive loop hands it the core's outputs over [`command_channel`]: in order, `OpenMqtt` and `CloseMqtt`
+//! The drive loop hands it the core's outputs over `command_channel`: in order, `OpenMqtt` and `CloseMqtt`
 //! never dropped, publishes dropped only beyond a backlog.
 
 use std::collections::HashMap;

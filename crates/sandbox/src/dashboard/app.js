@@ -65,8 +65,10 @@ function mqttBadge(t) {
 }
 
 function tasBadge(t) {
-  const why = !t.status.linkUp && t.status.lastDialFailure ? ` (${t.status.lastDialFailure})` : "";
-  return badge(t.status.linkUp ? "TAS up" : `TAS down${why}`, t.status.linkUp ? "ok" : "muted");
+  if (t.status.linkUp) return badge("TAS connected", "ok");
+  // Between payments a terminal is not connected to the TAS: a kick makes it dial.
+  if (t.status.lastDialFailure) return badge(`TAS dial failed (${t.status.lastDialFailure})`, "bad");
+  return badge("TAS idle", "muted");
 }
 
 function statusBadge(s) {
@@ -356,7 +358,7 @@ const PARAMS = [
   ["cloud_connection", "CCV Cloud Connection"], ["mqt", "MQT"], ["mqt_service_enable", "MqtServiceEnable"],
   ["mqt_service_use_ssl", "MqtServiceUseSsl"], ["mgt_subscription", "MgtSubscription"],
   ["signature_algorithm", "SSL/TLS Signature Algorithm"], ["mqt_service", "MQT service"], ["tas", "TAS"],
-  ["software_target", "software version"],
+  ["software_target", "software to install"],
 ];
 
 function show(v) {
@@ -421,6 +423,12 @@ function updateTerminal(id) {
   fill(document.getElementById("journal"),
     h("p", {}, `period ${totals.period}: net ${(Number(totals.net_minor) / 100).toFixed(2)} EUR`),
     h("ul", { class: "plain mono" }, (st.journal || []).slice(-12).map((l) => h("li", {}, l))));
+  const mine = state.lastPayment && state.payments.find((p) => p.reference === state.lastPayment);
+  const out = document.getElementById("pay-result");
+  if (mine && out && document.getElementById("pay-ref")) {
+    fill(out, "payment ", h("a", { href: `#/payment/${mine.reference}`, id: "pay-ref" }, mine.reference), " ",
+      h("span", { id: "pay-status" }, statusBadge(mine.status)), mine.failureMessage ? ` ${mine.failureMessage}` : "");
+  }
   fill(document.getElementById("term-events"), state.events.filter((e) => e.tmsId === id).slice(-40).reverse().map(eventLine));
 }
 
@@ -511,12 +519,14 @@ const TOUR = [
       for (const c of changes) await operate(id, "tms", c);
     },
     check: (t) => { const p = t.status.settings.tms; return p.mqt && p.mqt_service_enable && p.mqt_service_use_ssl && p.cloud_connection && p.mgt_subscription === "NL-CAT"; },
+    seen: (t) => { const p = t.status.settings.tms; return `in TMS: MQT ${show(p.mqt)}, MqtServiceEnable ${show(p.mqt_service_enable)}, MqtServiceUseSsl ${show(p.mqt_service_use_ssl)}, Cloud Connection ${show(p.cloud_connection)}, MgtSubscription ${p.mgt_subscription}`; },
   },
   {
     title: "Close the day (R15)",
     real: "START MENU → MANAGER MENU → password 99999 → FUNCTIES → BETAALTERMINAL → DAGAFSLUITING → JA = OK. The installation needs a closed day (R16).",
     run: (id) => operate(id, "keys", { script: "MENU 1 99999 OK 1 1 1 OK OK STOP STOP STOP STOP" }),
     check: (t) => t.status.settings.day !== "open" || t.status.settings.installed.mqt,
+    seen: (t) => `day: ${t.status.settings.day}`,
   },
   {
     title: "Hardware installation with the service password (R16–R19)",
@@ -526,6 +536,7 @@ const TOUR = [
       await operate(id, "keys", { script: `MENU 2 ${pw} OK 1 1 1 1 ${id} OK ${id} OK OK OK OK OK` });
     },
     check: (t) => t.status.settings.installed.mqt && t.status.settings.installed.cloud_connection,
+    seen: (t) => `installed: MQT ${show(t.status.settings.installed.mqt)}, software ${t.status.settings.software}; ${t.migration}`,
   },
   {
     title: "OPI settings: POS MODE TCP FLAT-OUTGOING (R20)",
@@ -535,24 +546,28 @@ const TOUR = [
       await operate(id, "keys", { script: `MENU 2 ${pw} OK 2 1 1 1 2 OK OK STOP STOP STOP STOP STOP` });
     },
     check: (t) => t.status.settings.posOpiMode === "tcp_flat_outgoing" && t.status.settings.installed.mqt,
+    seen: (t) => `POS OPI mode: ${t.posOpiMode}`,
   },
   {
     title: "Activate and reopen the day (R19)",
     real: "START MENU → MANAGER MENU → 99999 → FUNCTIES → BETAALTERMINAL → ACTIVEREN, then DAG OPENEN: a day closed by hand is reopened by hand.",
     run: (id) => operate(id, "keys", { script: "MENU 1 99999 OK 1 1 3 OK 2 OK STOP STOP STOP STOP" }),
     check: (t) => t.status.settings.activated && t.status.settings.day === "open" && t.status.settings.installed.mqt && mqttState(t) === "up",
+    seen: (t) => `activated: ${t.status.settings.activated ? "yes" : "no"}, day: ${t.status.settings.day}, MQTT ${mqttState(t)}`,
   },
   {
     title: "Whitelist and POS configuration (R8, R10)",
     real: "In VPOS: put the TMS ID on the merchant's whitelist. In the POS: TMS ID, TMS system name GrundmasterNL (or GrundmasterBE), access protocol OPI_NL; no IP or port.",
     async run(id) { await operate(id, "whitelist", { on: true }); state.tour.posConfig = "GrundmasterNL"; },
     check: (t) => t.onWhitelist && state.tour.posConfig === "GrundmasterNL",
+    seen: (t) => `${t.onWhitelist ? "on" : "not on"} the whitelist; POS configuration: ${state.tour.posConfig || "08900000002 (1.0)"}`,
   },
   {
     title: "Test payment (R22)",
     real: "The customer makes a test payment; it must succeed and print its receipts.",
     async run(id) { const p = await api("/payments", { tmsId: id, amount: "1.00", managementSystemId: "GrundmasterNL" }); state.tour.payments.test = p.reference; },
     check: () => tourPaymentOk("test"),
+    seen: () => tourPaymentSeen("test"),
   },
   {
     title: "Prove it runs over 2.0: trigger port 0 (R21)",
@@ -564,8 +579,15 @@ const TOUR = [
       state.tour.payments.proof = p.reference;
     },
     check: (t) => t.status.settings.triggerPort === 0 && tourPaymentOk("proof", "CLOUD_CONNECT"),
+    seen: (t) => `trigger port ${t.status.settings.triggerPort}; ${tourPaymentSeen("proof")}`,
   },
 ];
+
+function tourPaymentSeen(name) {
+  const ref = state.tour.payments[name];
+  const p = ref && state.payments.find((x) => x.reference === ref);
+  return p ? `payment ${p.status} via ${p.details.wakeUpType}` : "no payment yet";
+}
 
 function tourPaymentOk(name, wakeUp) {
   const ref = state.tour.payments[name];
@@ -590,29 +612,43 @@ function tourView(id) {
   ];
 }
 
-async function runTourStep(id, i, button) {
+// One step at a time, in the order asked: a step's keys never mix with another's.
+let tourQueue = Promise.resolve();
+
+function runTourStep(id, i, button) {
   button.disabled = true;
-  try { await TOUR[i].run(id); state.payments = await api("/payments"); } catch (e) { showError(e); }
-  button.disabled = false;
-  await loadTerminal(id);
+  state.tour.running = (state.tour.running || 0) + 1;
   update();
+  tourQueue = tourQueue.then(async () => {
+    try { await TOUR[i].run(id); state.payments = await api("/payments"); } catch (e) { showError(e); }
+    await loadTerminal(id).catch(showError);
+  }).finally(() => {
+    state.tour.running -= 1;
+    button.disabled = false;
+    update();
+  });
+  return tourQueue;
 }
 
 function updateTour(id) {
   const t = state.terminals.get(id);
   if (!t || !document.getElementById("tour-progress")) return;
   let done = 0;
+  const running = state.tour.running > 0;
   TOUR.forEach((step, i) => {
     let ok = false;
-    try { ok = !!step.check(t); } catch (_) { ok = false; }
+    // While a step runs, what the terminal shows is on its way; the checks wait for it to finish.
+    try { ok = !running && !!step.check(t); } catch (_) { ok = false; }
     if (ok) done++;
     const li = document.getElementById(`tour-step-${i + 1}`);
     li.className = ok ? "done" : "";
     const mark = document.getElementById(`tour-check-${i + 1}`);
     mark.className = `check ${ok ? "pass" : "fail"}`;
-    fill(mark, ok ? "done" : "not yet");
+    let seen = "";
+    try { seen = step.seen(t); } catch (_) { seen = ""; }
+    fill(mark, ok ? "done" : running ? "…" : "not yet", seen ? h("span", { class: "muted" }, ` (seen: ${seen})`) : "");
   });
-  fill(document.getElementById("tour-progress"), `${done} of ${TOUR.length} steps done${done === TOUR.length ? ": the terminal is migrated to Cloud Connect 2.0 and proven." : ""}`);
+  fill(document.getElementById("tour-progress"), running ? "running a step…" : `${done} of ${TOUR.length} steps done${done === TOUR.length ? ": the terminal is migrated to Cloud Connect 2.0 and proven." : ""}`);
 }
 
 // ---------- start ----------
