@@ -38,6 +38,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ccv_terminal::{CardEvent, Input, Key, TmsChange};
 use ccv_terminal_io::Status;
+use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -47,6 +48,9 @@ use crate::SandboxTerminal;
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxEvent {
+    /// A number that grows with every event of the process (a reader that also asked for the recent events drops
+    /// the ones it has already seen by it).
+    pub seq: u64,
     /// Epoch milliseconds.
     pub at: u64,
     /// The terminal concerned, when there is one.
@@ -147,11 +151,17 @@ impl SandboxEvent {
         };
         let kind = entry.kind.map(|k| k.as_str().to_owned());
         Some(SandboxEvent {
+            seq: next_seq(),
             at: entry.at_ms,
             tms_id: entry.tms_id,
             what: EventKind::Opi { direction, kind, xml: entry.xml },
         })
     }
+}
+
+fn next_seq() -> u64 {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn now_ms() -> u64 {
@@ -160,7 +170,7 @@ fn now_ms() -> u64 {
 
 impl SandboxEvent {
     pub(crate) fn new(tms_id: Option<String>, what: EventKind) -> SandboxEvent {
-        SandboxEvent { at: now_ms(), tms_id, what }
+        SandboxEvent { seq: next_seq(), at: now_ms(), tms_id, what }
     }
 }
 
@@ -231,6 +241,39 @@ pub(crate) struct Control {
     pub(crate) endpoint: Arc<ccv_iot::Endpoint>,
     pub(crate) info: Arc<dyn Fn() -> crate::SandboxInfo + Send + Sync>,
     pub(crate) events: broadcast::Sender<SandboxEvent>,
+    /// The latest events, oldest first (at most [`RECENT_EVENTS`]), for readers that ask for them on connecting.
+    pub(crate) recent: Arc<std::sync::Mutex<std::collections::VecDeque<SandboxEvent>>>,
+}
+
+/// How many of the latest events the control API keeps for `GET /events?replay=N`.
+pub const RECENT_EVENTS: usize = 1000;
+
+/// Keeps the latest [`RECENT_EVENTS`] events of `events` in `recent` until `stop`.
+pub(crate) fn keep_recent(
+    events: &broadcast::Sender<SandboxEvent>,
+    recent: Arc<std::sync::Mutex<std::collections::VecDeque<SandboxEvent>>>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut rx = events.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let e = tokio::select! {
+                _ = stop.cancelled() => return,
+                e = rx.recv() => e,
+            };
+            match e {
+                Ok(e) => {
+                    let mut r = recent.lock().unwrap_or_else(|p| p.into_inner());
+                    if r.len() == RECENT_EVENTS {
+                        r.pop_front();
+                    }
+                    r.push_back(e);
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
 }
 
 /// A terminal as the control API shows it: what the sandbox table shows, and its live status.
@@ -732,11 +775,34 @@ async fn service_password(
     Ok(axum::Json(PasswordView { tms_id, service_password }).into_response())
 }
 
+/// `?replay=N`.
+#[derive(Deserialize)]
+pub(crate) struct EventsQuery {
+    replay: Option<usize>,
+}
+
 #[utoipa::path(get, path = "/events", tag = "events",
+    params(("replay" = Option<usize>, Query, description = "First send up to this many of the latest events (at most 1000), then the live ones; an event can come twice, once in each part (same `seq`)")),
     responses((status = 200, description = "Server-Sent Events (`text/event-stream`): one `SandboxEvent` as JSON per `data:` line; a reader that lags gets `{\"type\": \"lagged\", \"missed\": N}`", content_type = "text/event-stream", body = SandboxEvent)))]
-async fn events(State(c): State<Control>) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+async fn events(
+    State(c): State<Control>,
+    axum::extract::Query(q): axum::extract::Query<EventsQuery>,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+    // Subscribed before the recent events are copied: nothing falls between the two.
     let rx = c.events.subscribe();
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
+    let replay: Vec<Result<Event, Infallible>> = match q.replay {
+        Some(n) if n > 0 => {
+            let recent = c.recent.lock().unwrap_or_else(|p| p.into_inner());
+            let skip = recent.len().saturating_sub(n.min(RECENT_EVENTS));
+            recent
+                .iter()
+                .skip(skip)
+                .map(|e| Ok(Event::default().data(serde_json::to_string(e).unwrap_or_default())))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let live = futures::stream::unfold(rx, |mut rx| async move {
         let data = match rx.recv().await {
             Ok(e) => serde_json::to_string(&e).unwrap_or_default(),
             // A slow reader misses the oldest events; it is told how many.
@@ -747,7 +813,7 @@ async fn events(State(c): State<Control>) -> Sse<impl futures::Stream<Item = Res
         };
         Some((Ok(Event::default().data(data)), rx))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(futures::stream::iter(replay).chain(live)).keep_alive(KeepAlive::default())
 }
 
 async fn openapi_document() -> Response {

@@ -363,6 +363,8 @@ impl Sandbox {
         let terminals = Arc::new(terminals);
         let (events, _) = tokio::sync::broadcast::channel(4096);
         let stop = tokio_util::sync::CancellationToken::new();
+        let recent = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        control::keep_recent(&events, recent.clone(), stop.clone());
         forward_events(&terminals, &vpos, &tas, &events, &stop);
         let control_listener = tokio::net::TcpListener::bind(SocketAddr::new(LOOPBACK, port(ports.control)))
             .await
@@ -389,6 +391,7 @@ impl Sandbox {
                 endpoint: endpoint.clone(),
                 info: Arc::new(move || info_parts.info()),
                 events: events.clone(),
+                recent: recent.clone(),
             },
             control_addr,
         );

@@ -355,12 +355,13 @@ async fn the_dashboard_is_served_and_other_origins_cannot_drive_the_terminals() 
     let own = http
         .post(&keys)
         .header("origin", info.control_url.as_str())
-        .json(&json!({"script": "MENU"}))
+        .json(&json!({"script": "MENU STOP"}))
         .send()
         .await;
     assert_eq!(own.expect("answer").status(), 200, "the dashboard's own origin may");
 
     // The dashboard's payment route pays as the terminal's merchant; the list and the detail show it.
+    let mut events = sandbox.events();
     let (status, paid) = call(
         http.post(format!("{}/payments", info.control_url))
             .json(&json!({"tmsId": "29000001", "amount": "3.00"})),
@@ -376,5 +377,30 @@ async fn the_dashboard_is_served_and_other_origins_cannot_drive_the_terminals() 
     assert!(one["webhooks"].is_array());
     let (status, _) = call(http.get(format!("{}/payments/TLNOPE", info.control_url))).await;
     assert_eq!(status, 404);
+
+    // A reader that connects later asks for the latest events first: the payment's OPI messages are among them.
+    let settled = async {
+        loop {
+            let e = serde_json::to_value(events.recv().await.expect("events")).expect("JSON");
+            if e["type"] == "payment"
+                && e["event"]["reference"] == reference.as_str()
+                && e["event"]["status"] == "success"
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(T, settled).await.expect("the payment succeeds");
+    let mut stream = http
+        .get(format!("{}/events?replay=1000", info.control_url))
+        .send()
+        .await
+        .expect("the event stream opens");
+    let mut buf = String::new();
+    let opi = next_event(&mut stream, &mut buf, |e| {
+        e["type"] == "opi" && e["kind"] == "CardServiceResponse" && e["tmsId"] == "29000001"
+    })
+    .await;
+    assert!(opi["seq"].as_u64().is_some(), "{opi}");
     sandbox.shutdown().await;
 }

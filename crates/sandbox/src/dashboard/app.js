@@ -141,7 +141,15 @@ function schedule() {
   });
 }
 
+const seenSeq = new Set();
+
 function onEvent(ev) {
+  // The recent events sent first can come again live: each is taken once.
+  if (ev.seq !== undefined) {
+    if (seenSeq.has(ev.seq)) return;
+    seenSeq.add(ev.seq);
+    if (seenSeq.size > 4 * MAX_EVENTS) seenSeq.clear();
+  }
   state.events.push(ev);
   if (state.events.length > MAX_EVENTS) state.events.splice(0, state.events.length - MAX_EVENTS);
   if (ev.tmsId && ev.type !== "opi") pending.terminals.add(ev.tmsId);
@@ -153,7 +161,8 @@ function onEvent(ev) {
 
 function connectEvents() {
   const live = document.getElementById("live");
-  const source = new EventSource("/events");
+  // The latest events first (a payment made before the page opened has its OPI conversation), then the live ones.
+  const source = new EventSource("/events?replay=1000");
   source.onopen = () => { live.className = "live on"; live.textContent = "live: following the event stream"; };
   source.onerror = () => { live.className = "live off"; live.textContent = "event stream lost; reconnecting…"; };
   source.onmessage = (m) => {
