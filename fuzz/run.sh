@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target="${1:?usage: bash fuzz/run.sh TARGET [SECONDS]  (TARGET: opi_xml, opi_frame, terminal_inputs)}"
+target="${1:?usage: bash fuzz/run.sh TARGET [SECONDS]  (TARGET: opi_xml, opi_frame, terminal_inputs, cloud_command, cloud_event, tas_handshake, terminal_config, sandbox_fleet)}"
 seconds="${2:-300}"
 jobs="${FUZZ_JOBS:-1}"
 
@@ -46,8 +46,14 @@ seed_opi() {
 
 case "$target" in
   opi_xml | opi_frame) seed_opi ;;
-  *) ;; # other targets seed their own corpus directory
+  terminal_config) for f in fixtures/terminals/*.toml; do cp "$f" "$corpus/seed_$(basename "$f" .toml)"; done ;;
+  sandbox_fleet) cp fixtures/sandbox.toml "$corpus/seed_sandbox" ;;
+  *) ;;
 esac
+# Hand-written seeds of the targets that have them (fuzz/seeds/TARGET/).
+if [ -d "fuzz/seeds/$target" ]; then
+  for f in "fuzz/seeds/$target"/*; do cp "$f" "$corpus/seed_$(basename "$f")"; done
+fi
 
 # One process by default (the machine is shared). FUZZ_JOBS=N runs N workers; libFuzzer then
 # writes their output to fuzz-<n>.log in the repository root.

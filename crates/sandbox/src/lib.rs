@@ -16,6 +16,7 @@ pub mod control;
 mod dashboard;
 pub mod doctor;
 pub mod fleet;
+pub mod fuzz;
 pub mod scenario;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -31,6 +31,7 @@
 //! - [`status`]: [`Status`], kept in a `watch` so that readers await changes instead of polling
 
 pub mod config;
+pub mod fuzz;
 pub mod kick;
 pub mod kick_client;
 pub mod link;

@@ -19,6 +19,7 @@
 //! - [`host_port`]: [`HostPort`] and its text form
 
 pub mod cloud;
+pub mod fuzz;
 pub mod handshake;
 pub mod host_port;
 pub mod local_kick;
