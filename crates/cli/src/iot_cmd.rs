@@ -70,6 +70,10 @@ pub struct IotArgs {
     /// Smallest keep-alive granted, in seconds (AWS IoT Core: 30). Lower values help tests.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     keep_alive_min: u64,
+    /// Keep persistent sessions (subscriptions, queued QoS 1 messages) in this file across restarts, as AWS IoT
+    /// Core keeps them for an hour; without it they live in memory only.
+    #[arg(long, value_name = "FILE")]
+    state_file: Option<PathBuf>,
     /// Print the ready lines as JSON objects.
     #[arg(long)]
     json: bool,
@@ -136,6 +140,7 @@ pub fn run_iot(args: IotArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         listen_8883: args.listen_8883,
         keep_alive_min: Duration::from_secs(args.keep_alive_min.max(1)),
+        state_file: args.state_file.clone(),
         ..EndpointConfig::default()
     };
     let runtime =

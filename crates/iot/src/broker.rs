@@ -166,6 +166,8 @@ pub(crate) struct Broker {
     pub(crate) session_expiry: Duration,
     next_conn_id: AtomicU64,
     pub(crate) connected: AtomicUsize,
+    /// Woken whenever a persistent session changes (the state file's writer waits on it).
+    pub(crate) changed: tokio::sync::Notify,
 }
 
 /// What a (re)connecting client gets back.
@@ -184,7 +186,78 @@ impl Broker {
             session_expiry,
             next_conn_id: AtomicU64::new(1),
             connected: AtomicUsize::new(0),
+            changed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// A persistent session changed: the state file is due (a stored permit if nobody waits now).
+    fn persistent_changed(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Every persistent session as it would be after this process ended: offline, expiring a session expiry from
+    /// now unless it already expires sooner.
+    pub(crate) fn snapshot(&self) -> crate::persist::Snapshot {
+        let st = lock(&self.state);
+        let (now, now_ms) = (Instant::now(), crate::persist::now_ms());
+        let full = self.session_expiry.as_millis() as u64;
+        let sessions = st
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.persistent)
+            .map(|(id, s)| {
+                let left = s.expires.map_or(full, |e| e.saturating_duration_since(now).as_millis() as u64);
+                crate::persist::SavedSession {
+                    client_id: id.to_string(),
+                    subscriptions: s.subs.iter().map(|(f, q)| (f.clone(), *q as u8)).collect(),
+                    queued: s
+                        .queued
+                        .iter()
+                        .map(|p| crate::persist::SavedMessage::new(&p.topic, &p.payload))
+                        .collect(),
+                    expires_at_ms: now_ms.saturating_add(left),
+                }
+            })
+            .collect();
+        crate::persist::Snapshot::new(sessions)
+    }
+
+    /// Puts back the sessions of a snapshot (before any client connects); those that expired, and what exceeds
+    /// the limits, are left out. Returns how many sessions were restored.
+    pub(crate) fn restore(&self, snapshot: crate::persist::Snapshot) -> usize {
+        let mut st = lock(&self.state);
+        let (now, now_ms) = (Instant::now(), crate::persist::now_ms());
+        let mut restored = 0;
+        for saved in snapshot.sessions {
+            if saved.expires_at_ms <= now_ms
+                || saved.client_id.is_empty()
+                || saved.client_id.len() > self.limits.max_client_id
+            {
+                continue;
+            }
+            let client: Arc<str> = Arc::from(saved.client_id.as_str());
+            let mut session = Session {
+                persistent: true,
+                expires: Some(now + Duration::from_millis(saved.expires_at_ms - now_ms)),
+                ..Session::default()
+            };
+            for (filter, qos) in saved.subscriptions.into_iter().take(self.limits.max_subscriptions) {
+                let qos = if qos >= 1 { QoS::AtLeastOnce } else { QoS::AtMostOnce };
+                if topics::validate_filter(&filter).is_err() {
+                    continue;
+                }
+                session.subs.insert(filter.clone(), qos);
+                st.index(&filter).entry(filter).or_default().insert(client.clone(), qos);
+            }
+            for m in saved.queued.into_iter().take(self.limits.max_queued) {
+                if let Some(payload) = m.payload().filter(|p| p.len() <= self.limits.max_payload) {
+                    session.queued.push_back(Publish::new(m.topic, QoS::AtLeastOnce, payload));
+                }
+            }
+            st.sessions.insert(client, session);
+            restored += 1;
+        }
+        restored
     }
 
     pub(crate) fn emit(&self, event: EndpointEvent) {
@@ -219,6 +292,8 @@ impl Broker {
         session.expires = None;
         session.link = Some(Link { conn_id, tx, kicker });
         let resend = session.queued.drain(..).collect();
+        drop(st);
+        self.persistent_changed();
         Attached { conn_id, session_present, resend }
     }
 
@@ -253,6 +328,8 @@ impl Broker {
         }
         session.queued.truncate(max_queued);
         session.expires = Some(Instant::now() + self.session_expiry);
+        drop(st);
+        self.persistent_changed();
     }
 
     pub(crate) fn subscribe(&self, client_id: &Arc<str>, filter: &str, qos: QoS) -> usize {
@@ -260,7 +337,12 @@ impl Broker {
         let Some(session) = st.sessions.get_mut(client_id) else { return 0 };
         session.subs.insert(filter.to_owned(), qos);
         let count = session.subs.len();
+        let persistent = session.persistent;
         st.index(filter).entry(filter.to_owned()).or_default().insert(client_id.clone(), qos);
+        drop(st);
+        if persistent {
+            self.persistent_changed();
+        }
         count
     }
 
@@ -274,6 +356,8 @@ impl Broker {
             session.subs.remove(filter);
         }
         st.unindex(client_id, filter);
+        drop(st);
+        self.persistent_changed();
     }
 
     /// Routes one PUBLISH to every matching subscription; returns how many sessions got it.
@@ -308,6 +392,7 @@ impl Broker {
         };
         let now = Instant::now();
         let mut delivered = 0;
+        let mut queued_offline = false;
         let mut expired = Vec::new();
         for (client, sub_qos) in targets {
             let Some(session) = st.sessions.get_mut(&client) else { continue };
@@ -344,6 +429,7 @@ impl Broker {
                         tracing::warn!(client = %client, "offline queue full; oldest message dropped");
                     }
                     session.queued.push_back(out);
+                    queued_offline = true;
                     delivered += 1;
                 }
                 None => {}
@@ -351,6 +437,10 @@ impl Broker {
         }
         for client in expired {
             st.remove_session(&client);
+        }
+        drop(st);
+        if queued_offline {
+            self.persistent_changed();
         }
         delivered
     }
@@ -367,6 +457,10 @@ impl Broker {
             .collect();
         for client in &dead {
             st.remove_session(client);
+        }
+        drop(st);
+        if !dead.is_empty() {
+            self.persistent_changed();
         }
         dead.len()
     }

@@ -124,6 +124,9 @@ pub enum EndpointError {
     /// TLS set-up failed.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The state file of persistent sessions could not be read.
+    #[error(transparent)]
+    State(#[from] crate::persist::PersistError),
 }
 
 /// A running endpoint. Dropping it without [`Endpoint::shutdown`] leaves the tasks running until
@@ -141,6 +144,8 @@ pub struct Endpoint {
     /// The accept loops while the endpoint is up.
     listening: tokio::sync::Mutex<Option<Listening>>,
     down: std::sync::atomic::AtomicBool,
+    /// Where persistent sessions are kept across restarts.
+    state_file: Option<std::path::PathBuf>,
 }
 
 /// What every accept loop shares.
@@ -202,13 +207,18 @@ impl Endpoint {
         let addr = local(&l443, config.listen);
         let addr_8883 = l8883.as_ref().zip(config.listen_8883).map(|(l, a)| local(l, a));
         let broker = Arc::new(Broker::new(config.limits.clone(), config.session_expiry));
+        let state_file = config.state_file.clone();
+        if let Some(path) = &state_file {
+            let restored = broker.restore(crate::persist::Snapshot::load(path)?);
+            tracing::info!(path = %path.display(), restored, "IoT endpoint: persistent sessions restored");
+        }
         let shutdown = CancellationToken::new();
         let (done, done_rx) = mpsc::channel(1);
         let serve = Serve { tls, broker: broker.clone(), config: Arc::new(config), done };
         let listening = serve.listen(l443, l8883, &shutdown);
         let sweeper = broker.clone();
         let stop = shutdown.clone();
-        let tasks = vec![tokio::spawn(async move {
+        let mut tasks = vec![tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tokio::select! {
@@ -217,6 +227,9 @@ impl Endpoint {
                 }
             }
         })];
+        if let Some(path) = state_file.clone() {
+            tasks.push(tokio::spawn(keep_state_file(broker.clone(), path, shutdown.clone())));
+        }
         tracing::info!(%addr, addr_8883 = ?addr_8883, "IoT endpoint listening");
         Ok(Endpoint {
             addr,
@@ -228,6 +241,7 @@ impl Endpoint {
             serve,
             listening: tokio::sync::Mutex::new(Some(listening)),
             down: Default::default(),
+            state_file,
         })
     }
 
@@ -294,7 +308,7 @@ impl Endpoint {
 
     /// Stops accepting, closes every connection and waits (at most 5 s) for them to end.
     pub async fn shutdown(self) {
-        let Endpoint { shutdown, tasks, mut done_rx, serve, listening, .. } = self;
+        let Endpoint { shutdown, tasks, mut done_rx, serve, listening, broker, state_file, .. } = self;
         shutdown.cancel();
         if let Some(l) = listening.into_inner() {
             l.stop().await;
@@ -305,7 +319,38 @@ impl Endpoint {
         drop(serve);
         // Every connection task holds a sender; recv() yields None once all are gone.
         let _ = tokio::time::timeout(Duration::from_secs(5), done_rx.recv()).await;
+        // Every connection has detached: the sessions are written as the next start will find them.
+        if let Some(path) = state_file {
+            save_state(&broker, &path).await;
+        }
         tracing::info!("IoT endpoint stopped");
+    }
+}
+
+/// Writes the broker's persistent sessions to `path` (off the async threads); a failure is logged, not fatal.
+async fn save_state(broker: &Arc<Broker>, path: &std::path::Path) {
+    let snapshot = broker.snapshot();
+    let path = path.to_owned();
+    match tokio::task::spawn_blocking(move || snapshot.save(&path)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("persistent sessions NOT saved: {e}"),
+        Err(e) => tracing::error!("persistent sessions NOT saved: {e}"),
+    }
+}
+
+/// Writes the state file shortly after each change of a persistent session (changes within 50 ms are written
+/// together), until `stop`; the final write is [`Endpoint::shutdown`]'s.
+async fn keep_state_file(broker: Arc<Broker>, path: std::path::PathBuf, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = broker.changed.notified() => {}
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        save_state(&broker, &path).await;
     }
 }
 

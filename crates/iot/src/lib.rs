@@ -38,6 +38,7 @@ mod connection;
 pub mod endpoint;
 pub mod identity;
 mod model;
+pub mod persist;
 pub mod pki;
 pub mod policy;
 pub mod probe;

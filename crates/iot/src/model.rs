@@ -59,6 +59,9 @@ pub struct EndpointConfig {
     pub session_expiry: Duration,
     /// Limits.
     pub limits: Limits,
+    /// Where persistent sessions (subscriptions, queued QoS 1 messages) are kept across restarts, as AWS IoT
+    /// Core keeps them for the session expiry; `None`: in memory only.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for EndpointConfig {
@@ -73,6 +76,7 @@ impl Default for EndpointConfig {
             write_timeout: Duration::from_secs(10),
             session_expiry: Duration::from_secs(3600),
             limits: Limits::default(),
+            state_file: None,
         }
     }
 }

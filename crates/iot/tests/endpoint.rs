@@ -515,3 +515,48 @@ async fn other_mqtt_versions_get_connack_unacceptable_protocol_version() {
     }
     let _still_fine = s.connect("T1", "T1", true).await;
 }
+
+/// AWS IoT keeps a persistent session's subscriptions and queued QoS 1 messages for the session expiry, whatever
+/// happens to the broker process: with a state file, so does the stand-in across a restart. A kick published
+/// while a terminal reconnects after the restart reaches it, and so does one queued before the restart.
+#[tokio::test]
+async fn persistent_sessions_and_their_queued_kicks_survive_a_restart_of_the_endpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("iot-sessions.json");
+    let with_state = |f: std::path::PathBuf| move |c: &mut ccv_iot::EndpointConfig| c.state_file = Some(f);
+    let s = start_with(with_state(file.clone())).await;
+    let mut t1 = s.connect("T1", "T1", false).await;
+    t1.subscribe(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce).await.expect("SUBACK");
+    let mut t2 = s.connect("T2", "T2", false).await;
+    t2.subscribe(&cmd_topic("NL-CAT", "T2"), QoS::AtLeastOnce).await.expect("SUBACK");
+    drop(t2);
+    let mut vpos = s.connect("vpos", "vpos-1", true).await;
+    vpos.publish(&cmd_topic("NL-CAT", "T2"), QoS::AtLeastOnce, &kick("before-restart"))
+        .await
+        .expect("PUBACK");
+    s.endpoint.shutdown().await;
+    drop((t1, vpos));
+
+    let s = start_with(with_state(file.clone())).await;
+    assert_eq!(s.endpoint.sessions(), 2, "T1's and T2's sessions are back");
+    let mut vpos = s.connect("vpos", "vpos-1", true).await;
+    vpos.publish(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce, &kick("after-restart")).await.expect("PUBACK");
+    for (who, id) in [("T1", "after-restart"), ("T2", "before-restart")] {
+        let mut p = s.tls(who).await;
+        assert!(p.mqtt_connect(who, false, 30).await.expect("CONNACK").session_present, "{who}");
+        let got = p.next_publish().await.expect("the queued kick");
+        let Command::ConnectTas(k) = parse_command(&got.payload).expect("kick parses") else {
+            panic!("not a kick")
+        };
+        assert_eq!(k.kick_id, id, "{who}");
+    }
+    s.endpoint.shutdown().await;
+    // A state file that is not one: the endpoint says so instead of starting without the sessions.
+    std::fs::write(&file, b"{not json").expect("write");
+    let pki = common::pki();
+    let config = ccv_iot::EndpointConfig { state_file: Some(file.clone()), ..Default::default() };
+    let err = ccv_iot::Endpoint::start(config, ccv_iot::EndpointTls::from_pki(&pki).expect("TLS"))
+        .await
+        .expect_err("an unreadable state file");
+    assert!(err.to_string().contains("move it away"), "{err}");
+}

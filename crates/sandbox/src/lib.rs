@@ -4,7 +4,7 @@
 //! default one has a terminal for each situation of the installer's guide).
 //!
 //! The state directory holds `pki/` (CA, endpoint, payment-API and terminal certificates), `vpos/` (the payment
-//! API's database) and `terminals/{tmsId}.json` (each terminal's non-volatile state: configuration as changed by
+//! API's database), `iot/sessions.json` (the IoT endpoint's persistent sessions and queued messages) and `terminals/{tmsId}.json` (each terminal's non-volatile state: configuration as changed by
 //! menus and TMS, journal, totals, STAN and receipt counters); all survive a restart and a kill. Merchants, keys and whitelists are seeded from the fleet when a
 //! merchant is created; after that the store (and its admin API) is the truth. `ephemeral_ports` puts every
 //! listener on a free port (parallel sandboxes, CI).
@@ -292,6 +292,8 @@ impl Sandbox {
 
         let endpoint_config = EndpointConfig {
             listen: SocketAddr::new(LOOPBACK, port(ports.iot)),
+            // Persistent sessions and their queued kicks outlive a restart, as at AWS IoT.
+            state_file: Some(state.join("iot").join("sessions.json")),
             ..EndpointConfig::default()
         };
         let tls = EndpointTls::from_pki(&pki).map_err(|e| party("IoT endpoint")(e.to_string()))?;
