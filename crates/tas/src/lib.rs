@@ -4,7 +4,8 @@
 //! hand-shake (`docs/TAS_HANDSHAKE.md`), keeps a registry of connected terminals, and runs OPI_NL conversations on
 //! each connection as the POS side: payment, refund, reversal, abort, login, logoff, reconciliation. It answers the
 //! terminal's `DeviceRequest`s (collecting display texts and receipts; the printer can be told to fail), applies
-//! time-outs, and reports the outcome as `unknown` when the terminal disconnects or goes silent mid-transaction.
+//! time-outs, and reports the outcome as `unknown` when the terminal disconnects or goes silent mid-transaction
+//! (after a time-out it sends the terminal an abort and keeps it busy until the terminal answers).
 //! Every frame in both directions goes to a JSON-lines transcript with card numbers masked, and to live viewers
 //! ([`Tas::transcript_updates`]). It can be taken down and brought back on the same port ([`Tas::set_down`]), as
 //! a TAS outage looks to terminals.
@@ -61,8 +62,12 @@ pub struct TasConfig {
     pub max_frame: usize,
     /// Time a terminal has to send its hand-shake after connecting.
     pub handshake_timeout: Duration,
-    /// Default time a conversation may take before its outcome is reported unknown.
+    /// Default time a conversation may take before its outcome is reported unknown (and the terminal is sent
+    /// an abort).
     pub transaction_timeout: Duration,
+    /// Time a terminal has to answer the abort sent after a time-out; until it answers (or this passes and the
+    /// TAS disconnects it) the terminal takes no request.
+    pub abort_timeout: Duration,
     /// Time allowed for writing one frame.
     pub write_timeout: Duration,
     /// `WorkstationID` the TAS puts in its requests.
@@ -77,10 +82,12 @@ pub struct TasConfig {
 
 impl Default for TasConfig {
     fn default() -> Self {
+        let timeouts = session::Timeouts::default();
         Self {
             max_frame: 64 * 1024,
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: timeouts.handshake,
             transaction_timeout: Duration::from_secs(120),
+            abort_timeout: timeouts.abort,
             write_timeout: Duration::from_secs(10),
             workstation_id: "TAS".to_owned(),
             transcript_path: None,
@@ -116,11 +123,13 @@ pub enum TasError {
         /// The TMS ID.
         tms_id: String,
     },
-    /// A conversation is already running on this terminal.
-    #[error("terminal {tms_id} is busy with another request; wait for it or abort it")]
+    /// A conversation is already running on this terminal, or the terminal may still be in one that timed out.
+    #[error("terminal {tms_id} is busy: {doing}")]
     Busy {
         /// The TMS ID.
         tms_id: String,
+        /// With what, and what to do.
+        doing: String,
     },
     /// An abort was asked while nothing runs.
     #[error("terminal {tms_id} has no request in progress to abort")]

@@ -18,7 +18,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::{DisplayText, JobKind, TerminalInfo, TransactionResult};
-use crate::session::{Ended, Host, Output, Session};
+use crate::session::{Ended, Host, Output, Session, Timeouts};
 use crate::transcript::{Direction, Transcript};
 use crate::{TasConfig, TasError};
 
@@ -273,8 +273,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
     let epoch = tokio::time::Instant::now();
     let now = || epoch.elapsed();
     let config = &conn.shared.config;
-    let mut session: Session<Reply> =
-        Session::new(now(), config.handshake_timeout, config.workstation_id.clone());
+    let timeouts = Timeouts { handshake: config.handshake_timeout, abort: config.abort_timeout };
+    let mut session: Session<Reply> = Session::new(now(), timeouts, config.workstation_id.clone());
     // The sender goes into the registry when the terminal has identified itself.
     let (tx, mut commands) = mpsc::channel::<Command>(16);
     let mut tx = Some(tx);
@@ -343,7 +343,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
         let open = session.is_open();
         tokio::select! {
             _ = shutdown.cancelled(), if open => session.handle_end(now(), Ended::ShuttingDown),
-            _ = timer => session.handle_timeout(now()),
+            _ = timer => session.handle_timeout(now(), &*conn.shared),
             cmd = commands.recv(), if open => match cmd {
                 None | Some(Command::Close) => session.handle_end(now(), Ended::Replaced),
                 Some(Command::Run { kind, timeout, reply }) => {

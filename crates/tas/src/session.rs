@@ -94,6 +94,35 @@ enum Phase {
     Closed,
 }
 
+/// The time limits of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time a terminal has to identify itself after connecting.
+    pub handshake: Duration,
+    /// Time the terminal has to answer the abort the TAS sends when a request times out; a terminal that
+    /// answers neither the request nor the abort is disconnected.
+    pub abort: Duration,
+}
+
+/// The TAS's defaults (`TasConfig::default()`).
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { handshake: Duration::from_secs(10), abort: Duration::from_secs(30) }
+    }
+}
+
+/// After a request timed out the terminal may still be in it: the TAS sent an abort and takes no request until
+/// the terminal answers the timed-out request or the abort, or the connection closes.
+#[derive(Debug)]
+struct Recovering {
+    /// The `RequestID` of the request that timed out.
+    timed_out: String,
+    /// The `RequestID` of the abort that was sent for it (the TAS's, or a caller's already running).
+    abort_id: String,
+    /// When the connection is given up if neither answer came.
+    deadline: Duration,
+}
+
 /// A running conversation.
 #[derive(Debug)]
 struct InFlight<R> {
@@ -154,7 +183,7 @@ impl<R> InFlight<R> {
 /// # Calling order
 ///
 /// ```text
-/// let mut s = Session::new(now, handshake_timeout, workstation_id);
+/// let mut s = Session::new(now, timeouts, workstation_id);
 /// loop {
 ///     while let Some(out) = s.poll_output() { execute(out) }   // 1. drain everything (may feed handle_end)
 ///     if s.is_closed() { break }                               // 2. drop the socket
@@ -162,7 +191,7 @@ impl<R> InFlight<R> {
 ///     match wait_for_event_or(deadline) {                      // 4. IO happens outside
 ///         Frame(bytes)        => s.handle_frame(now, bytes, &host),
 ///         Request(kind, t, r) => s.handle_request(now, kind, t, r, &host),
-///         Deadline            => s.handle_timeout(now),
+///         Deadline            => s.handle_timeout(now, &host),
 ///         End(why)            => s.handle_end(now, why),
 ///     }
 /// }
@@ -182,6 +211,9 @@ pub struct Session<R> {
     phase: Phase,
     tms_id: Option<Arc<str>>,
     workstation_id: String,
+    timeouts: Timeouts,
+    /// Set while the terminal may still be in a request that timed out.
+    recovering: Option<Recovering>,
     /// The conversation occupying the terminal (anything but an abort).
     main: Option<InFlight<R>>,
     /// An abort sent while `main` runs.
@@ -190,15 +222,17 @@ pub struct Session<R> {
 }
 
 impl<R> Session<R> {
-    /// A connection accepted at `now`; the terminal has `handshake_timeout` to identify itself. The TAS's
+    /// A connection accepted at `now`; the terminal has `timeouts.handshake` to identify itself. The TAS's
     /// requests carry `workstation_id`.
-    pub fn new(now: Duration, handshake_timeout: Duration, workstation_id: String) -> Self {
+    pub fn new(now: Duration, timeouts: Timeouts, workstation_id: String) -> Self {
         let mut out = VecDeque::new();
         out.push_back(Output::Event("connected".into()));
         Self {
-            phase: Phase::AwaitingHello { deadline: now.saturating_add(handshake_timeout) },
+            phase: Phase::AwaitingHello { deadline: now.saturating_add(timeouts.handshake) },
             tms_id: None,
             workstation_id,
+            timeouts,
+            recovering: None,
             main: None,
             abort: None,
             out,
@@ -220,9 +254,10 @@ impl<R> Session<R> {
         self.phase == Phase::Closed
     }
 
-    /// Whether a conversation occupies the terminal.
+    /// Whether a conversation occupies the terminal, or the terminal may still be in one that timed out (the
+    /// TAS sent an abort and waits for the terminal's answer).
     pub fn is_busy(&self) -> bool {
-        self.main.is_some()
+        self.main.is_some() || self.recovering.is_some()
     }
 
     /// The next output to execute, if any.
@@ -234,22 +269,37 @@ impl<R> Session<R> {
     pub fn poll_timeout(&self) -> Option<Duration> {
         match self.phase {
             Phase::AwaitingHello { deadline } => Some(deadline),
-            Phase::Open => [&self.main, &self.abort].into_iter().flatten().map(|job| job.deadline).min(),
+            Phase::Open => [&self.main, &self.abort]
+                .into_iter()
+                .flatten()
+                .map(|job| job.deadline)
+                .chain(self.recovering.as_ref().map(|r| r.deadline))
+                .min(),
             Phase::Closed => None,
         }
     }
 
-    /// Fires the time-outs due at or before `now`: a terminal that sent no hand-shake is closed, a request
-    /// without its response gets outcome unknown (`timed_out`) and frees its slot.
-    pub fn handle_timeout(&mut self, now: Duration) {
+    /// Fires the time-outs due at or before `now`: a terminal that sent no hand-shake is closed; a request
+    /// without its response gets outcome unknown (`timed_out`), and because the terminal may still be in it, the
+    /// TAS sends an abort and stays busy until the terminal answers one of the two (or the connection closes);
+    /// a terminal that answers neither within the abort time-out is disconnected.
+    pub fn handle_timeout(&mut self, now: Duration, host: &impl Host) {
         match self.phase {
             Phase::AwaitingHello { deadline } if deadline <= now => {
                 self.close(now, "closed: no hand-shake within the time-out".into());
             }
             Phase::Open => {
                 let tms_id = self.tms_str();
+                if let Some(r) = self.recovering.as_ref().filter(|r| r.deadline <= now) {
+                    let note = format!(
+                        "closed: the terminal answered neither the timed-out request {} nor its abort (request {})",
+                        r.timed_out, r.abort_id
+                    );
+                    self.close(now, note);
+                    return;
+                }
                 if let Some(main) = self.main.take_if(|m| m.deadline <= now) {
-                    self.out.push_back(Output::Event(format!("request {} timed out", main.request_id)));
+                    self.recover(now, &main.request_id, host);
                     self.out.push_back(main.unknown(now, &tms_id, "timed_out"));
                 }
                 if let Some(abort) = self.abort.take_if(|a| a.deadline <= now) {
@@ -260,8 +310,36 @@ impl<R> Session<R> {
         }
     }
 
+    /// Request `timed_out` got no answer in time: unless a caller's abort already runs, send the terminal an
+    /// abort, and take no request until the terminal answers either.
+    fn recover(&mut self, now: Duration, timed_out: &str, host: &impl Host) {
+        let deadline = now.saturating_add(self.timeouts.abort);
+        let abort_id = match &self.abort {
+            Some(abort) => abort.request_id.clone(),
+            None => {
+                let abort_id = host.next_request_id().to_string();
+                match conversation::request_frame(&JobKind::Abort, &abort_id, &self.workstation_id) {
+                    Ok(frame) => self.out.push_back(Output::Send(Bytes::from(frame))),
+                    Err(err) => {
+                        // Nothing to wait for: an abort that cannot be encoded is never sent.
+                        self.out.push_back(Output::Event(format!(
+                            "request {timed_out} timed out; the abort could not be encoded: {err}"
+                        )));
+                        return;
+                    }
+                }
+                abort_id
+            }
+        };
+        self.out.push_back(Output::Event(format!(
+            "request {timed_out} timed out; abort sent (request {abort_id}), busy until the terminal answers"
+        )));
+        self.recovering = Some(Recovering { timed_out: timed_out.to_owned(), abort_id, deadline });
+    }
+
     /// Starts a conversation asked for by the caller `reply`, which gets its result in an [`Output::Reply`]
-    /// (at once when refused: another conversation runs, or an abort finds nothing to abort).
+    /// (at once when refused: another conversation runs, the terminal may still be in one that timed out, or an
+    /// abort finds nothing to abort).
     pub fn handle_request(
         &mut self,
         now: Duration,
@@ -273,8 +351,22 @@ impl<R> Session<R> {
         let tms_id = || self.tms_str();
         let refusal = if !self.is_open() {
             Some(TasError::NotConnected { tms_id: tms_id() })
-        } else if kind.occupies() && self.main.is_some() {
-            Some(TasError::Busy { tms_id: tms_id() })
+        } else if let Some(r) = &self.recovering {
+            let doing = format!(
+                "request {} timed out and the terminal may still be in it; the TAS sent an abort (request {}) and \
+                 takes no request until the terminal answers it or disconnects",
+                r.timed_out, r.abort_id
+            );
+            Some(TasError::Busy { tms_id: tms_id(), doing })
+        } else if kind.occupies()
+            && let Some(main) = &self.main
+        {
+            let doing = format!(
+                "request {} ({}) is running; wait for it or abort it",
+                main.request_id,
+                main.kind.request_type()
+            );
+            Some(TasError::Busy { tms_id: tms_id(), doing })
         } else if !kind.occupies() && (self.abort.is_some() || self.main.is_none()) {
             Some(TasError::NothingToAbort { tms_id: tms_id() })
         } else {
@@ -358,6 +450,7 @@ impl<R> Session<R> {
         self.out.push_back(Output::Event(note.clone()));
         self.out.push_back(Output::Close { reason: note });
         let tms_id = self.tms_str();
+        self.recovering = None;
         for job in [self.main.take(), self.abort.take()].into_iter().flatten() {
             self.out.push_back(job.unknown(now, &tms_id, "terminal_disconnected"));
         }
@@ -408,6 +501,21 @@ impl<R> Session<R> {
                 self.out.push_back(Output::Send(Bytes::from(reply)));
             }
             Incoming::Final(fin) => {
+                if let Some(r) = self.recovering.take() {
+                    if fin.request_id == r.timed_out || fin.request_id == r.abort_id {
+                        let note = format!(
+                            "request {} answered {} after the time-out; the terminal is free again",
+                            fin.request_id, fin.overall_result
+                        );
+                        self.out.push_back(Output::Event(note));
+                        // A caller's abort still waits for this answer.
+                        if self.abort.as_ref().is_none_or(|a| a.request_id != fin.request_id) {
+                            return;
+                        }
+                    } else {
+                        self.recovering = Some(r);
+                    }
+                }
                 let slot = if self.abort.as_ref().is_some_and(|a| a.request_id == fin.request_id) {
                     &mut self.abort
                 } else {
@@ -472,7 +580,8 @@ mod tests {
     use super::*;
     use ccv_wire::handshake;
 
-    const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+    const TIMEOUTS: Timeouts =
+        Timeouts { handshake: Duration::from_secs(10), abort: Duration::from_secs(30) };
     const PAN: &str = "4111111111111111";
 
     /// The TAS around the session: request IDs from 1, printer failure on demand.
@@ -565,7 +674,7 @@ mod tests {
 
     /// A session accepted at t = 0, its "connected" event drained.
     fn fresh() -> Session<u32> {
-        let mut s = Session::new(secs(0), HELLO_TIMEOUT, "WS1".into());
+        let mut s = Session::new(secs(0), TIMEOUTS, "WS1".into());
         drain(&mut s);
         s
     }
@@ -633,7 +742,7 @@ mod tests {
 
     #[test]
     fn hand_shake_is_answered_then_registered() {
-        let mut s: Session<u32> = Session::new(secs(100), HELLO_TIMEOUT, "WS1".into());
+        let mut s: Session<u32> = Session::new(secs(100), TIMEOUTS, "WS1".into());
         assert_eq!(s.poll_timeout(), Some(secs(110)));
         let out = drain(&mut s);
         assert_eq!(event(&out[0]), "connected");
@@ -764,39 +873,129 @@ mod tests {
         assert!(!s.is_busy());
     }
 
-    #[test]
-    fn a_request_without_its_response_times_out_when_the_clock_passes_its_deadline() {
-        let mut s = open();
-        let host = FakeHost::default();
-        start(&mut s, &host, secs(10), payment(100), secs(5), 3);
+    /// A time-out at `secs(15)` of payment request 1 started at `secs(10)` for caller 3: the caller gets outcome
+    /// unknown, the terminal an abort (request 2). Returns the abort sent.
+    fn timed_out_payment(s: &mut Session<u32>, host: &FakeHost) -> ccv_opi::ServiceRequest {
+        start(s, host, secs(10), payment(100), secs(5), 3);
         assert_eq!(s.poll_timeout(), Some(secs(15)));
-        s.handle_timeout(secs(15) - Duration::from_millis(1));
-        assert!(drain(&mut s).is_empty(), "not due yet");
+        s.handle_timeout(secs(15) - Duration::from_millis(1), host);
+        assert!(drain(s).is_empty(), "not due yet");
         assert!(s.is_busy());
 
-        s.handle_timeout(secs(15));
-        let mut out = drain(&mut s);
-        assert_eq!(out.len(), 2);
-        assert_eq!(event(&out[0]), "request 1 timed out");
-        let result = completed(out.remove(1), 3);
+        s.handle_timeout(secs(15), host);
+        let mut out = drain(s);
+        assert_eq!(out.len(), 3, "{out:?}");
+        let Message::ServiceRequest(abort) = sent(&out[0]) else { panic!("{out:?}") };
+        assert_eq!(abort.request_type, ServiceRequestType::AbortRequest);
+        assert_eq!(abort.header.request_id, "2");
+        assert_eq!(
+            event(&out[1]),
+            "request 1 timed out; abort sent (request 2), busy until the terminal answers"
+        );
+        let result = completed(out.remove(2), 3);
         assert_eq!((result.outcome, result.reason.as_deref()), (Outcome::Unknown, Some("timed_out")));
         assert_eq!(result.overall_result, None);
         assert_eq!(result.duration_ms, 5000);
+        assert!(s.is_open(), "a time-out does not close the connection");
+        assert!(s.is_busy(), "the terminal may still be in the payment");
+        assert_eq!(s.poll_timeout(), Some(secs(45)), "the abort's time-out");
+        abort
+    }
+
+    #[test]
+    fn a_timed_out_request_is_aborted_and_the_terminal_stays_busy_until_it_answers() {
+        let mut s = open();
+        let host = FakeHost::default();
+        timed_out_payment(&mut s, &host);
+
+        // Meanwhile every request is refused with what the terminal is busy with, and nothing is sent.
+        for (kind, caller) in [(payment(100), 4), (JobKind::Abort, 5)] {
+            s.handle_request(secs(16), kind, secs(60), caller, &host);
+            let out = drain(&mut s);
+            assert_eq!(out.len(), 1, "{out:?}");
+            let (to, result) = reply(out.into_iter().next().unwrap_or_else(|| unreachable!()));
+            assert_eq!(to, caller);
+            let Err(TasError::Busy { doing, .. }) = &result else { panic!("{result:?}") };
+            assert!(doing.contains("request 1 timed out") && doing.contains("abort (request 2)"), "{doing}");
+        }
+
+        // The terminal answers the abort: free again, no caller waits for that answer.
+        s.handle_frame(secs(17), service_response("2", ServiceRequestType::AbortRequest), &host);
+        let out = drain(&mut s);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(
+            event(&out[1]),
+            "request 2 answered Success after the time-out; the terminal is free again"
+        );
         assert!(!s.is_busy());
         assert_eq!(s.poll_timeout(), None);
-        assert!(s.is_open(), "a time-out does not close the connection");
+        start(&mut s, &host, secs(18), payment(100), secs(60), 6);
 
-        // The late response is then unsolicited.
+        // The late answer to the payment itself frees the terminal as well.
+        let mut s = open();
+        let host = FakeHost::default();
+        timed_out_payment(&mut s, &host);
         s.handle_frame(secs(16), card_response("1", OverallResult::Success), &host);
-        assert_eq!(event(&drain(&mut s)[1]), "unsolicited response for request 1");
+        assert_eq!(
+            event(&drain(&mut s)[1]),
+            "request 1 answered Success after the time-out; the terminal is free again"
+        );
+        assert!(!s.is_busy());
+        // Then the abort's answer is unsolicited.
+        s.handle_frame(secs(17), service_response("2", ServiceRequestType::AbortRequest), &host);
+        assert_eq!(event(&drain(&mut s)[1]), "unsolicited response for request 2");
+    }
+
+    #[test]
+    fn a_terminal_that_answers_neither_the_request_nor_the_abort_is_disconnected() {
+        let mut s = open();
+        let host = FakeHost::default();
+        timed_out_payment(&mut s, &host);
+        s.handle_timeout(secs(44), &host);
+        assert!(drain(&mut s).is_empty());
+        s.handle_timeout(secs(45), &host);
+        let out = drain(&mut s);
+        assert_eq!(
+            event(&out[0]),
+            "closed: the terminal answered neither the timed-out request 1 nor its abort (request 2)"
+        );
+        assert!(matches!(out[1], Output::Close { .. }));
+        assert!(s.is_closed() && !s.is_busy());
+    }
+
+    #[test]
+    fn a_time_out_during_a_callers_abort_waits_for_that_abort() {
+        let mut s = open();
+        let host = FakeHost::default();
+        start(&mut s, &host, secs(0), payment(100), secs(5), 1);
+        start(&mut s, &host, secs(1), JobKind::Abort, secs(30), 2);
+        s.handle_timeout(secs(5), &host);
+        let mut out = drain(&mut s);
+        assert_eq!(out.len(), 2, "no second abort: {out:?}");
+        assert_eq!(
+            event(&out[0]),
+            "request 1 timed out; abort sent (request 2), busy until the terminal answers"
+        );
+        completed(out.remove(1), 1);
+        assert!(s.is_busy());
+        s.handle_frame(secs(6), service_response("2", ServiceRequestType::AbortRequest), &host);
+        let mut out = drain(&mut s);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(
+            event(&out[1]),
+            "request 2 answered Success after the time-out; the terminal is free again"
+        );
+        let result = completed(out.remove(2), 2);
+        assert_eq!(result.overall_result.as_deref(), Some("Success"));
+        assert!(!s.is_busy());
     }
 
     #[test]
     fn a_terminal_without_a_hand_shake_is_closed_when_its_time_is_up() {
         let mut s = fresh();
-        s.handle_timeout(secs(9));
+        s.handle_timeout(secs(9), &FakeHost::default());
         assert!(drain(&mut s).is_empty());
-        s.handle_timeout(secs(10));
+        s.handle_timeout(secs(10), &FakeHost::default());
         let out = drain(&mut s);
         assert_eq!(event(&out[0]), "closed: no hand-shake within the time-out");
         assert!(
@@ -852,7 +1051,10 @@ mod tests {
         assert_eq!(out.len(), 1, "nothing sent: {out:?}");
         let (to, result) = reply(out.into_iter().next().unwrap_or_else(|| unreachable!()));
         assert_eq!(to, 2);
-        assert!(matches!(result, Err(TasError::Busy { tms_id }) if tms_id == "12345678"));
+        assert!(
+            matches!(&result, Err(TasError::Busy { tms_id, doing }) if tms_id == "12345678" && doing.contains("request 1 (CardPayment) is running")),
+            "{result:?}"
+        );
         assert_eq!(s.poll_timeout(), Some(secs(60)), "the first request keeps its deadline");
 
         answered(&mut s, secs(2), card_response("1", OverallResult::Success), 1);
@@ -920,7 +1122,7 @@ mod tests {
 
         // Nothing more after the close.
         s.handle_frame(secs(3), card_response("1", OverallResult::Success), &host);
-        s.handle_timeout(secs(100));
+        s.handle_timeout(secs(100), &host);
         s.handle_end(secs(3), Ended::ShuttingDown);
         assert!(drain(&mut s).is_empty());
         s.handle_request(secs(3), payment(100), secs(60), 2, &host);

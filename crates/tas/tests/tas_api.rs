@@ -214,6 +214,62 @@ async fn a_silent_terminal_times_out_with_unknown_outcome() {
     tas.shutdown().await;
 }
 
+/// A payment the terminal never answers times out with an unknown outcome; the terminal may still be in it, so
+/// the TAS sends it an abort and refuses the next payments (409, saying why) until the terminal answers the abort.
+#[tokio::test]
+async fn a_timed_out_payment_is_aborted_and_the_terminal_stays_busy_until_it_answers() {
+    let (tas, api) = start().await;
+    let mut term = connect(&tas, "88888888").await;
+    let api2 = api.clone();
+    let call = tokio::spawn(async move {
+        post(&api2, "/terminals/88888888/payments", json!({"amount": "1.00", "timeoutSecs": 1})).await
+    });
+    let Message::CardServiceRequest(req) = recv(&mut term).await else {
+        panic!("expected the payment request")
+    };
+    // Not answered: the next frame is the TAS's abort, once the payment's time is up.
+    let abort = match recv(&mut term).await {
+        Message::ServiceRequest(r) => r,
+        other => panic!("expected the abort, got {other:?}"),
+    };
+    assert_eq!(abort.request_type, ccv_opi::ServiceRequestType::AbortRequest);
+    assert_ne!(abort.header.request_id, req.header.request_id);
+    let (status, result) = timeout(T, call).await.expect("the result in time").unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((result["outcome"].as_str(), result["reason"].as_str()), (Some("unknown"), Some("timed_out")));
+
+    // Meanwhile the terminal is busy: a payment is refused, and says why.
+    assert!(tas.terminals()[0].busy);
+    let (s, body) = post(&api, "/terminals/88888888/payments", json!({"amount": "2.00"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "terminal_busy");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("timed out") && message.contains("abort"), "{message}");
+
+    // The terminal answers the abort: the TAS frees it, and the next payment goes through.
+    let mut transcript = tas.transcript_updates();
+    term.send(enc(&service_response(&abort.header, abort.request_type, OverallResult::Aborted)))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        let entry = timeout(T, transcript.recv()).await.expect("the TAS records the answer").unwrap();
+        if entry.note.is_some_and(|n| n.contains("free again")) {
+            break;
+        }
+    }
+    assert!(!tas.terminals()[0].busy);
+    let api2 = api.clone();
+    let call =
+        tokio::spawn(
+            async move { post(&api2, "/terminals/88888888/payments", json!({"amount": "2.00"})).await },
+        );
+    serve_payment(&mut term, "0000").await;
+    let (status, result) = timeout(T, call).await.expect("the result in time").unwrap();
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["overallResult"], "Success");
+    tas.shutdown().await;
+}
+
 /// Starts a payment of 3.00 through the API and returns its call and the request the terminal received.
 async fn start_payment(
     api: &str,
