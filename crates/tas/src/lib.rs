@@ -60,8 +60,12 @@ pub use transcript::{Direction, Transcript, TranscriptEntry};
 pub struct TasConfig {
     /// Largest OPI frame accepted from a terminal; a larger length prefix closes the connection.
     pub max_frame: usize,
-    /// Time a terminal has to send its hand-shake after connecting.
+    /// Time a terminal has to send its hand-shake after connecting (a terminal sends it at once).
     pub handshake_timeout: Duration,
+    /// Time an identified terminal may stay connected with no frame and no request running before the TAS
+    /// closes the connection. Long enough for a person paying by hand a few times after one kick; the payment
+    /// API kicks the terminal for every payment, so it never relies on an idle connection.
+    pub idle_timeout: Duration,
     /// Default time a conversation may take before its outcome is reported unknown (and the terminal is sent
     /// an abort).
     pub transaction_timeout: Duration,
@@ -76,8 +80,13 @@ pub struct TasConfig {
     pub transcript_path: Option<PathBuf>,
     /// Transcript entries kept in memory for `GET /transcript`.
     pub transcript_memory: usize,
-    /// Most terminal connections served at once.
+    /// Most terminal connections served at once; beyond, new ones wait in the listen queue.
     pub max_connections: usize,
+    /// Most connections from one source address (identified or not); a connection beyond is closed at once.
+    pub max_per_peer: usize,
+    /// Most connections that have not identified themselves yet; a new connection beyond closes the oldest of
+    /// them, so that sockets that never hand-shake cannot keep terminals out.
+    pub max_unidentified: usize,
 }
 
 impl Default for TasConfig {
@@ -88,11 +97,14 @@ impl Default for TasConfig {
             handshake_timeout: timeouts.handshake,
             transaction_timeout: Duration::from_secs(120),
             abort_timeout: timeouts.abort,
+            idle_timeout: timeouts.idle,
             write_timeout: Duration::from_secs(10),
             workstation_id: "TAS".to_owned(),
             transcript_path: None,
             transcript_memory: 10_000,
             max_connections: 10_000,
+            max_per_peer: 1_024,
+            max_unidentified: 1_000,
         }
     }
 }

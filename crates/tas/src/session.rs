@@ -41,6 +41,9 @@ pub enum Ended {
     Replaced,
     /// The TAS is stopping.
     ShuttingDown,
+    /// Before its hand-shake, the connection's room was needed by a newer one (the TAS keeps a smaller budget
+    /// for connections that have not identified themselves, and closes the oldest of them when it is full).
+    Evicted,
 }
 
 /// Something the session wants done, in the order it comes out.
@@ -102,12 +105,19 @@ pub struct Timeouts {
     /// Time the terminal has to answer the abort the TAS sends when a request times out; a terminal that
     /// answers neither the request nor the abort is disconnected.
     pub abort: Duration,
+    /// Time an identified terminal may stay connected with no frame and no request running before the TAS
+    /// closes the connection (OPI has no keep-alive: idle means no traffic).
+    pub idle: Duration,
 }
 
 /// The TAS's defaults (`TasConfig::default()`).
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { handshake: Duration::from_secs(10), abort: Duration::from_secs(30) }
+        Self {
+            handshake: Duration::from_secs(5),
+            abort: Duration::from_secs(30),
+            idle: Duration::from_secs(10 * 60),
+        }
     }
 }
 
@@ -214,6 +224,8 @@ pub struct Session<R> {
     timeouts: Timeouts,
     /// Set while the terminal may still be in a request that timed out.
     recovering: Option<Recovering>,
+    /// The last frame from the terminal or request to it: the idle time-out counts from here.
+    last_activity: Duration,
     /// The conversation occupying the terminal (anything but an abort).
     main: Option<InFlight<R>>,
     /// An abort sent while `main` runs.
@@ -233,6 +245,7 @@ impl<R> Session<R> {
             workstation_id,
             timeouts,
             recovering: None,
+            last_activity: now,
             main: None,
             abort: None,
             out,
@@ -274,7 +287,8 @@ impl<R> Session<R> {
                 .flatten()
                 .map(|job| job.deadline)
                 .chain(self.recovering.as_ref().map(|r| r.deadline))
-                .min(),
+                .min()
+                .or_else(|| Some(self.idle_deadline())),
             Phase::Closed => None,
         }
     }
@@ -298,11 +312,18 @@ impl<R> Session<R> {
                     self.close(now, note);
                     return;
                 }
+                if !self.is_busy() && self.abort.is_none() && self.idle_deadline() <= now {
+                    let idle = self.timeouts.idle;
+                    self.close(now, format!("closed: idle for {idle:?} (no frame and no request)"));
+                    return;
+                }
                 if let Some(main) = self.main.take_if(|m| m.deadline <= now) {
+                    self.last_activity = now;
                     self.recover(now, &main.request_id, host);
                     self.out.push_back(main.unknown(now, &tms_id, "timed_out"));
                 }
                 if let Some(abort) = self.abort.take_if(|a| a.deadline <= now) {
+                    self.last_activity = now;
                     self.out.push_back(abort.unknown(now, &tms_id, "timed_out"));
                 }
             }
@@ -384,6 +405,7 @@ impl<R> Session<R> {
                 return;
             }
         };
+        self.last_activity = now;
         let slot = if kind.occupies() { &mut self.main } else { &mut self.abort };
         *slot = Some(InFlight {
             kind,
@@ -401,7 +423,10 @@ impl<R> Session<R> {
     pub fn handle_frame(&mut self, now: Duration, frame: Bytes, host: &impl Host) {
         match self.phase {
             Phase::AwaitingHello { .. } => self.hello(now, frame),
-            Phase::Open => self.conversation_frame(now, frame, host),
+            Phase::Open => {
+                self.last_activity = now;
+                self.conversation_frame(now, frame, host)
+            }
             Phase::Closed => {}
         }
     }
@@ -417,6 +442,9 @@ impl<R> Session<R> {
             }
             (Phase::AwaitingHello { .. }, Ended::ClosedByTerminal) => {
                 "closed by the terminal before the hand-shake".to_owned()
+            }
+            (Phase::AwaitingHello { .. }, Ended::Evicted) => {
+                "closed: no hand-shake yet and its room was needed by a newer connection".to_owned()
             }
             (Phase::AwaitingHello { .. }, Ended::ZeroLengthFrame(err) | Ended::Framing(err)) => {
                 format!("closed: framing error before the hand-shake: {err}")
@@ -434,6 +462,11 @@ impl<R> Session<R> {
             }
         };
         self.close(now, note);
+    }
+
+    /// When an identified terminal with nothing running has been idle for too long.
+    fn idle_deadline(&self) -> Duration {
+        self.last_activity.saturating_add(self.timeouts.idle)
     }
 
     fn tms_str(&self) -> String {
@@ -462,6 +495,7 @@ impl<R> Session<R> {
             Incoming::Hello { tms_id, reference, software, answer } => {
                 self.tms_id = Some(Arc::from(tms_id.as_str()));
                 self.phase = Phase::Open;
+                self.last_activity = now;
                 self.out.push_back(Output::Received { frame, note: None });
                 self.out.push_back(Output::Send(Bytes::from(answer)));
                 let registered = format!("registered {tms_id}");
@@ -565,6 +599,7 @@ fn open_end_reason(why: &Ended) -> String {
         Ended::WriteFailed(err) => format!("write failed: {err}"),
         Ended::Replaced => "replaced by a newer connection of the same terminal".into(),
         Ended::ShuttingDown => "TAS shutting down".into(),
+        Ended::Evicted => "its room was needed by a newer connection".into(),
     }
 }
 
@@ -580,8 +615,11 @@ mod tests {
     use super::*;
     use ccv_wire::handshake;
 
-    const TIMEOUTS: Timeouts =
-        Timeouts { handshake: Duration::from_secs(10), abort: Duration::from_secs(30) };
+    const TIMEOUTS: Timeouts = Timeouts {
+        handshake: Duration::from_secs(10),
+        abort: Duration::from_secs(30),
+        idle: Duration::from_secs(600),
+    };
     const PAN: &str = "4111111111111111";
 
     /// The TAS around the session: request IDs from 1, printer failure on demand.
@@ -760,7 +798,7 @@ mod tests {
         assert_eq!(event(&out[3]), "registered 12345678");
         assert_eq!(s.tms_id().map(|t| &**t), Some("12345678"));
         assert!(s.is_open());
-        assert_eq!(s.poll_timeout(), None, "the hand-shake time-out is off");
+        assert_eq!(s.poll_timeout(), Some(secs(701)), "the hand-shake time-out is off, the idle one on");
     }
 
     #[test]
@@ -811,7 +849,7 @@ mod tests {
         assert_eq!(result.receipts[0].text, "BETAALD 12.34 EUR\nKAART 411111******1111", "PAN masked");
         assert!(result.receipts[0].printed);
         assert!(!s.is_busy());
-        assert_eq!(s.poll_timeout(), None);
+        assert_eq!(s.poll_timeout(), Some(secs(608)), "idle from the last frame on");
     }
 
     #[test]
@@ -928,7 +966,7 @@ mod tests {
             "request 2 answered Success after the time-out; the terminal is free again"
         );
         assert!(!s.is_busy());
-        assert_eq!(s.poll_timeout(), None);
+        assert_eq!(s.poll_timeout(), Some(secs(617)), "the idle time-out");
         start(&mut s, &host, secs(18), payment(100), secs(60), 6);
 
         // The late answer to the payment itself frees the terminal as well.
@@ -988,6 +1026,40 @@ mod tests {
         let result = completed(out.remove(2), 2);
         assert_eq!(result.overall_result.as_deref(), Some("Success"));
         assert!(!s.is_busy());
+    }
+
+    #[test]
+    fn an_identified_terminal_without_traffic_is_closed_after_the_idle_time_out_but_never_mid_request() {
+        let mut s = open();
+        let host = FakeHost::default();
+        assert_eq!(s.poll_timeout(), Some(secs(600)));
+        // A frame moves the idle time-out on.
+        s.handle_frame(secs(100), device_request("d1", &[(OutDevice::CashierDisplay, "x")], false), &host);
+        drain(&mut s);
+        assert_eq!(s.poll_timeout(), Some(secs(700)));
+        // A request running longer than the idle time-out keeps the connection.
+        start(&mut s, &host, secs(200), payment(100), secs(900), 1);
+        assert_eq!(s.poll_timeout(), Some(secs(1100)), "the request's deadline, not the idle one");
+        s.handle_timeout(secs(900), &host);
+        assert!(drain(&mut s).is_empty() && s.is_open());
+        answered(&mut s, secs(1000), card_response("1", OverallResult::Success), 1);
+        assert_eq!(s.poll_timeout(), Some(secs(1600)));
+        s.handle_timeout(secs(1599), &host);
+        assert!(drain(&mut s).is_empty());
+        s.handle_timeout(secs(1600), &host);
+        let out = drain(&mut s);
+        assert_eq!(event(&out[0]), "closed: idle for 600s (no frame and no request)");
+        assert!(matches!(out[1], Output::Close { .. }));
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    fn a_connection_evicted_before_its_hand_shake_is_closed_with_the_reason() {
+        let mut s = fresh();
+        s.handle_end(secs(1), Ended::Evicted);
+        let out = drain(&mut s);
+        assert_eq!(event(&out[0]), "closed: no hand-shake yet and its room was needed by a newer connection");
+        assert!(s.is_closed());
     }
 
     #[test]

@@ -22,13 +22,13 @@ const T: Duration = Duration::from_secs(10);
 type Conn = Framed<TcpStream, LengthDelimitedCodec>;
 
 async fn start() -> (Tas, String) {
-    let tas = Tas::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Some("127.0.0.1:0".parse().unwrap()),
-        TasConfig::default(),
-    )
-    .await
-    .unwrap();
+    start_with(TasConfig::default()).await
+}
+
+async fn start_with(config: TasConfig) -> (Tas, String) {
+    let tas = Tas::start("127.0.0.1:0".parse().unwrap(), Some("127.0.0.1:0".parse().unwrap()), config)
+        .await
+        .unwrap();
     let api = format!("http://{}", tas.api_addr().unwrap());
     (tas, api)
 }
@@ -39,6 +39,24 @@ fn enc(m: &Message) -> Bytes {
 
 async fn connect(tas: &Tas, tms_id: &str) -> Conn {
     let stream = TcpStream::connect(tas.terminal_addr()).await.unwrap();
+    handshake(tas, stream, tms_id).await
+}
+
+/// A TCP connection to the TAS from source address `ip` (Linux routes all of 127/8 to the loopback device).
+async fn dial_from(tas: &Tas, ip: [u8; 4]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((std::net::Ipv4Addr::from(ip), 0).into()).unwrap();
+    socket.connect(tas.terminal_addr()).await.unwrap()
+}
+
+/// Whether the TAS closes `stream` (end of stream or a reset) within `T`, without sending anything.
+async fn closed_by_the_tas(stream: &mut TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1];
+    matches!(timeout(T, stream.read(&mut buf)).await, Ok(Ok(0) | Err(_)))
+}
+
+async fn handshake(tas: &Tas, stream: TcpStream, tms_id: &str) -> Conn {
     let mut conn = Framed::new(stream, LengthDelimitedCodec::builder().length_field_length(4).new_codec());
     conn.send(enc(&handshake::hello_message(tms_id, Some("ref-1"), Some("14.0.11.01")))).await.unwrap();
     let answer = recv(&mut conn).await;
@@ -267,6 +285,69 @@ async fn a_timed_out_payment_is_aborted_and_the_terminal_stays_busy_until_it_ans
     let (status, result) = timeout(T, call).await.expect("the result in time").unwrap();
     assert_eq!(status, StatusCode::OK, "{result}");
     assert_eq!(result["overallResult"], "Success");
+    tas.shutdown().await;
+}
+
+/// Idle connections cannot keep terminals out: one address gets at most `max_per_peer` connections (more are
+/// closed at once), connections that never hand-shake share a smaller budget whose oldest gives way to a
+/// newcomer, so a real terminal from another address still connects and pays.
+#[tokio::test]
+async fn idle_connections_from_one_address_and_silent_sockets_do_not_keep_a_terminal_out() {
+    let config = TasConfig {
+        max_per_peer: 4,
+        max_unidentified: 8,
+        handshake_timeout: Duration::from_secs(600),
+        ..TasConfig::default()
+    };
+    let (tas, api) = start_with(config).await;
+    // 127.0.0.1 holds its share with identified, idle connections; the next one is closed at once.
+    let mut idle = Vec::new();
+    for i in 0..4 {
+        let stream = dial_from(&tas, [127, 0, 0, 1]).await;
+        idle.push(handshake(&tas, stream, &format!("1000000{i}")).await);
+    }
+    let mut refused = dial_from(&tas, [127, 0, 0, 1]).await;
+    assert!(closed_by_the_tas(&mut refused).await, "a fifth connection from 127.0.0.1 is refused");
+
+    // Silent sockets from eight more addresses fill the budget of unidentified connections; a ninth
+    // newcomer closes the oldest of them.
+    let mut silent = Vec::new();
+    for last in 3..=10 {
+        silent.push(dial_from(&tas, [127, 0, 0, last]).await);
+    }
+    let _ninth = dial_from(&tas, [127, 0, 0, 11]).await;
+    assert!(closed_by_the_tas(&mut silent[0]).await, "the oldest silent socket gives way");
+
+    // A real terminal from 127.0.0.2 connects, identifies itself and pays.
+    let stream = dial_from(&tas, [127, 0, 0, 2]).await;
+    let mut term = handshake(&tas, stream, "12345678").await;
+    assert!(closed_by_the_tas(&mut silent[1]).await, "the next oldest silent socket made room");
+    let api2 = api.clone();
+    let call =
+        tokio::spawn(
+            async move { post(&api2, "/terminals/12345678/payments", json!({"amount": "4.00"})).await },
+        );
+    serve_payment(&mut term, "0000").await;
+    let (status, result) = timeout(T, call).await.expect("the result in time").unwrap();
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["overallResult"], "Success");
+    assert_eq!(tas.terminals().len(), 5, "the idle terminals of 127.0.0.1 are still listed");
+    let notes: Vec<String> = tas.transcript(None, 0).into_iter().filter_map(|e| e.note).collect();
+    assert!(notes.iter().any(|n| n.contains("room was needed by a newer connection")), "{notes:?}");
+    tas.shutdown().await;
+}
+
+/// An identified terminal that sends nothing while nothing runs is disconnected after the idle time-out (OPI has
+/// no keep-alive, so idle means no traffic) and taken off the list.
+#[tokio::test]
+async fn an_idle_terminal_is_disconnected_after_the_idle_time_out() {
+    let config = TasConfig { idle_timeout: Duration::from_millis(300), ..TasConfig::default() };
+    let (tas, _api) = start_with(config).await;
+    let mut term = connect(&tas, "12345678").await;
+    assert!(matches!(timeout(T, term.next()).await.expect("closed in time"), None | Some(Err(_))));
+    assert!(tas.terminals().is_empty());
+    let notes: Vec<String> = tas.transcript(Some("12345678"), 0).into_iter().filter_map(|e| e.note).collect();
+    assert!(notes.iter().any(|n| n.starts_with("closed: idle for 300ms")), "{notes:?}");
     tas.shutdown().await;
 }
 
