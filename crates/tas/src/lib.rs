@@ -19,7 +19,9 @@
 //!   likewise `/refunds` and `/reversals` (`"originalStan"` optional) → a [`TransactionResult`]
 //! - `POST /terminals/{tmsId}/abort`, `/login`, `/logoff`, `/reconciliation` (body optional)
 //! - `PUT /terminals/{tmsId}/printer` `{"fail": true}` (`*` as TMS ID means every terminal)
-//! - `GET /transcript?tmsId=..&since=N`
+//! - `GET /transcript?tmsId=..&since=N&limit=N` → a [`TranscriptPage`]: up to `limit` entries after `since`
+//!   (at most 1,000, and fewer past 1 MiB of payload), `next` (the `since` of the following page), `more`, and
+//!   how many entries were `dropped` from memory
 //!
 //! A request with an `Origin` header other than the API's own is refused (403 `cross_origin`), and a POST or PUT
 //! must carry `Content-Type: application/json` or no body (415 `unsupported_media_type`): no web page can drive
@@ -53,7 +55,7 @@ pub mod session;
 pub mod transcript;
 
 pub use model::{DisplayText, JobKind, Outcome, Receipt, TerminalInfo, TransactionResult};
-pub use transcript::{Direction, Transcript, TranscriptEntry};
+pub use transcript::{Direction, Transcript, TranscriptEntry, TranscriptPage};
 
 /// Settings of a mock TAS.
 #[derive(Debug, Clone)]
@@ -80,6 +82,8 @@ pub struct TasConfig {
     pub transcript_path: Option<PathBuf>,
     /// Transcript entries kept in memory for `GET /transcript`.
     pub transcript_memory: usize,
+    /// Bytes those entries may hold (payloads, notes, a fixed cost per entry); beyond, the oldest are dropped.
+    pub transcript_memory_bytes: usize,
     /// Most terminal connections served at once; beyond, new ones wait in the listen queue.
     pub max_connections: usize,
     /// Most connections from one source address (identified or not); a connection beyond is closed at once.
@@ -102,6 +106,7 @@ impl Default for TasConfig {
             workstation_id: "TAS".to_owned(),
             transcript_path: None,
             transcript_memory: 10_000,
+            transcript_memory_bytes: 16 << 20,
             max_connections: 10_000,
             max_per_peer: 1_024,
             max_unidentified: 1_000,
@@ -200,9 +205,11 @@ impl Tas {
         config: TasConfig,
     ) -> Result<Tas, TasError> {
         let transcript = match &config.transcript_path {
-            Some(path) => Transcript::with_file(config.transcript_memory, path)
-                .map_err(|source| TasError::Transcript { path: path.clone(), source })?,
-            None => Transcript::in_memory(config.transcript_memory),
+            Some(path) => {
+                Transcript::with_file(config.transcript_memory, config.transcript_memory_bytes, path)
+                    .map_err(|source| TasError::Transcript { path: path.clone(), source })?
+            }
+            None => Transcript::in_memory(config.transcript_memory, config.transcript_memory_bytes),
         };
         let listener = terminal_listener(listen).map_err(|source| TasError::Bind { addr: listen, source })?;
         let terminal_addr =
@@ -335,6 +342,16 @@ impl Tas {
     /// Transcript entries in memory, optionally of one terminal, after sequence number `since`.
     pub fn transcript(&self, tms_id: Option<&str>, since: u64) -> Vec<TranscriptEntry> {
         self.shared.transcript.entries(tms_id, since)
+    }
+
+    /// One page of the transcript in memory: up to `limit` entries after `since` ([`Transcript::page`]).
+    pub fn transcript_page(&self, tms_id: Option<&str>, since: u64, limit: usize) -> TranscriptPage {
+        self.shared.transcript.page(tms_id, since, limit)
+    }
+
+    /// The bytes the transcript holds in memory, as its bound counts them ([`TasConfig::transcript_memory_bytes`]).
+    pub fn transcript_memory_bytes(&self) -> usize {
+        self.shared.transcript.memory_bytes()
     }
 
     /// Stops listening and closes every terminal connection.

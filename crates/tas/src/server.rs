@@ -319,8 +319,12 @@ impl Conn {
         self.shared.transcript.record(tms_id, &self.peer, dir, payload, note);
     }
 
+    /// Writes a frame; records it when the terminal has identified itself (a refused hand-shake's answer is
+    /// part of the connection's one [`Output::Unidentified`] entry).
     async fn send(&mut self, tms_id: Option<&Arc<str>>, payload: Bytes) -> Result<(), CodecError> {
-        self.record(tms_id, Direction::ToTerminal, payload.clone(), None);
+        if tms_id.is_some() {
+            self.record(tms_id, Direction::ToTerminal, payload.clone(), None);
+        }
         let write = self.framed.send(payload);
         match tokio::time::timeout(self.shared.config.write_timeout, write).await {
             Ok(res) => res,
@@ -382,6 +386,10 @@ async fn connection(
                     if let Some(r) = &registered {
                         conn.shared.set_display(&r.tms_id, Some(shown));
                     }
+                }
+                Output::Unidentified { received, reason } => {
+                    tracing::debug!(%peer, received, "TAS: unidentified connection {reason}");
+                    conn.shared.transcript.record_unidentified(&conn.peer, received, &reason);
                 }
                 Output::Event(note) => {
                     tracing::debug!(%peer, tms_id = session.tms_id().map(|t| &**t), "TAS: {note}");

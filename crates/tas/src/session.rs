@@ -61,6 +61,15 @@ pub enum Output<R> {
     },
     /// Record a connection event in the transcript.
     Event(String),
+    /// A connection that never identified itself ends: record this one entry (its peer, `received` bytes,
+    /// `reason`) in the transcript instead of its frames, which a flood of junk must not fill. It comes just
+    /// before the [`Output::Close`]; nothing about the connection is recorded before it.
+    Unidentified {
+        /// Payload bytes the connection sent (a first frame that was not a hand-shake).
+        received: usize,
+        /// Why it closed.
+        reason: String,
+    },
     /// The terminal identified itself and its hand-shake answer is written: list it as connected.
     Register {
         /// TMS ID from the hand-shake.
@@ -207,7 +216,8 @@ impl<R> InFlight<R> {
 /// }
 /// ```
 ///
-/// * [`Session::new`] already queues the "connected" event.
+/// * The "connected" event comes with the hand-shake; a connection that never identifies itself yields one
+///   [`Output::Unidentified`] and its close, nothing else to record.
 /// * Execute outputs in order. When an [`Output::Send`] fails, call [`Session::handle_end`] with
 ///   [`Ended::WriteFailed`] at once and keep draining: the session drops what can no longer be written and
 ///   queues the close.
@@ -226,6 +236,8 @@ pub struct Session<R> {
     recovering: Option<Recovering>,
     /// The last frame from the terminal or request to it: the idle time-out counts from here.
     last_activity: Duration,
+    /// Payload bytes received before the hand-shake (the first frame, when it was not one).
+    received_unidentified: usize,
     /// The conversation occupying the terminal (anything but an abort).
     main: Option<InFlight<R>>,
     /// An abort sent while `main` runs.
@@ -237,8 +249,6 @@ impl<R> Session<R> {
     /// A connection accepted at `now`; the terminal has `timeouts.handshake` to identify itself. The TAS's
     /// requests carry `workstation_id`.
     pub fn new(now: Duration, timeouts: Timeouts, workstation_id: String) -> Self {
-        let mut out = VecDeque::new();
-        out.push_back(Output::Event("connected".into()));
         Self {
             phase: Phase::AwaitingHello { deadline: now.saturating_add(timeouts.handshake) },
             tms_id: None,
@@ -246,9 +256,10 @@ impl<R> Session<R> {
             timeouts,
             recovering: None,
             last_activity: now,
+            received_unidentified: 0,
             main: None,
             abort: None,
-            out,
+            out: VecDeque::new(),
         }
     }
 
@@ -479,8 +490,13 @@ impl<R> Session<R> {
     }
 
     fn close(&mut self, now: Duration, note: String) {
+        if let Phase::AwaitingHello { .. } = self.phase {
+            let received = self.received_unidentified;
+            self.out.push_back(Output::Unidentified { received, reason: note.clone() });
+        } else {
+            self.out.push_back(Output::Event(note.clone()));
+        }
         self.phase = Phase::Closed;
-        self.out.push_back(Output::Event(note.clone()));
         self.out.push_back(Output::Close { reason: note });
         let tms_id = self.tms_str();
         self.recovering = None;
@@ -496,6 +512,7 @@ impl<R> Session<R> {
                 self.tms_id = Some(Arc::from(tms_id.as_str()));
                 self.phase = Phase::Open;
                 self.last_activity = now;
+                self.out.push_back(Output::Event("connected".into()));
                 self.out.push_back(Output::Received { frame, note: None });
                 self.out.push_back(Output::Send(Bytes::from(answer)));
                 let registered = format!("registered {tms_id}");
@@ -503,7 +520,7 @@ impl<R> Session<R> {
                 self.out.push_back(Output::Event(registered));
             }
             other => {
-                self.out.push_back(Output::Received { frame: frame.clone(), note: None });
+                self.received_unidentified = frame.len();
                 if let Some(refusal) = conversation::refuse_handshake(&frame) {
                     self.out.push_back(Output::Send(Bytes::from(refusal)));
                 }
@@ -666,6 +683,13 @@ mod tests {
         }
     }
 
+    fn unidentified(o: &Output<u32>) -> (usize, &str) {
+        match o {
+            Output::Unidentified { received, reason } => (*received, reason),
+            other => panic!("expected an Unidentified, got {other:?}"),
+        }
+    }
+
     fn received(o: &Output<u32>) -> &Bytes {
         match o {
             Output::Received { frame, note: None } => frame,
@@ -710,7 +734,7 @@ mod tests {
         completed(out.remove(1), caller)
     }
 
-    /// A session accepted at t = 0, its "connected" event drained.
+    /// A session accepted at t = 0.
     fn fresh() -> Session<u32> {
         let mut s = Session::new(secs(0), TIMEOUTS, "WS1".into());
         drain(&mut s);
@@ -782,14 +806,14 @@ mod tests {
     fn hand_shake_is_answered_then_registered() {
         let mut s: Session<u32> = Session::new(secs(100), TIMEOUTS, "WS1".into());
         assert_eq!(s.poll_timeout(), Some(secs(110)));
-        let out = drain(&mut s);
-        assert_eq!(event(&out[0]), "connected");
+        assert!(drain(&mut s).is_empty(), "nothing is recorded before the hand-shake");
         assert!(!s.is_open());
 
         let hello = enc(&handshake::hello_message("12345678", Some("ref-1"), Some("14.0.11.01")));
         s.handle_frame(secs(101), hello.clone(), &FakeHost::default());
-        let out = drain(&mut s);
-        assert_eq!(out.len(), 4, "{out:?}");
+        let mut out = drain(&mut s);
+        assert_eq!(out.len(), 5, "{out:?}");
+        assert_eq!(event(&out.remove(0)), "connected");
         assert_eq!(received(&out[0]), &hello);
         assert_eq!(sent(&out[1]).overall_result(), Some(&OverallResult::Success));
         assert!(matches!(&out[2], Output::Register { tms_id, reference, software }
@@ -1058,7 +1082,10 @@ mod tests {
         let mut s = fresh();
         s.handle_end(secs(1), Ended::Evicted);
         let out = drain(&mut s);
-        assert_eq!(event(&out[0]), "closed: no hand-shake yet and its room was needed by a newer connection");
+        assert_eq!(
+            unidentified(&out[0]),
+            (0, "closed: no hand-shake yet and its room was needed by a newer connection")
+        );
         assert!(s.is_closed());
     }
 
@@ -1069,7 +1096,7 @@ mod tests {
         assert!(drain(&mut s).is_empty());
         s.handle_timeout(secs(10), &FakeHost::default());
         let out = drain(&mut s);
-        assert_eq!(event(&out[0]), "closed: no hand-shake within the time-out");
+        assert_eq!(unidentified(&out[0]), (0, "closed: no hand-shake within the time-out"));
         assert!(
             matches!(&out[1], Output::Close { reason } if reason == "closed: no hand-shake within the time-out")
         );
@@ -1153,10 +1180,11 @@ mod tests {
         let mut s = fresh();
         s.handle_frame(secs(1), Bytes::from_static(b"hello there"), &FakeHost::default());
         let out = drain(&mut s);
-        assert_eq!(out.len(), 3, "not OPI, so no answer: {out:?}");
-        received(&out[0]);
-        assert!(event(&out[1]).starts_with("closed: first frame is not a hand-shake (undecodable: "));
-        assert!(matches!(out[2], Output::Close { .. }));
+        assert_eq!(out.len(), 2, "not OPI, so no answer, and one entry instead of the frame: {out:?}");
+        let (bytes, reason) = unidentified(&out[0]);
+        assert_eq!(bytes, 11);
+        assert!(reason.starts_with("closed: first frame is not a hand-shake (undecodable: "), "{reason}");
+        assert!(matches!(out[1], Output::Close { .. }));
         assert!(s.is_closed());
         assert_eq!(s.tms_id(), None);
 
@@ -1168,10 +1196,11 @@ mod tests {
             &FakeHost::default(),
         );
         let out = drain(&mut s);
-        assert_eq!(sent(&out[1]).overall_result(), Some(&OverallResult::FormatError));
+        assert_eq!(sent(&out[0]).overall_result(), Some(&OverallResult::FormatError));
+        assert!(unidentified(&out[1]).0 > 0);
         // The refusal's write failing changes nothing: the close is already decided.
         s.handle_end(secs(1), Ended::WriteFailed("broken pipe".into()));
-        assert!(matches!(&out[3], Output::Close { .. }));
+        assert!(matches!(&out[2], Output::Close { .. }));
         assert!(drain(&mut s).is_empty());
     }
 
@@ -1215,7 +1244,7 @@ mod tests {
         let mut s = fresh();
         s.handle_end(secs(1), Ended::ZeroLengthFrame("zero".into()));
         let out = drain(&mut s);
-        assert_eq!(event(&out[0]), "closed: framing error before the hand-shake: zero");
+        assert_eq!(unidentified(&out[0]), (0, "closed: framing error before the hand-shake: zero"));
     }
 
     #[test]
@@ -1232,6 +1261,7 @@ mod tests {
 
         let mut s = fresh();
         s.handle_frame(secs(0), enc(&handshake::hello_message("1", None, None)), &host);
+        event(&s.poll_output().unwrap_or_else(|| unreachable!()));
         received(&s.poll_output().unwrap_or_else(|| unreachable!()));
         assert!(matches!(s.poll_output(), Some(Output::Send(_))));
         s.handle_end(secs(0), Ended::WriteFailed("reset".into()));

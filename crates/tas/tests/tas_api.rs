@@ -162,7 +162,7 @@ async fn payment_through_the_api_collects_receipts_and_masks_the_transcript() {
 
     let (s, over_http) = call_json(&api, Method::GET, "/transcript?tmsId=12345678", None, T).await.unwrap();
     assert_eq!(s, StatusCode::OK);
-    assert!(over_http.as_array().is_some_and(|a| a.len() >= 8), "{over_http}");
+    assert!(over_http["entries"].as_array().is_some_and(|a| a.len() >= 8), "{over_http}");
     let transcript = tas.transcript(Some("12345678"), 0);
     assert!(transcript.iter().all(|e| !e.xml.contains("4111111111111111")));
     assert!(transcript.iter().any(|e| e.xml.contains("411111******1111")));
@@ -348,6 +348,68 @@ async fn an_idle_terminal_is_disconnected_after_the_idle_time_out() {
     assert!(tas.terminals().is_empty());
     let notes: Vec<String> = tas.transcript(Some("12345678"), 0).into_iter().filter_map(|e| e.note).collect();
     assert!(notes.iter().any(|n| n.starts_with("closed: idle for 300ms")), "{notes:?}");
+    tas.shutdown().await;
+}
+
+/// Junk from connections that never hand-shake leaves one short entry each (peer, bytes, why closed), not its
+/// bytes: 1,000 connections sending 64 KiB each keep the transcript small; and `GET /transcript` pages through
+/// everything in order.
+#[tokio::test]
+async fn junk_from_a_thousand_bad_connections_keeps_the_transcript_small_and_pages_return_it_in_order() {
+    let (tas, api) = start().await;
+    let junk = Bytes::from(vec![b'A'; 64 * 1024 - 1]);
+    let addr = tas.terminal_addr();
+    for _ in 0..20 {
+        let batch = (0..50).map(|_| {
+            let junk = junk.clone();
+            async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                let mut c =
+                    Framed::new(stream, LengthDelimitedCodec::builder().length_field_length(4).new_codec());
+                c.send(junk).await.unwrap();
+                assert!(
+                    timeout(T, c.next()).await.expect("closed in time").is_none(),
+                    "closed without an answer"
+                );
+            }
+        });
+        futures::future::join_all(batch).await;
+    }
+    let _term = connect(&tas, "12345678").await;
+
+    let entries = tas.transcript(None, 0);
+    let junk_entries: Vec<_> = entries.iter().filter(|e| e.tms_id.is_none()).collect();
+    assert_eq!(junk_entries.len(), 1000, "one entry per bad connection");
+    for e in &junk_entries {
+        assert_eq!((e.dir, e.bytes, e.xml.as_str()), (ccv_tas::Direction::Event, 64 * 1024 - 1, ""));
+        let note = e.note.as_deref().unwrap_or_default();
+        assert!(
+            note.starts_with("closed: first frame is not a hand-shake") && note.contains("never hand-shook")
+        );
+    }
+    let bytes = tas.transcript_memory_bytes();
+    assert!(bytes < 1000 * 1024, "the junk's 64 MB are not kept: {bytes} bytes");
+
+    // Paged over HTTP, 7 at a time: everything, in order.
+    let mut seqs = Vec::new();
+    let mut since = 0;
+    for _ in 0..1000 {
+        let path = format!("/transcript?since={since}&limit=7");
+        let (s, page) = call_json(&api, Method::GET, &path, None, T).await.unwrap();
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let got = page["entries"].as_array().expect("entries");
+        assert!(got.len() <= 7);
+        seqs.extend(got.iter().map(|e| e["seq"].as_u64().expect("seq")));
+        since = page["next"].as_u64().expect("next");
+        if page["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(seqs, entries.iter().map(|e| e.seq).collect::<Vec<_>>());
+    // A limit above the maximum is capped.
+    let (_, page) = call_json(&api, Method::GET, "/transcript?limit=100000", None, T).await.unwrap();
+    assert_eq!(page["entries"].as_array().map(Vec::len), Some(ccv_tas::transcript::MAX_PAGE_ENTRIES));
+    assert_eq!((page["more"].as_bool(), page["dropped"].as_u64()), (Some(true), Some(0)));
     tas.shutdown().await;
 }
 
