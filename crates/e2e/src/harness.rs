@@ -311,6 +311,7 @@ impl Pair {
                 }
             }
             TasOutput::Event(e) => self.log.push(Record::TasEvent(e)),
+            TasOutput::Unidentified { reason, .. } => self.log.push(Record::TasEvent(reason)),
             TasOutput::Displayed(_) => {}
             TasOutput::Received { .. } | TasOutput::Register { .. } => {}
             TasOutput::Close { reason } => self.log.push(Record::TasEvent(format!("close: {reason}"))),
