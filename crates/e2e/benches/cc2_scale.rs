@@ -63,9 +63,10 @@ fn main() {
 }
 
 async fn tas_child() {
-    let tas = ccv_tas::Tas::start("127.0.0.1:0".parse().expect("addr"), None, ccv_tas::TasConfig::default())
-        .await
-        .expect("TAS starts");
+    // Every terminal dials from 127.0.0.1.
+    let config = ccv_tas::TasConfig { max_per_peer: usize::MAX, ..ccv_tas::TasConfig::default() };
+    let tas =
+        ccv_tas::Tas::start("127.0.0.1:0".parse().expect("addr"), None, config).await.expect("TAS starts");
     println!("{}", tas.terminal_addr());
     procs::until_stdin_closes().await;
     tas.shutdown().await;

@@ -374,7 +374,13 @@ async fn run(o: Options) {
         limits: Limits { max_queued: 100_000, max_inflight: 1_000, ..Limits::default() },
         ..EndpointConfig::default()
     };
-    let tas = TasConfig { max_connections: 4 * max + 100, transcript_memory: 1_000, ..TasConfig::default() };
+    let tas = TasConfig {
+        max_connections: 4 * max + 100,
+        max_per_peer: usize::MAX,
+        max_unidentified: 4 * max + 100,
+        transcript_memory: 1_000,
+        ..TasConfig::default()
+    };
     let made = Instant::now();
     let mut world = World::start_with(&id_refs, store.clone(), config, endpoint, tas).await;
     for tms in &ids {

@@ -27,12 +27,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ccv_opi::Encoding;
-use ccv_tas::session::{Ended, Host, Output as TasOutput, Session};
+use ccv_tas::session::{Ended, Host, Output as TasOutput, Session, Timeouts};
 use ccv_tas::{JobKind, TasError, TransactionResult};
 use ccv_terminal::{Channel, Input, Output, TasEvent, Terminal, TerminalConfig, Timestamp};
-
-/// How long the TAS waits for a terminal's hand-shake, as `TasConfig`'s default.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The TAS's side of what a [`Session`] asks of its surroundings: request ids and the printer switch.
 #[derive(Debug, Default)]
@@ -187,7 +184,7 @@ impl Pair {
                     let tas_now = self.tas_now();
                     if self.tas_deadline().is_some_and(|d| d <= self.now) {
                         if let Some(s) = self.tas.as_mut() {
-                            s.handle_timeout(tas_now);
+                            s.handle_timeout(tas_now, &self.host);
                         }
                     }
                     if self.terminal.poll_timeout().is_some_and(|d| d <= self.now) {
@@ -267,7 +264,7 @@ impl Pair {
                     return;
                 }
                 let now = self.tas_now();
-                let mut session = Session::new(now, HANDSHAKE_TIMEOUT, "TAS".to_owned());
+                let mut session = Session::new(now, Timeouts::default(), "TAS".to_owned());
                 let hello = ccv_wire::handshake::hello_message(
                     &dial.tms_id,
                     dial.reference.as_deref(),
@@ -314,6 +311,7 @@ impl Pair {
                 }
             }
             TasOutput::Event(e) => self.log.push(Record::TasEvent(e)),
+            TasOutput::Unidentified { reason, .. } => self.log.push(Record::TasEvent(reason)),
             TasOutput::Displayed(_) => {}
             TasOutput::Received { .. } | TasOutput::Register { .. } => {}
             TasOutput::Close { reason } => self.log.push(Record::TasEvent(format!("close: {reason}"))),

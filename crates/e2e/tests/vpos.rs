@@ -524,8 +524,9 @@ async fn the_admin_api_administers_merchants_keys_whitelists_and_settings_with_c
 
 #[tokio::test]
 async fn a_lost_answer_is_settled_from_the_terminals_last_transaction_status() {
-    // The conversation times out at the TAS after 1 s; the customer presents the card after 2 s and the
-    // terminal approves: its last transaction status, asked once it is no longer busy, settles the payment.
+    // The conversation times out at the TAS after 1 s, before the customer presents the card (after 2 s): the
+    // TAS aborts the transaction on the terminal, and the terminal's last transaction status, asked once it is no
+    // longer busy, settles the payment as cancelled rather than leaving it unknown.
     let config = VposConfig {
         transaction_timeout: Duration::from_secs(1),
         settle_timeout: Duration::from_secs(15),
@@ -540,8 +541,11 @@ async fn a_lost_answer_is_settled_from_the_terminals_last_transaction_status() {
     let mut events = world.vpos.events();
 
     let reference = pay_cloud(&pos, "29000123", "6.00").await;
-    assert_eq!(final_status(&mut events, &reference).await, (ccv_vpos::PaymentStatus::Success, None));
+    assert_eq!(
+        final_status(&mut events, &reference).await,
+        (ccv_vpos::PaymentStatus::Failed, Some(ccv_vpos::FailureCode::Cancelled))
+    );
     let (_, done) = pos.transaction(&reference).await;
-    assert_eq!(done["status"], "success", "{done}");
+    assert_eq!(done["status"], "failed", "{done}");
     world.shutdown().await;
 }

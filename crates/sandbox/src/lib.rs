@@ -301,7 +301,15 @@ impl Sandbox {
             Endpoint::start(endpoint_config, tls).await.map_err(|e| party("IoT endpoint")(e.to_string()))?;
         let iot_port = endpoint.local_addr().port();
         let endpoint = Arc::new(endpoint);
-        let tas = Tas::start(SocketAddr::new(LOOPBACK, port(ports.tas)), None, TasConfig::default())
+        // Every terminal of the fleet dials the TAS from the loopback address, plus one connection each while it
+        // redials after a drop.
+        let defaults = TasConfig::default();
+        let tas_config = TasConfig {
+            max_per_peer: defaults.max_per_peer.max(2 * options.fleet.terminals.len()),
+            max_connections: defaults.max_connections.max(2 * options.fleet.terminals.len()),
+            ..defaults
+        };
+        let tas = Tas::start(SocketAddr::new(LOOPBACK, port(ports.tas)), None, tas_config)
             .await
             .map_err(|e| party("mock TAS")(e.to_string()))?;
         let tas_port = tas.terminal_addr().port();

@@ -61,6 +61,13 @@ struct TranscriptQuery {
     tms_id: Option<String>,
     #[serde(default)]
     since: u64,
+    #[serde(default = "page_limit")]
+    limit: usize,
+}
+
+/// Entries in a transcript page when the request does not say.
+fn page_limit() -> usize {
+    100
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,7 +312,7 @@ async fn printer(
 }
 
 async fn transcript(State(s): State<Arc<Shared>>, Query(q): Query<TranscriptQuery>) -> Response {
-    axum::Json(s.transcript.entries(q.tms_id.as_deref(), q.since)).into_response()
+    axum::Json(s.transcript.page(q.tms_id.as_deref(), q.since, q.limit)).into_response()
 }
 
 #[cfg(test)]

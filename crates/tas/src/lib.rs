@@ -4,7 +4,8 @@
 //! hand-shake (`docs/TAS_HANDSHAKE.md`), keeps a registry of connected terminals, and runs OPI_NL conversations on
 //! each connection as the POS side: payment, refund, reversal, abort, login, logoff, reconciliation. It answers the
 //! terminal's `DeviceRequest`s (collecting display texts and receipts; the printer can be told to fail), applies
-//! time-outs, and reports the outcome as `unknown` when the terminal disconnects or goes silent mid-transaction.
+//! time-outs, and reports the outcome as `unknown` when the terminal disconnects or goes silent mid-transaction
+//! (after a time-out it sends the terminal an abort and keeps it busy until the terminal answers).
 //! Every frame in both directions goes to a JSON-lines transcript with card numbers masked, and to live viewers
 //! ([`Tas::transcript_updates`]). It can be taken down and brought back on the same port ([`Tas::set_down`]), as
 //! a TAS outage looks to terminals.
@@ -18,7 +19,9 @@
 //!   likewise `/refunds` and `/reversals` (`"originalStan"` optional) → a [`TransactionResult`]
 //! - `POST /terminals/{tmsId}/abort`, `/login`, `/logoff`, `/reconciliation` (body optional)
 //! - `PUT /terminals/{tmsId}/printer` `{"fail": true}` (`*` as TMS ID means every terminal)
-//! - `GET /transcript?tmsId=..&since=N`
+//! - `GET /transcript?tmsId=..&since=N&limit=N` → a [`TranscriptPage`]: up to `limit` entries after `since`
+//!   (at most 1,000, and fewer past 1 MiB of payload), `next` (the `since` of the following page), `more`, and
+//!   how many entries were `dropped` from memory
 //!
 //! A request with an `Origin` header other than the API's own is refused (403 `cross_origin`), and a POST or PUT
 //! must carry `Content-Type: application/json` or no body (415 `unsupported_media_type`): no web page can drive
@@ -52,17 +55,25 @@ pub mod session;
 pub mod transcript;
 
 pub use model::{DisplayText, JobKind, Outcome, Receipt, TerminalInfo, TransactionResult};
-pub use transcript::{Direction, Transcript, TranscriptEntry};
+pub use transcript::{Direction, Transcript, TranscriptEntry, TranscriptPage};
 
 /// Settings of a mock TAS.
 #[derive(Debug, Clone)]
 pub struct TasConfig {
     /// Largest OPI frame accepted from a terminal; a larger length prefix closes the connection.
     pub max_frame: usize,
-    /// Time a terminal has to send its hand-shake after connecting.
+    /// Time a terminal has to send its hand-shake after connecting (a terminal sends it at once).
     pub handshake_timeout: Duration,
-    /// Default time a conversation may take before its outcome is reported unknown.
+    /// Time an identified terminal may stay connected with no frame and no request running before the TAS
+    /// closes the connection. Long enough for a person paying by hand a few times after one kick; the payment
+    /// API kicks the terminal for every payment, so it never relies on an idle connection.
+    pub idle_timeout: Duration,
+    /// Default time a conversation may take before its outcome is reported unknown (and the terminal is sent
+    /// an abort).
     pub transaction_timeout: Duration,
+    /// Time a terminal has to answer the abort sent after a time-out; until it answers (or this passes and the
+    /// TAS disconnects it) the terminal takes no request.
+    pub abort_timeout: Duration,
     /// Time allowed for writing one frame.
     pub write_timeout: Duration,
     /// `WorkstationID` the TAS puts in its requests.
@@ -71,21 +82,34 @@ pub struct TasConfig {
     pub transcript_path: Option<PathBuf>,
     /// Transcript entries kept in memory for `GET /transcript`.
     pub transcript_memory: usize,
-    /// Most terminal connections served at once.
+    /// Bytes those entries may hold (payloads, notes, a fixed cost per entry); beyond, the oldest are dropped.
+    pub transcript_memory_bytes: usize,
+    /// Most terminal connections served at once; beyond, new ones wait in the listen queue.
     pub max_connections: usize,
+    /// Most connections from one source address (identified or not); a connection beyond is closed at once.
+    pub max_per_peer: usize,
+    /// Most connections that have not identified themselves yet; a new connection beyond closes the oldest of
+    /// them, so that sockets that never hand-shake cannot keep terminals out.
+    pub max_unidentified: usize,
 }
 
 impl Default for TasConfig {
     fn default() -> Self {
+        let timeouts = session::Timeouts::default();
         Self {
             max_frame: 64 * 1024,
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: timeouts.handshake,
             transaction_timeout: Duration::from_secs(120),
+            abort_timeout: timeouts.abort,
+            idle_timeout: timeouts.idle,
             write_timeout: Duration::from_secs(10),
             workstation_id: "TAS".to_owned(),
             transcript_path: None,
             transcript_memory: 10_000,
+            transcript_memory_bytes: 16 << 20,
             max_connections: 10_000,
+            max_per_peer: 1_024,
+            max_unidentified: 1_000,
         }
     }
 }
@@ -116,11 +140,13 @@ pub enum TasError {
         /// The TMS ID.
         tms_id: String,
     },
-    /// A conversation is already running on this terminal.
-    #[error("terminal {tms_id} is busy with another request; wait for it or abort it")]
+    /// A conversation is already running on this terminal, or the terminal may still be in one that timed out.
+    #[error("terminal {tms_id} is busy: {doing}")]
     Busy {
         /// The TMS ID.
         tms_id: String,
+        /// With what, and what to do.
+        doing: String,
     },
     /// An abort was asked while nothing runs.
     #[error("terminal {tms_id} has no request in progress to abort")]
@@ -179,9 +205,11 @@ impl Tas {
         config: TasConfig,
     ) -> Result<Tas, TasError> {
         let transcript = match &config.transcript_path {
-            Some(path) => Transcript::with_file(config.transcript_memory, path)
-                .map_err(|source| TasError::Transcript { path: path.clone(), source })?,
-            None => Transcript::in_memory(config.transcript_memory),
+            Some(path) => {
+                Transcript::with_file(config.transcript_memory, config.transcript_memory_bytes, path)
+                    .map_err(|source| TasError::Transcript { path: path.clone(), source })?
+            }
+            None => Transcript::in_memory(config.transcript_memory, config.transcript_memory_bytes),
         };
         let listener = terminal_listener(listen).map_err(|source| TasError::Bind { addr: listen, source })?;
         let terminal_addr =
@@ -314,6 +342,16 @@ impl Tas {
     /// Transcript entries in memory, optionally of one terminal, after sequence number `since`.
     pub fn transcript(&self, tms_id: Option<&str>, since: u64) -> Vec<TranscriptEntry> {
         self.shared.transcript.entries(tms_id, since)
+    }
+
+    /// One page of the transcript in memory: up to `limit` entries after `since` ([`Transcript::page`]).
+    pub fn transcript_page(&self, tms_id: Option<&str>, since: u64, limit: usize) -> TranscriptPage {
+        self.shared.transcript.page(tms_id, since, limit)
+    }
+
+    /// The bytes the transcript holds in memory, as its bound counts them ([`TasConfig::transcript_memory_bytes`]).
+    pub fn transcript_memory_bytes(&self) -> usize {
+        self.shared.transcript.memory_bytes()
     }
 
     /// Stops listening and closes every terminal connection.

@@ -2,8 +2,8 @@
 //! [`Session`] (the protocol: hand-shake, requests, time-outs) with the socket, the clock, the API's requests and
 //! the transcript.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,7 +18,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::{DisplayText, JobKind, TerminalInfo, TransactionResult};
-use crate::session::{Ended, Host, Output, Session};
+use crate::session::{Ended, Host, Output, Session, Timeouts};
 use crate::transcript::{Direction, Transcript};
 use crate::{TasConfig, TasError};
 
@@ -36,6 +36,7 @@ pub(crate) struct Shared {
     changed: Mutex<HashMap<String, Arc<Notify>>>,
     next_conn: AtomicU64,
     next_request: AtomicU64,
+    admission: Mutex<Admission>,
     fail_printer: Mutex<HashMap<String, bool>>,
     /// The last text each terminal showed its customer during its current conversation.
     displays: Mutex<HashMap<String, DisplayText>>,
@@ -72,6 +73,7 @@ impl Shared {
             changed: Mutex::default(),
             next_conn: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
+            admission: Mutex::default(),
             fail_printer: Mutex::new(HashMap::new()),
             displays: Mutex::new(HashMap::new()),
             display_updates: tokio::sync::broadcast::channel(1024).0,
@@ -187,6 +189,74 @@ impl Shared {
     }
 }
 
+/// Who holds the terminal port: connections per source address, and the connections that have not identified
+/// themselves yet, oldest first.
+#[derive(Debug, Default)]
+struct Admission {
+    per_peer: HashMap<IpAddr, usize>,
+    unidentified: BTreeMap<u64, CancellationToken>,
+    next: u64,
+}
+
+/// A connection's place in [`Admission`]; gives it back when dropped.
+struct Ticket {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+    id: u64,
+    /// Cancelled when a newer connection needs this one's room before it has identified itself.
+    evicted: CancellationToken,
+}
+
+impl Ticket {
+    /// The terminal identified itself: it no longer counts against the budget of unidentified connections.
+    fn identified(&self) {
+        self.shared.admission().unidentified.remove(&self.id);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut admission = self.shared.admission();
+        admission.unidentified.remove(&self.id);
+        if let Some(n) = admission.per_peer.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                admission.per_peer.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn admission(&self) -> std::sync::MutexGuard<'_, Admission> {
+        // Plain counters; a panic elsewhere cannot leave them half-updated.
+        self.admission.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits a connection from `ip`, or refuses it (`None`) when that address holds `max_per_peer`
+    /// connections already. When `max_unidentified` connections have not identified themselves, the oldest of
+    /// them is told to close: a terminal sends its hand-shake at once, junk that never does makes room.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Ticket> {
+        let mut admission = self.admission();
+        let count = admission.per_peer.entry(ip).or_default();
+        if *count >= self.config.max_per_peer.max(1) {
+            return None;
+        }
+        *count += 1;
+        while admission.unidentified.len() >= self.config.max_unidentified.max(1) {
+            match admission.unidentified.pop_first() {
+                Some((_, oldest)) => oldest.cancel(),
+                None => break,
+            }
+        }
+        let id = admission.next;
+        admission.next += 1;
+        let evicted = CancellationToken::new();
+        admission.unidentified.insert(id, evicted.clone());
+        Some(Ticket { shared: self.clone(), ip, id, evicted })
+    }
+}
+
 /// Accepts terminals until `shutdown`.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
     // At most `max_connections` terminal sockets at once; further terminals wait in the listen queue.
@@ -205,12 +275,17 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shut
         };
         match accepted {
             Ok((stream, peer)) => {
+                let Some(ticket) = shared.admit(peer.ip()) else {
+                    // Closed at once; not in the transcript, which a flood must not fill.
+                    tracing::debug!(%peer, "TAS: connection refused, too many from this address");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    connection(stream, peer, shared, shutdown).await
+                    connection(stream, peer, shared, ticket, shutdown).await
                 });
             }
             Err(err) => {
@@ -244,8 +319,12 @@ impl Conn {
         self.shared.transcript.record(tms_id, &self.peer, dir, payload, note);
     }
 
+    /// Writes a frame; records it when the terminal has identified itself (a refused hand-shake's answer is
+    /// part of the connection's one [`Output::Unidentified`] entry).
     async fn send(&mut self, tms_id: Option<&Arc<str>>, payload: Bytes) -> Result<(), CodecError> {
-        self.record(tms_id, Direction::ToTerminal, payload.clone(), None);
+        if tms_id.is_some() {
+            self.record(tms_id, Direction::ToTerminal, payload.clone(), None);
+        }
         let write = self.framed.send(payload);
         match tokio::time::timeout(self.shared.config.write_timeout, write).await {
             Ok(res) => res,
@@ -265,7 +344,13 @@ struct Registered {
 }
 
 /// Drives one connection's [`Session`]: frames, API requests, time-outs and shutdown in; outputs executed.
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdown: CancellationToken) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    ticket: Ticket,
+    shutdown: CancellationToken,
+) {
     // The same framing as the terminal side: 4-byte big-endian length, the limit checked before allocating.
     let codec = FrameCodec::new(FrameDecoder::with_max_frame_len(shared.config.max_frame));
     let mut conn = Conn { framed: Framed::new(stream, codec), peer: Arc::from(peer.to_string()), shared };
@@ -273,8 +358,12 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
     let epoch = tokio::time::Instant::now();
     let now = || epoch.elapsed();
     let config = &conn.shared.config;
-    let mut session: Session<Reply> =
-        Session::new(now(), config.handshake_timeout, config.workstation_id.clone());
+    let timeouts = Timeouts {
+        handshake: config.handshake_timeout,
+        abort: config.abort_timeout,
+        idle: config.idle_timeout,
+    };
+    let mut session: Session<Reply> = Session::new(now(), timeouts, config.workstation_id.clone());
     // The sender goes into the registry when the terminal has identified itself.
     let (tx, mut commands) = mpsc::channel::<Command>(16);
     let mut tx = Some(tx);
@@ -298,6 +387,10 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
                         conn.shared.set_display(&r.tms_id, Some(shown));
                     }
                 }
+                Output::Unidentified { received, reason } => {
+                    tracing::debug!(%peer, received, "TAS: unidentified connection {reason}");
+                    conn.shared.transcript.record_unidentified(&conn.peer, received, &reason);
+                }
                 Output::Event(note) => {
                     tracing::debug!(%peer, tms_id = session.tms_id().map(|t| &**t), "TAS: {note}");
                     conn.record(session.tms_id(), Direction::Event, Bytes::new(), Some(note));
@@ -312,6 +405,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
                         reference,
                         software,
                     };
+                    ticket.identified();
                     registered = Some(register(&conn.shared, info, commands_tx));
                     tracing::info!(%peer, tms_id, "TAS: terminal connected");
                 }
@@ -343,7 +437,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, sh
         let open = session.is_open();
         tokio::select! {
             _ = shutdown.cancelled(), if open => session.handle_end(now(), Ended::ShuttingDown),
-            _ = timer => session.handle_timeout(now()),
+            _ = ticket.evicted.cancelled(), if !open => session.handle_end(now(), Ended::Evicted),
+            _ = timer => session.handle_timeout(now(), &*conn.shared),
             cmd = commands.recv(), if open => match cmd {
                 None | Some(Command::Close) => session.handle_end(now(), Ended::Replaced),
                 Some(Command::Run { kind, timeout, reply }) => {

@@ -41,6 +41,9 @@ pub enum Ended {
     Replaced,
     /// The TAS is stopping.
     ShuttingDown,
+    /// Before its hand-shake, the connection's room was needed by a newer one (the TAS keeps a smaller budget
+    /// for connections that have not identified themselves, and closes the oldest of them when it is full).
+    Evicted,
 }
 
 /// Something the session wants done, in the order it comes out.
@@ -58,6 +61,15 @@ pub enum Output<R> {
     },
     /// Record a connection event in the transcript.
     Event(String),
+    /// A connection that never identified itself ends: record this one entry (its peer, `received` bytes,
+    /// `reason`) in the transcript instead of its frames, which a flood of junk must not fill. It comes just
+    /// before the [`Output::Close`]; nothing about the connection is recorded before it.
+    Unidentified {
+        /// Payload bytes the connection sent (a first frame that was not a hand-shake).
+        received: usize,
+        /// Why it closed.
+        reason: String,
+    },
     /// The terminal identified itself and its hand-shake answer is written: list it as connected.
     Register {
         /// TMS ID from the hand-shake.
@@ -92,6 +104,42 @@ enum Phase {
     Open,
     /// [`Output::Close`] is queued; every further input is ignored.
     Closed,
+}
+
+/// The time limits of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time a terminal has to identify itself after connecting.
+    pub handshake: Duration,
+    /// Time the terminal has to answer the abort the TAS sends when a request times out; a terminal that
+    /// answers neither the request nor the abort is disconnected.
+    pub abort: Duration,
+    /// Time an identified terminal may stay connected with no frame and no request running before the TAS
+    /// closes the connection (OPI has no keep-alive: idle means no traffic).
+    pub idle: Duration,
+}
+
+/// The TAS's defaults (`TasConfig::default()`).
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            handshake: Duration::from_secs(5),
+            abort: Duration::from_secs(30),
+            idle: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// After a request timed out the terminal may still be in it: the TAS sent an abort and takes no request until
+/// the terminal answers the timed-out request or the abort, or the connection closes.
+#[derive(Debug)]
+struct Recovering {
+    /// The `RequestID` of the request that timed out.
+    timed_out: String,
+    /// The `RequestID` of the abort that was sent for it (the TAS's, or a caller's already running).
+    abort_id: String,
+    /// When the connection is given up if neither answer came.
+    deadline: Duration,
 }
 
 /// A running conversation.
@@ -154,7 +202,7 @@ impl<R> InFlight<R> {
 /// # Calling order
 ///
 /// ```text
-/// let mut s = Session::new(now, handshake_timeout, workstation_id);
+/// let mut s = Session::new(now, timeouts, workstation_id);
 /// loop {
 ///     while let Some(out) = s.poll_output() { execute(out) }   // 1. drain everything (may feed handle_end)
 ///     if s.is_closed() { break }                               // 2. drop the socket
@@ -162,13 +210,14 @@ impl<R> InFlight<R> {
 ///     match wait_for_event_or(deadline) {                      // 4. IO happens outside
 ///         Frame(bytes)        => s.handle_frame(now, bytes, &host),
 ///         Request(kind, t, r) => s.handle_request(now, kind, t, r, &host),
-///         Deadline            => s.handle_timeout(now),
+///         Deadline            => s.handle_timeout(now, &host),
 ///         End(why)            => s.handle_end(now, why),
 ///     }
 /// }
 /// ```
 ///
-/// * [`Session::new`] already queues the "connected" event.
+/// * The "connected" event comes with the hand-shake; a connection that never identifies itself yields one
+///   [`Output::Unidentified`] and its close, nothing else to record.
 /// * Execute outputs in order. When an [`Output::Send`] fails, call [`Session::handle_end`] with
 ///   [`Ended::WriteFailed`] at once and keep draining: the session drops what can no longer be written and
 ///   queues the close.
@@ -182,6 +231,13 @@ pub struct Session<R> {
     phase: Phase,
     tms_id: Option<Arc<str>>,
     workstation_id: String,
+    timeouts: Timeouts,
+    /// Set while the terminal may still be in a request that timed out.
+    recovering: Option<Recovering>,
+    /// The last frame from the terminal or request to it: the idle time-out counts from here.
+    last_activity: Duration,
+    /// Payload bytes received before the hand-shake (the first frame, when it was not one).
+    received_unidentified: usize,
     /// The conversation occupying the terminal (anything but an abort).
     main: Option<InFlight<R>>,
     /// An abort sent while `main` runs.
@@ -190,18 +246,20 @@ pub struct Session<R> {
 }
 
 impl<R> Session<R> {
-    /// A connection accepted at `now`; the terminal has `handshake_timeout` to identify itself. The TAS's
+    /// A connection accepted at `now`; the terminal has `timeouts.handshake` to identify itself. The TAS's
     /// requests carry `workstation_id`.
-    pub fn new(now: Duration, handshake_timeout: Duration, workstation_id: String) -> Self {
-        let mut out = VecDeque::new();
-        out.push_back(Output::Event("connected".into()));
+    pub fn new(now: Duration, timeouts: Timeouts, workstation_id: String) -> Self {
         Self {
-            phase: Phase::AwaitingHello { deadline: now.saturating_add(handshake_timeout) },
+            phase: Phase::AwaitingHello { deadline: now.saturating_add(timeouts.handshake) },
             tms_id: None,
             workstation_id,
+            timeouts,
+            recovering: None,
+            last_activity: now,
+            received_unidentified: 0,
             main: None,
             abort: None,
-            out,
+            out: VecDeque::new(),
         }
     }
 
@@ -220,9 +278,10 @@ impl<R> Session<R> {
         self.phase == Phase::Closed
     }
 
-    /// Whether a conversation occupies the terminal.
+    /// Whether a conversation occupies the terminal, or the terminal may still be in one that timed out (the
+    /// TAS sent an abort and waits for the terminal's answer).
     pub fn is_busy(&self) -> bool {
-        self.main.is_some()
+        self.main.is_some() || self.recovering.is_some()
     }
 
     /// The next output to execute, if any.
@@ -234,25 +293,48 @@ impl<R> Session<R> {
     pub fn poll_timeout(&self) -> Option<Duration> {
         match self.phase {
             Phase::AwaitingHello { deadline } => Some(deadline),
-            Phase::Open => [&self.main, &self.abort].into_iter().flatten().map(|job| job.deadline).min(),
+            Phase::Open => [&self.main, &self.abort]
+                .into_iter()
+                .flatten()
+                .map(|job| job.deadline)
+                .chain(self.recovering.as_ref().map(|r| r.deadline))
+                .min()
+                .or_else(|| Some(self.idle_deadline())),
             Phase::Closed => None,
         }
     }
 
-    /// Fires the time-outs due at or before `now`: a terminal that sent no hand-shake is closed, a request
-    /// without its response gets outcome unknown (`timed_out`) and frees its slot.
-    pub fn handle_timeout(&mut self, now: Duration) {
+    /// Fires the time-outs due at or before `now`: a terminal that sent no hand-shake is closed; a request
+    /// without its response gets outcome unknown (`timed_out`), and because the terminal may still be in it, the
+    /// TAS sends an abort and stays busy until the terminal answers one of the two (or the connection closes);
+    /// a terminal that answers neither within the abort time-out is disconnected.
+    pub fn handle_timeout(&mut self, now: Duration, host: &impl Host) {
         match self.phase {
             Phase::AwaitingHello { deadline } if deadline <= now => {
                 self.close(now, "closed: no hand-shake within the time-out".into());
             }
             Phase::Open => {
                 let tms_id = self.tms_str();
+                if let Some(r) = self.recovering.as_ref().filter(|r| r.deadline <= now) {
+                    let note = format!(
+                        "closed: the terminal answered neither the timed-out request {} nor its abort (request {})",
+                        r.timed_out, r.abort_id
+                    );
+                    self.close(now, note);
+                    return;
+                }
+                if !self.is_busy() && self.abort.is_none() && self.idle_deadline() <= now {
+                    let idle = self.timeouts.idle;
+                    self.close(now, format!("closed: idle for {idle:?} (no frame and no request)"));
+                    return;
+                }
                 if let Some(main) = self.main.take_if(|m| m.deadline <= now) {
-                    self.out.push_back(Output::Event(format!("request {} timed out", main.request_id)));
+                    self.last_activity = now;
+                    self.recover(now, &main.request_id, host);
                     self.out.push_back(main.unknown(now, &tms_id, "timed_out"));
                 }
                 if let Some(abort) = self.abort.take_if(|a| a.deadline <= now) {
+                    self.last_activity = now;
                     self.out.push_back(abort.unknown(now, &tms_id, "timed_out"));
                 }
             }
@@ -260,8 +342,36 @@ impl<R> Session<R> {
         }
     }
 
+    /// Request `timed_out` got no answer in time: unless a caller's abort already runs, send the terminal an
+    /// abort, and take no request until the terminal answers either.
+    fn recover(&mut self, now: Duration, timed_out: &str, host: &impl Host) {
+        let deadline = now.saturating_add(self.timeouts.abort);
+        let abort_id = match &self.abort {
+            Some(abort) => abort.request_id.clone(),
+            None => {
+                let abort_id = host.next_request_id().to_string();
+                match conversation::request_frame(&JobKind::Abort, &abort_id, &self.workstation_id) {
+                    Ok(frame) => self.out.push_back(Output::Send(Bytes::from(frame))),
+                    Err(err) => {
+                        // Nothing to wait for: an abort that cannot be encoded is never sent.
+                        self.out.push_back(Output::Event(format!(
+                            "request {timed_out} timed out; the abort could not be encoded: {err}"
+                        )));
+                        return;
+                    }
+                }
+                abort_id
+            }
+        };
+        self.out.push_back(Output::Event(format!(
+            "request {timed_out} timed out; abort sent (request {abort_id}), busy until the terminal answers"
+        )));
+        self.recovering = Some(Recovering { timed_out: timed_out.to_owned(), abort_id, deadline });
+    }
+
     /// Starts a conversation asked for by the caller `reply`, which gets its result in an [`Output::Reply`]
-    /// (at once when refused: another conversation runs, or an abort finds nothing to abort).
+    /// (at once when refused: another conversation runs, the terminal may still be in one that timed out, or an
+    /// abort finds nothing to abort).
     pub fn handle_request(
         &mut self,
         now: Duration,
@@ -273,8 +383,22 @@ impl<R> Session<R> {
         let tms_id = || self.tms_str();
         let refusal = if !self.is_open() {
             Some(TasError::NotConnected { tms_id: tms_id() })
-        } else if kind.occupies() && self.main.is_some() {
-            Some(TasError::Busy { tms_id: tms_id() })
+        } else if let Some(r) = &self.recovering {
+            let doing = format!(
+                "request {} timed out and the terminal may still be in it; the TAS sent an abort (request {}) and \
+                 takes no request until the terminal answers it or disconnects",
+                r.timed_out, r.abort_id
+            );
+            Some(TasError::Busy { tms_id: tms_id(), doing })
+        } else if kind.occupies()
+            && let Some(main) = &self.main
+        {
+            let doing = format!(
+                "request {} ({}) is running; wait for it or abort it",
+                main.request_id,
+                main.kind.request_type()
+            );
+            Some(TasError::Busy { tms_id: tms_id(), doing })
         } else if !kind.occupies() && (self.abort.is_some() || self.main.is_none()) {
             Some(TasError::NothingToAbort { tms_id: tms_id() })
         } else {
@@ -292,6 +416,7 @@ impl<R> Session<R> {
                 return;
             }
         };
+        self.last_activity = now;
         let slot = if kind.occupies() { &mut self.main } else { &mut self.abort };
         *slot = Some(InFlight {
             kind,
@@ -309,7 +434,10 @@ impl<R> Session<R> {
     pub fn handle_frame(&mut self, now: Duration, frame: Bytes, host: &impl Host) {
         match self.phase {
             Phase::AwaitingHello { .. } => self.hello(now, frame),
-            Phase::Open => self.conversation_frame(now, frame, host),
+            Phase::Open => {
+                self.last_activity = now;
+                self.conversation_frame(now, frame, host)
+            }
             Phase::Closed => {}
         }
     }
@@ -325,6 +453,9 @@ impl<R> Session<R> {
             }
             (Phase::AwaitingHello { .. }, Ended::ClosedByTerminal) => {
                 "closed by the terminal before the hand-shake".to_owned()
+            }
+            (Phase::AwaitingHello { .. }, Ended::Evicted) => {
+                "closed: no hand-shake yet and its room was needed by a newer connection".to_owned()
             }
             (Phase::AwaitingHello { .. }, Ended::ZeroLengthFrame(err) | Ended::Framing(err)) => {
                 format!("closed: framing error before the hand-shake: {err}")
@@ -344,6 +475,11 @@ impl<R> Session<R> {
         self.close(now, note);
     }
 
+    /// When an identified terminal with nothing running has been idle for too long.
+    fn idle_deadline(&self) -> Duration {
+        self.last_activity.saturating_add(self.timeouts.idle)
+    }
+
     fn tms_str(&self) -> String {
         self.tms_id.as_deref().unwrap_or_default().to_owned()
     }
@@ -354,10 +490,16 @@ impl<R> Session<R> {
     }
 
     fn close(&mut self, now: Duration, note: String) {
+        if let Phase::AwaitingHello { .. } = self.phase {
+            let received = self.received_unidentified;
+            self.out.push_back(Output::Unidentified { received, reason: note.clone() });
+        } else {
+            self.out.push_back(Output::Event(note.clone()));
+        }
         self.phase = Phase::Closed;
-        self.out.push_back(Output::Event(note.clone()));
         self.out.push_back(Output::Close { reason: note });
         let tms_id = self.tms_str();
+        self.recovering = None;
         for job in [self.main.take(), self.abort.take()].into_iter().flatten() {
             self.out.push_back(job.unknown(now, &tms_id, "terminal_disconnected"));
         }
@@ -369,6 +511,8 @@ impl<R> Session<R> {
             Incoming::Hello { tms_id, reference, software, answer } => {
                 self.tms_id = Some(Arc::from(tms_id.as_str()));
                 self.phase = Phase::Open;
+                self.last_activity = now;
+                self.out.push_back(Output::Event("connected".into()));
                 self.out.push_back(Output::Received { frame, note: None });
                 self.out.push_back(Output::Send(Bytes::from(answer)));
                 let registered = format!("registered {tms_id}");
@@ -376,7 +520,7 @@ impl<R> Session<R> {
                 self.out.push_back(Output::Event(registered));
             }
             other => {
-                self.out.push_back(Output::Received { frame: frame.clone(), note: None });
+                self.received_unidentified = frame.len();
                 if let Some(refusal) = conversation::refuse_handshake(&frame) {
                     self.out.push_back(Output::Send(Bytes::from(refusal)));
                 }
@@ -408,6 +552,21 @@ impl<R> Session<R> {
                 self.out.push_back(Output::Send(Bytes::from(reply)));
             }
             Incoming::Final(fin) => {
+                if let Some(r) = self.recovering.take() {
+                    if fin.request_id == r.timed_out || fin.request_id == r.abort_id {
+                        let note = format!(
+                            "request {} answered {} after the time-out; the terminal is free again",
+                            fin.request_id, fin.overall_result
+                        );
+                        self.out.push_back(Output::Event(note));
+                        // A caller's abort still waits for this answer.
+                        if self.abort.as_ref().is_none_or(|a| a.request_id != fin.request_id) {
+                            return;
+                        }
+                    } else {
+                        self.recovering = Some(r);
+                    }
+                }
                 let slot = if self.abort.as_ref().is_some_and(|a| a.request_id == fin.request_id) {
                     &mut self.abort
                 } else {
@@ -457,6 +616,7 @@ fn open_end_reason(why: &Ended) -> String {
         Ended::WriteFailed(err) => format!("write failed: {err}"),
         Ended::Replaced => "replaced by a newer connection of the same terminal".into(),
         Ended::ShuttingDown => "TAS shutting down".into(),
+        Ended::Evicted => "its room was needed by a newer connection".into(),
     }
 }
 
@@ -472,7 +632,11 @@ mod tests {
     use super::*;
     use ccv_wire::handshake;
 
-    const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+    const TIMEOUTS: Timeouts = Timeouts {
+        handshake: Duration::from_secs(10),
+        abort: Duration::from_secs(30),
+        idle: Duration::from_secs(600),
+    };
     const PAN: &str = "4111111111111111";
 
     /// The TAS around the session: request IDs from 1, printer failure on demand.
@@ -516,6 +680,13 @@ mod tests {
         match o {
             Output::Event(note) => note,
             other => panic!("expected an Event, got {other:?}"),
+        }
+    }
+
+    fn unidentified(o: &Output<u32>) -> (usize, &str) {
+        match o {
+            Output::Unidentified { received, reason } => (*received, reason),
+            other => panic!("expected an Unidentified, got {other:?}"),
         }
     }
 
@@ -563,9 +734,9 @@ mod tests {
         completed(out.remove(1), caller)
     }
 
-    /// A session accepted at t = 0, its "connected" event drained.
+    /// A session accepted at t = 0.
     fn fresh() -> Session<u32> {
-        let mut s = Session::new(secs(0), HELLO_TIMEOUT, "WS1".into());
+        let mut s = Session::new(secs(0), TIMEOUTS, "WS1".into());
         drain(&mut s);
         s
     }
@@ -633,16 +804,16 @@ mod tests {
 
     #[test]
     fn hand_shake_is_answered_then_registered() {
-        let mut s: Session<u32> = Session::new(secs(100), HELLO_TIMEOUT, "WS1".into());
+        let mut s: Session<u32> = Session::new(secs(100), TIMEOUTS, "WS1".into());
         assert_eq!(s.poll_timeout(), Some(secs(110)));
-        let out = drain(&mut s);
-        assert_eq!(event(&out[0]), "connected");
+        assert!(drain(&mut s).is_empty(), "nothing is recorded before the hand-shake");
         assert!(!s.is_open());
 
         let hello = enc(&handshake::hello_message("12345678", Some("ref-1"), Some("14.0.11.01")));
         s.handle_frame(secs(101), hello.clone(), &FakeHost::default());
-        let out = drain(&mut s);
-        assert_eq!(out.len(), 4, "{out:?}");
+        let mut out = drain(&mut s);
+        assert_eq!(out.len(), 5, "{out:?}");
+        assert_eq!(event(&out.remove(0)), "connected");
         assert_eq!(received(&out[0]), &hello);
         assert_eq!(sent(&out[1]).overall_result(), Some(&OverallResult::Success));
         assert!(matches!(&out[2], Output::Register { tms_id, reference, software }
@@ -651,7 +822,7 @@ mod tests {
         assert_eq!(event(&out[3]), "registered 12345678");
         assert_eq!(s.tms_id().map(|t| &**t), Some("12345678"));
         assert!(s.is_open());
-        assert_eq!(s.poll_timeout(), None, "the hand-shake time-out is off");
+        assert_eq!(s.poll_timeout(), Some(secs(701)), "the hand-shake time-out is off, the idle one on");
     }
 
     #[test]
@@ -702,7 +873,7 @@ mod tests {
         assert_eq!(result.receipts[0].text, "BETAALD 12.34 EUR\nKAART 411111******1111", "PAN masked");
         assert!(result.receipts[0].printed);
         assert!(!s.is_busy());
-        assert_eq!(s.poll_timeout(), None);
+        assert_eq!(s.poll_timeout(), Some(secs(608)), "idle from the last frame on");
     }
 
     #[test]
@@ -764,41 +935,168 @@ mod tests {
         assert!(!s.is_busy());
     }
 
-    #[test]
-    fn a_request_without_its_response_times_out_when_the_clock_passes_its_deadline() {
-        let mut s = open();
-        let host = FakeHost::default();
-        start(&mut s, &host, secs(10), payment(100), secs(5), 3);
+    /// A time-out at `secs(15)` of payment request 1 started at `secs(10)` for caller 3: the caller gets outcome
+    /// unknown, the terminal an abort (request 2). Returns the abort sent.
+    fn timed_out_payment(s: &mut Session<u32>, host: &FakeHost) -> ccv_opi::ServiceRequest {
+        start(s, host, secs(10), payment(100), secs(5), 3);
         assert_eq!(s.poll_timeout(), Some(secs(15)));
-        s.handle_timeout(secs(15) - Duration::from_millis(1));
-        assert!(drain(&mut s).is_empty(), "not due yet");
+        s.handle_timeout(secs(15) - Duration::from_millis(1), host);
+        assert!(drain(s).is_empty(), "not due yet");
         assert!(s.is_busy());
 
-        s.handle_timeout(secs(15));
-        let mut out = drain(&mut s);
-        assert_eq!(out.len(), 2);
-        assert_eq!(event(&out[0]), "request 1 timed out");
-        let result = completed(out.remove(1), 3);
+        s.handle_timeout(secs(15), host);
+        let mut out = drain(s);
+        assert_eq!(out.len(), 3, "{out:?}");
+        let Message::ServiceRequest(abort) = sent(&out[0]) else { panic!("{out:?}") };
+        assert_eq!(abort.request_type, ServiceRequestType::AbortRequest);
+        assert_eq!(abort.header.request_id, "2");
+        assert_eq!(
+            event(&out[1]),
+            "request 1 timed out; abort sent (request 2), busy until the terminal answers"
+        );
+        let result = completed(out.remove(2), 3);
         assert_eq!((result.outcome, result.reason.as_deref()), (Outcome::Unknown, Some("timed_out")));
         assert_eq!(result.overall_result, None);
         assert_eq!(result.duration_ms, 5000);
-        assert!(!s.is_busy());
-        assert_eq!(s.poll_timeout(), None);
         assert!(s.is_open(), "a time-out does not close the connection");
+        assert!(s.is_busy(), "the terminal may still be in the payment");
+        assert_eq!(s.poll_timeout(), Some(secs(45)), "the abort's time-out");
+        abort
+    }
 
-        // The late response is then unsolicited.
+    #[test]
+    fn a_timed_out_request_is_aborted_and_the_terminal_stays_busy_until_it_answers() {
+        let mut s = open();
+        let host = FakeHost::default();
+        timed_out_payment(&mut s, &host);
+
+        // Meanwhile every request is refused with what the terminal is busy with, and nothing is sent.
+        for (kind, caller) in [(payment(100), 4), (JobKind::Abort, 5)] {
+            s.handle_request(secs(16), kind, secs(60), caller, &host);
+            let out = drain(&mut s);
+            assert_eq!(out.len(), 1, "{out:?}");
+            let (to, result) = reply(out.into_iter().next().unwrap_or_else(|| unreachable!()));
+            assert_eq!(to, caller);
+            let Err(TasError::Busy { doing, .. }) = &result else { panic!("{result:?}") };
+            assert!(doing.contains("request 1 timed out") && doing.contains("abort (request 2)"), "{doing}");
+        }
+
+        // The terminal answers the abort: free again, no caller waits for that answer.
+        s.handle_frame(secs(17), service_response("2", ServiceRequestType::AbortRequest), &host);
+        let out = drain(&mut s);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(
+            event(&out[1]),
+            "request 2 answered Success after the time-out; the terminal is free again"
+        );
+        assert!(!s.is_busy());
+        assert_eq!(s.poll_timeout(), Some(secs(617)), "the idle time-out");
+        start(&mut s, &host, secs(18), payment(100), secs(60), 6);
+
+        // The late answer to the payment itself frees the terminal as well.
+        let mut s = open();
+        let host = FakeHost::default();
+        timed_out_payment(&mut s, &host);
         s.handle_frame(secs(16), card_response("1", OverallResult::Success), &host);
-        assert_eq!(event(&drain(&mut s)[1]), "unsolicited response for request 1");
+        assert_eq!(
+            event(&drain(&mut s)[1]),
+            "request 1 answered Success after the time-out; the terminal is free again"
+        );
+        assert!(!s.is_busy());
+        // Then the abort's answer is unsolicited.
+        s.handle_frame(secs(17), service_response("2", ServiceRequestType::AbortRequest), &host);
+        assert_eq!(event(&drain(&mut s)[1]), "unsolicited response for request 2");
+    }
+
+    #[test]
+    fn a_terminal_that_answers_neither_the_request_nor_the_abort_is_disconnected() {
+        let mut s = open();
+        let host = FakeHost::default();
+        timed_out_payment(&mut s, &host);
+        s.handle_timeout(secs(44), &host);
+        assert!(drain(&mut s).is_empty());
+        s.handle_timeout(secs(45), &host);
+        let out = drain(&mut s);
+        assert_eq!(
+            event(&out[0]),
+            "closed: the terminal answered neither the timed-out request 1 nor its abort (request 2)"
+        );
+        assert!(matches!(out[1], Output::Close { .. }));
+        assert!(s.is_closed() && !s.is_busy());
+    }
+
+    #[test]
+    fn a_time_out_during_a_callers_abort_waits_for_that_abort() {
+        let mut s = open();
+        let host = FakeHost::default();
+        start(&mut s, &host, secs(0), payment(100), secs(5), 1);
+        start(&mut s, &host, secs(1), JobKind::Abort, secs(30), 2);
+        s.handle_timeout(secs(5), &host);
+        let mut out = drain(&mut s);
+        assert_eq!(out.len(), 2, "no second abort: {out:?}");
+        assert_eq!(
+            event(&out[0]),
+            "request 1 timed out; abort sent (request 2), busy until the terminal answers"
+        );
+        completed(out.remove(1), 1);
+        assert!(s.is_busy());
+        s.handle_frame(secs(6), service_response("2", ServiceRequestType::AbortRequest), &host);
+        let mut out = drain(&mut s);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(
+            event(&out[1]),
+            "request 2 answered Success after the time-out; the terminal is free again"
+        );
+        let result = completed(out.remove(2), 2);
+        assert_eq!(result.overall_result.as_deref(), Some("Success"));
+        assert!(!s.is_busy());
+    }
+
+    #[test]
+    fn an_identified_terminal_without_traffic_is_closed_after_the_idle_time_out_but_never_mid_request() {
+        let mut s = open();
+        let host = FakeHost::default();
+        assert_eq!(s.poll_timeout(), Some(secs(600)));
+        // A frame moves the idle time-out on.
+        s.handle_frame(secs(100), device_request("d1", &[(OutDevice::CashierDisplay, "x")], false), &host);
+        drain(&mut s);
+        assert_eq!(s.poll_timeout(), Some(secs(700)));
+        // A request running longer than the idle time-out keeps the connection.
+        start(&mut s, &host, secs(200), payment(100), secs(900), 1);
+        assert_eq!(s.poll_timeout(), Some(secs(1100)), "the request's deadline, not the idle one");
+        s.handle_timeout(secs(900), &host);
+        assert!(drain(&mut s).is_empty() && s.is_open());
+        answered(&mut s, secs(1000), card_response("1", OverallResult::Success), 1);
+        assert_eq!(s.poll_timeout(), Some(secs(1600)));
+        s.handle_timeout(secs(1599), &host);
+        assert!(drain(&mut s).is_empty());
+        s.handle_timeout(secs(1600), &host);
+        let out = drain(&mut s);
+        assert_eq!(event(&out[0]), "closed: idle for 600s (no frame and no request)");
+        assert!(matches!(out[1], Output::Close { .. }));
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    fn a_connection_evicted_before_its_hand_shake_is_closed_with_the_reason() {
+        let mut s = fresh();
+        s.handle_end(secs(1), Ended::Evicted);
+        let out = drain(&mut s);
+        assert_eq!(
+            unidentified(&out[0]),
+            (0, "closed: no hand-shake yet and its room was needed by a newer connection")
+        );
+        assert!(s.is_closed());
     }
 
     #[test]
     fn a_terminal_without_a_hand_shake_is_closed_when_its_time_is_up() {
         let mut s = fresh();
-        s.handle_timeout(secs(9));
+        s.handle_timeout(secs(9), &FakeHost::default());
         assert!(drain(&mut s).is_empty());
-        s.handle_timeout(secs(10));
+        s.handle_timeout(secs(10), &FakeHost::default());
         let out = drain(&mut s);
-        assert_eq!(event(&out[0]), "closed: no hand-shake within the time-out");
+        assert_eq!(unidentified(&out[0]), (0, "closed: no hand-shake within the time-out"));
         assert!(
             matches!(&out[1], Output::Close { reason } if reason == "closed: no hand-shake within the time-out")
         );
@@ -852,7 +1150,10 @@ mod tests {
         assert_eq!(out.len(), 1, "nothing sent: {out:?}");
         let (to, result) = reply(out.into_iter().next().unwrap_or_else(|| unreachable!()));
         assert_eq!(to, 2);
-        assert!(matches!(result, Err(TasError::Busy { tms_id }) if tms_id == "12345678"));
+        assert!(
+            matches!(&result, Err(TasError::Busy { tms_id, doing }) if tms_id == "12345678" && doing.contains("request 1 (CardPayment) is running")),
+            "{result:?}"
+        );
         assert_eq!(s.poll_timeout(), Some(secs(60)), "the first request keeps its deadline");
 
         answered(&mut s, secs(2), card_response("1", OverallResult::Success), 1);
@@ -879,10 +1180,11 @@ mod tests {
         let mut s = fresh();
         s.handle_frame(secs(1), Bytes::from_static(b"hello there"), &FakeHost::default());
         let out = drain(&mut s);
-        assert_eq!(out.len(), 3, "not OPI, so no answer: {out:?}");
-        received(&out[0]);
-        assert!(event(&out[1]).starts_with("closed: first frame is not a hand-shake (undecodable: "));
-        assert!(matches!(out[2], Output::Close { .. }));
+        assert_eq!(out.len(), 2, "not OPI, so no answer, and one entry instead of the frame: {out:?}");
+        let (bytes, reason) = unidentified(&out[0]);
+        assert_eq!(bytes, 11);
+        assert!(reason.starts_with("closed: first frame is not a hand-shake (undecodable: "), "{reason}");
+        assert!(matches!(out[1], Output::Close { .. }));
         assert!(s.is_closed());
         assert_eq!(s.tms_id(), None);
 
@@ -894,10 +1196,11 @@ mod tests {
             &FakeHost::default(),
         );
         let out = drain(&mut s);
-        assert_eq!(sent(&out[1]).overall_result(), Some(&OverallResult::FormatError));
+        assert_eq!(sent(&out[0]).overall_result(), Some(&OverallResult::FormatError));
+        assert!(unidentified(&out[1]).0 > 0);
         // The refusal's write failing changes nothing: the close is already decided.
         s.handle_end(secs(1), Ended::WriteFailed("broken pipe".into()));
-        assert!(matches!(&out[3], Output::Close { .. }));
+        assert!(matches!(&out[2], Output::Close { .. }));
         assert!(drain(&mut s).is_empty());
     }
 
@@ -920,7 +1223,7 @@ mod tests {
 
         // Nothing more after the close.
         s.handle_frame(secs(3), card_response("1", OverallResult::Success), &host);
-        s.handle_timeout(secs(100));
+        s.handle_timeout(secs(100), &host);
         s.handle_end(secs(3), Ended::ShuttingDown);
         assert!(drain(&mut s).is_empty());
         s.handle_request(secs(3), payment(100), secs(60), 2, &host);
@@ -941,7 +1244,7 @@ mod tests {
         let mut s = fresh();
         s.handle_end(secs(1), Ended::ZeroLengthFrame("zero".into()));
         let out = drain(&mut s);
-        assert_eq!(event(&out[0]), "closed: framing error before the hand-shake: zero");
+        assert_eq!(unidentified(&out[0]), (0, "closed: framing error before the hand-shake: zero"));
     }
 
     #[test]
@@ -958,6 +1261,7 @@ mod tests {
 
         let mut s = fresh();
         s.handle_frame(secs(0), enc(&handshake::hello_message("1", None, None)), &host);
+        event(&s.poll_output().unwrap_or_else(|| unreachable!()));
         received(&s.poll_output().unwrap_or_else(|| unreachable!()));
         assert!(matches!(s.poll_output(), Some(Output::Send(_))));
         s.handle_end(secs(0), Ended::WriteFailed("reset".into()));

@@ -22,13 +22,13 @@ const T: Duration = Duration::from_secs(10);
 type Conn = Framed<TcpStream, LengthDelimitedCodec>;
 
 async fn start() -> (Tas, String) {
-    let tas = Tas::start(
-        "127.0.0.1:0".parse().unwrap(),
-        Some("127.0.0.1:0".parse().unwrap()),
-        TasConfig::default(),
-    )
-    .await
-    .unwrap();
+    start_with(TasConfig::default()).await
+}
+
+async fn start_with(config: TasConfig) -> (Tas, String) {
+    let tas = Tas::start("127.0.0.1:0".parse().unwrap(), Some("127.0.0.1:0".parse().unwrap()), config)
+        .await
+        .unwrap();
     let api = format!("http://{}", tas.api_addr().unwrap());
     (tas, api)
 }
@@ -39,6 +39,24 @@ fn enc(m: &Message) -> Bytes {
 
 async fn connect(tas: &Tas, tms_id: &str) -> Conn {
     let stream = TcpStream::connect(tas.terminal_addr()).await.unwrap();
+    handshake(tas, stream, tms_id).await
+}
+
+/// A TCP connection to the TAS from source address `ip` (Linux routes all of 127/8 to the loopback device).
+async fn dial_from(tas: &Tas, ip: [u8; 4]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((std::net::Ipv4Addr::from(ip), 0).into()).unwrap();
+    socket.connect(tas.terminal_addr()).await.unwrap()
+}
+
+/// Whether the TAS closes `stream` (end of stream or a reset) within `T`, without sending anything.
+async fn closed_by_the_tas(stream: &mut TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1];
+    matches!(timeout(T, stream.read(&mut buf)).await, Ok(Ok(0) | Err(_)))
+}
+
+async fn handshake(tas: &Tas, stream: TcpStream, tms_id: &str) -> Conn {
     let mut conn = Framed::new(stream, LengthDelimitedCodec::builder().length_field_length(4).new_codec());
     conn.send(enc(&handshake::hello_message(tms_id, Some("ref-1"), Some("14.0.11.01")))).await.unwrap();
     let answer = recv(&mut conn).await;
@@ -144,7 +162,7 @@ async fn payment_through_the_api_collects_receipts_and_masks_the_transcript() {
 
     let (s, over_http) = call_json(&api, Method::GET, "/transcript?tmsId=12345678", None, T).await.unwrap();
     assert_eq!(s, StatusCode::OK);
-    assert!(over_http.as_array().is_some_and(|a| a.len() >= 8), "{over_http}");
+    assert!(over_http["entries"].as_array().is_some_and(|a| a.len() >= 8), "{over_http}");
     let transcript = tas.transcript(Some("12345678"), 0);
     assert!(transcript.iter().all(|e| !e.xml.contains("4111111111111111")));
     assert!(transcript.iter().any(|e| e.xml.contains("411111******1111")));
@@ -211,6 +229,187 @@ async fn a_silent_terminal_times_out_with_unknown_outcome() {
     let (_, result) = call.await.unwrap();
     assert_eq!(result["outcome"], "unknown");
     assert_eq!(result["reason"], "timed_out");
+    tas.shutdown().await;
+}
+
+/// A payment the terminal never answers times out with an unknown outcome; the terminal may still be in it, so
+/// the TAS sends it an abort and refuses the next payments (409, saying why) until the terminal answers the abort.
+#[tokio::test]
+async fn a_timed_out_payment_is_aborted_and_the_terminal_stays_busy_until_it_answers() {
+    let (tas, api) = start().await;
+    let mut term = connect(&tas, "88888888").await;
+    let api2 = api.clone();
+    let call = tokio::spawn(async move {
+        post(&api2, "/terminals/88888888/payments", json!({"amount": "1.00", "timeoutSecs": 1})).await
+    });
+    let Message::CardServiceRequest(req) = recv(&mut term).await else {
+        panic!("expected the payment request")
+    };
+    // Not answered: the next frame is the TAS's abort, once the payment's time is up.
+    let abort = match recv(&mut term).await {
+        Message::ServiceRequest(r) => r,
+        other => panic!("expected the abort, got {other:?}"),
+    };
+    assert_eq!(abort.request_type, ccv_opi::ServiceRequestType::AbortRequest);
+    assert_ne!(abort.header.request_id, req.header.request_id);
+    let (status, result) = timeout(T, call).await.expect("the result in time").unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((result["outcome"].as_str(), result["reason"].as_str()), (Some("unknown"), Some("timed_out")));
+
+    // Meanwhile the terminal is busy: a payment is refused, and says why.
+    assert!(tas.terminals()[0].busy);
+    let (s, body) = post(&api, "/terminals/88888888/payments", json!({"amount": "2.00"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "terminal_busy");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("timed out") && message.contains("abort"), "{message}");
+
+    // The terminal answers the abort: the TAS frees it, and the next payment goes through.
+    let mut transcript = tas.transcript_updates();
+    term.send(enc(&service_response(&abort.header, abort.request_type, OverallResult::Aborted)))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        let entry = timeout(T, transcript.recv()).await.expect("the TAS records the answer").unwrap();
+        if entry.note.is_some_and(|n| n.contains("free again")) {
+            break;
+        }
+    }
+    assert!(!tas.terminals()[0].busy);
+    let api2 = api.clone();
+    let call =
+        tokio::spawn(
+            async move { post(&api2, "/terminals/88888888/payments", json!({"amount": "2.00"})).await },
+        );
+    serve_payment(&mut term, "0000").await;
+    let (status, result) = timeout(T, call).await.expect("the result in time").unwrap();
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["overallResult"], "Success");
+    tas.shutdown().await;
+}
+
+/// Idle connections cannot keep terminals out: one address gets at most `max_per_peer` connections (more are
+/// closed at once), connections that never hand-shake share a smaller budget whose oldest gives way to a
+/// newcomer, so a real terminal from another address still connects and pays.
+#[tokio::test]
+async fn idle_connections_from_one_address_and_silent_sockets_do_not_keep_a_terminal_out() {
+    let config = TasConfig {
+        max_per_peer: 4,
+        max_unidentified: 8,
+        handshake_timeout: Duration::from_secs(600),
+        ..TasConfig::default()
+    };
+    let (tas, api) = start_with(config).await;
+    // 127.0.0.1 holds its share with identified, idle connections; the next one is closed at once.
+    let mut idle = Vec::new();
+    for i in 0..4 {
+        let stream = dial_from(&tas, [127, 0, 0, 1]).await;
+        idle.push(handshake(&tas, stream, &format!("1000000{i}")).await);
+    }
+    let mut refused = dial_from(&tas, [127, 0, 0, 1]).await;
+    assert!(closed_by_the_tas(&mut refused).await, "a fifth connection from 127.0.0.1 is refused");
+
+    // Silent sockets from eight more addresses fill the budget of unidentified connections; a ninth
+    // newcomer closes the oldest of them.
+    let mut silent = Vec::new();
+    for last in 3..=10 {
+        silent.push(dial_from(&tas, [127, 0, 0, last]).await);
+    }
+    let _ninth = dial_from(&tas, [127, 0, 0, 11]).await;
+    assert!(closed_by_the_tas(&mut silent[0]).await, "the oldest silent socket gives way");
+
+    // A real terminal from 127.0.0.2 connects, identifies itself and pays.
+    let stream = dial_from(&tas, [127, 0, 0, 2]).await;
+    let mut term = handshake(&tas, stream, "12345678").await;
+    assert!(closed_by_the_tas(&mut silent[1]).await, "the next oldest silent socket made room");
+    let api2 = api.clone();
+    let call =
+        tokio::spawn(
+            async move { post(&api2, "/terminals/12345678/payments", json!({"amount": "4.00"})).await },
+        );
+    serve_payment(&mut term, "0000").await;
+    let (status, result) = timeout(T, call).await.expect("the result in time").unwrap();
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["overallResult"], "Success");
+    assert_eq!(tas.terminals().len(), 5, "the idle terminals of 127.0.0.1 are still listed");
+    let notes: Vec<String> = tas.transcript(None, 0).into_iter().filter_map(|e| e.note).collect();
+    assert!(notes.iter().any(|n| n.contains("room was needed by a newer connection")), "{notes:?}");
+    tas.shutdown().await;
+}
+
+/// An identified terminal that sends nothing while nothing runs is disconnected after the idle time-out (OPI has
+/// no keep-alive, so idle means no traffic) and taken off the list.
+#[tokio::test]
+async fn an_idle_terminal_is_disconnected_after_the_idle_time_out() {
+    let config = TasConfig { idle_timeout: Duration::from_millis(300), ..TasConfig::default() };
+    let (tas, _api) = start_with(config).await;
+    let mut term = connect(&tas, "12345678").await;
+    assert!(matches!(timeout(T, term.next()).await.expect("closed in time"), None | Some(Err(_))));
+    assert!(tas.terminals().is_empty());
+    let notes: Vec<String> = tas.transcript(Some("12345678"), 0).into_iter().filter_map(|e| e.note).collect();
+    assert!(notes.iter().any(|n| n.starts_with("closed: idle for 300ms")), "{notes:?}");
+    tas.shutdown().await;
+}
+
+/// Junk from connections that never hand-shake leaves one short entry each (peer, bytes, why closed), not its
+/// bytes: 1,000 connections sending 64 KiB each keep the transcript small; and `GET /transcript` pages through
+/// everything in order.
+#[tokio::test]
+async fn junk_from_a_thousand_bad_connections_keeps_the_transcript_small_and_pages_return_it_in_order() {
+    let (tas, api) = start().await;
+    let junk = Bytes::from(vec![b'A'; 64 * 1024 - 1]);
+    let addr = tas.terminal_addr();
+    for _ in 0..20 {
+        let batch = (0..50).map(|_| {
+            let junk = junk.clone();
+            async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                let mut c =
+                    Framed::new(stream, LengthDelimitedCodec::builder().length_field_length(4).new_codec());
+                c.send(junk).await.unwrap();
+                assert!(
+                    timeout(T, c.next()).await.expect("closed in time").is_none(),
+                    "closed without an answer"
+                );
+            }
+        });
+        futures::future::join_all(batch).await;
+    }
+    let _term = connect(&tas, "12345678").await;
+
+    let entries = tas.transcript(None, 0);
+    let junk_entries: Vec<_> = entries.iter().filter(|e| e.tms_id.is_none()).collect();
+    assert_eq!(junk_entries.len(), 1000, "one entry per bad connection");
+    for e in &junk_entries {
+        assert_eq!((e.dir, e.bytes, e.xml.as_str()), (ccv_tas::Direction::Event, 64 * 1024 - 1, ""));
+        let note = e.note.as_deref().unwrap_or_default();
+        assert!(
+            note.starts_with("closed: first frame is not a hand-shake") && note.contains("never hand-shook")
+        );
+    }
+    let bytes = tas.transcript_memory_bytes();
+    assert!(bytes < 1000 * 1024, "the junk's 64 MB are not kept: {bytes} bytes");
+
+    // Paged over HTTP, 7 at a time: everything, in order.
+    let mut seqs = Vec::new();
+    let mut since = 0;
+    for _ in 0..1000 {
+        let path = format!("/transcript?since={since}&limit=7");
+        let (s, page) = call_json(&api, Method::GET, &path, None, T).await.unwrap();
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let got = page["entries"].as_array().expect("entries");
+        assert!(got.len() <= 7);
+        seqs.extend(got.iter().map(|e| e["seq"].as_u64().expect("seq")));
+        since = page["next"].as_u64().expect("next");
+        if page["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(seqs, entries.iter().map(|e| e.seq).collect::<Vec<_>>());
+    // A limit above the maximum is capped.
+    let (_, page) = call_json(&api, Method::GET, "/transcript?limit=100000", None, T).await.unwrap();
+    assert_eq!(page["entries"].as_array().map(Vec::len), Some(ccv_tas::transcript::MAX_PAGE_ENTRIES));
+    assert_eq!((page["more"].as_bool(), page["dropped"].as_u64()), (Some(true), Some(0)));
     tas.shutdown().await;
 }
 

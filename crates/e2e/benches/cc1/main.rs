@@ -76,7 +76,8 @@ fn main() {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(async move {
-        let config = TasConfig::default();
+        // Every terminal dials from 127.0.0.1.
+        let config = TasConfig { max_per_peer: usize::MAX, ..TasConfig::default() };
         // The TAS lives for the whole benchmark; leaking it gives the payment loops a `'static` handle.
         let tas: &'static Tas = Box::leak(Box::new(
             Tas::start("127.0.0.1:0".parse().expect("addr"), None, config).await.expect("TAS"),
