@@ -9,7 +9,10 @@
 //! [`KickHttpSettings::body_limit`] `413` (tower-http's `RequestBodyLimitLayer`: checked on `Content-Length`
 //! before reading and again while reading), malformed JSON `400`, a body that stalls for
 //! [`KickHttpSettings::body_timeout`] `408` (tower-http's `RequestBodyTimeoutLayer`). CORS is tower-http's
-//! `CorsLayer`, with Private Network Access, for [`CorsProfile::Modern`] and absent for old firmware. Where a
+//! `CorsLayer`, with Private Network Access, for [`CorsProfile::Modern`] and absent for old firmware; a request
+//! whose `Origin` is not in [`KickHttpSettings::allowed_origins`] (`null` never is) gets `403` without any CORS
+//! or Private Network Access allowance, preflights included. A kick naming a TAS is refused `403` unless
+//! [`KickHttpSettings::allow_tas_override`] is set, so no page can send the terminal to another TAS. Where a
 //! layer answers on its own, the answer is brought to this listener's shape: every `413` carries the JSON error,
 //! and a preflight is `204`. Headers must arrive within [`KickHttpSettings::header_timeout`]; every connection
 //! serves one request (no keep-alive) and lives at most [`KickHttpSettings::connection_timeout`]; at most
@@ -67,6 +70,11 @@ pub struct KickHttpSettings {
     pub max_connections: usize,
     /// CORS behaviour.
     pub cors: CorsProfile,
+    /// Page origins (`scheme://host[:port]`) that may kick from a browser; `"*"` is any origin but `null`. With
+    /// [`CorsProfile::Modern`] a request from another origin is refused `403` before CORS answers it.
+    pub allowed_origins: Vec<String>,
+    /// Whether a kick may name the TAS to dial (`tas` in the body); off, such a kick is refused `403`.
+    pub allow_tas_override: bool,
 }
 
 impl Default for KickHttpSettings {
@@ -79,8 +87,30 @@ impl Default for KickHttpSettings {
             decide_timeout: Duration::from_secs(5),
             max_connections: 64,
             cors: CorsProfile::Modern,
+            allowed_origins: vec![ANY_ORIGIN.to_owned()],
+            allow_tas_override: false,
         }
     }
+}
+
+/// In [`KickHttpSettings::allowed_origins`]: any origin except `null`.
+pub const ANY_ORIGIN: &str = "*";
+
+/// Whether a page of `origin` (the `Origin` header's value) may kick: never the opaque `null` (sandboxed frames,
+/// `file:` and `data:` pages, which nobody can be held to), else when `allowed` has `*` or the origin itself
+/// (ASCII case and a trailing `/` aside).
+pub fn origin_allowed(allowed: &[String], origin: &[u8]) -> bool {
+    let Ok(origin) = std::str::from_utf8(origin) else {
+        return false;
+    };
+    let origin = origin.trim();
+    if origin.is_empty() || origin.eq_ignore_ascii_case("null") {
+        return false;
+    }
+    allowed
+        .iter()
+        .map(|a| a.trim().trim_end_matches('/'))
+        .any(|a| a == ANY_ORIGIN || a.eq_ignore_ascii_case(origin.trim_end_matches('/')))
 }
 
 /// A kick handed to the terminal's task; the task answers on `reply`.
@@ -208,9 +238,39 @@ fn router(state: KickState) -> Router {
         .layer(RequestBodyTimeoutLayer::new(settings.body_timeout))
         .layer(axum::middleware::map_response_with_state(settings.body_limit, json_too_large));
     match settings.cors {
-        CorsProfile::Modern => app.layer(cors()).layer(axum::middleware::map_response(preflight_no_content)),
+        CorsProfile::Modern => app
+            .layer(cors())
+            .layer(axum::middleware::map_response(preflight_no_content))
+            .layer(axum::middleware::from_fn_with_state(settings, only_allowed_origins)),
         CorsProfile::OldFirmwareNoCors => app,
     }
+}
+
+/// A request from a page whose origin may not kick is refused here, before the CORS layer could allow it
+/// anything: `403` with the JSON error, no `Access-Control-*` header (a preflight fails, and so does the
+/// request a browser sends without one).
+async fn only_allowed_origins(
+    State(settings): State<Arc<KickHttpSettings>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return next.run(request).await;
+    };
+    if origin_allowed(&settings.allowed_origins, origin.as_bytes()) {
+        return next.run(request).await;
+    }
+    let shown = String::from_utf8_lossy(origin.as_bytes()).chars().take(200).collect::<String>();
+    let mut resp = http_error(
+        StatusCode::FORBIDDEN,
+        "origin_not_allowed",
+        format!(
+            "pages of origin {shown:?} may not kick this terminal; list it in the terminal's [io] \
+             kick_allowed_origins"
+        ),
+    );
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("origin"));
+    resp
 }
 
 /// Origins are echoed (with `Vary`), requested headers allowed, and Private Network Access answered.
@@ -319,6 +379,14 @@ async fn kick_post(
                 "tas.host must be 1..=253 bytes and tas.port 1..=65535",
             );
         }
+    }
+    if body.tas.is_some() && !state.settings.allow_tas_override {
+        return http_error(
+            StatusCode::FORBIDDEN,
+            "tas_override_not_allowed",
+            "this terminal dials only the TAS it is configured with; a kick may name another TAS only when the \
+             terminal's config sets [io] allow_tas_override = true (test set-ups); send the kick without \"tas\"",
+        );
     }
     let (reply, answer) = oneshot::channel();
     let call = Box::new(KickCall { body, peer, reply });
