@@ -15,11 +15,15 @@
 //! [`KickHttpSettings::allow_tas_override`] is set, so no page can send the terminal to another TAS. Where a
 //! layer answers on its own, the answer is brought to this listener's shape: every `413` carries the JSON error,
 //! and a preflight is `204`. Headers must arrive within [`KickHttpSettings::header_timeout`]; every connection
-//! serves one request (no keep-alive) and lives at most [`KickHttpSettings::connection_timeout`]; at most
-//! [`KickHttpSettings::max_connections`] are served at once (hyper's connection builder and a semaphore).
+//! serves one request (no keep-alive) and lives at most [`KickHttpSettings::connection_timeout`], whatever the
+//! client does; at most [`KickHttpSettings::max_connections`] are served at once (hyper's connection builder
+//! and a semaphore), and at most [`KickHttpSettings::max_connections_per_peer`] from one IP address: a further
+//! connection from that address is closed as soon as it is accepted, so slow clients cost only their own
+//! address and a kick from anywhere else is served at once.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -68,6 +72,8 @@ pub struct KickHttpSettings {
     pub decide_timeout: Duration,
     /// Most connections served at once; further clients wait in the accept queue.
     pub max_connections: usize,
+    /// Most connections served at once from one IP address; a further one is closed when accepted.
+    pub max_connections_per_peer: usize,
     /// CORS behaviour.
     pub cors: CorsProfile,
     /// Page origins (`scheme://host[:port]`) that may kick from a browser; `"*"` is any origin but `null`. With
@@ -85,7 +91,8 @@ impl Default for KickHttpSettings {
             body_timeout: Duration::from_secs(5),
             connection_timeout: Duration::from_secs(15),
             decide_timeout: Duration::from_secs(5),
-            max_connections: 64,
+            max_connections: 128,
+            max_connections_per_peer: 8,
             cors: CorsProfile::Modern,
             allowed_origins: vec![ANY_ORIGIN.to_owned()],
             allow_tas_override: false,
@@ -167,6 +174,7 @@ impl KickListener {
         let settings = Arc::new(self.settings);
         let app = router(KickState { settings: settings.clone(), calls });
         let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+        let peers = Peers::default();
         loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -186,13 +194,60 @@ impl KickListener {
                     }
                 },
             };
+            let Some(slot) = peers.take(peer.ip(), settings.max_connections_per_peer) else {
+                tracing::debug!(%peer, max = settings.max_connections_per_peer,
+                    "kick listener: too many connections from this address; closed");
+                continue;
+            };
             let app = app.clone();
             let settings = settings.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let _permit = permit;
+                let _held = (permit, slot);
                 serve_connection(stream, peer, app, &settings, shutdown).await;
             });
+        }
+    }
+}
+
+/// Connections being served, per IP address (an IPv4-mapped IPv6 address counts as its IPv4 address).
+#[derive(Debug, Clone, Default)]
+struct Peers(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One connection's place in [`Peers`], given back when dropped.
+#[derive(Debug)]
+struct PeerSlot {
+    peers: Peers,
+    ip: IpAddr,
+}
+
+impl Peers {
+    /// A lock poisoned by a panic elsewhere still holds valid counts.
+    fn counts(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A place for one more connection from `ip`, unless it has `max` already.
+    fn take(&self, ip: IpAddr, max: usize) -> Option<PeerSlot> {
+        let ip = ip.to_canonical();
+        let mut counts = self.counts();
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot { peers: self.clone(), ip })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.peers.counts();
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
         }
     }
 }
@@ -435,4 +490,24 @@ fn too_large(limit: usize) -> Response {
         "body_too_large",
         format!("the body is too large; a kick body is at most {limit} bytes"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_its_places_back_and_a_mapped_address_counts_as_its_ipv4() {
+        let peers = Peers::default();
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let first = peers.take(v4, 2).expect("first place");
+        let second = peers.take(mapped, 2).expect("second place");
+        assert!(peers.take(v4, 2).is_none(), "a mapped address shares the IPv4 address's places");
+        assert!(peers.take("192.0.2.2".parse().unwrap(), 2).is_some(), "another address is not concerned");
+        drop(first);
+        let third = peers.take(v4, 2).expect("a place given back is free again");
+        drop((second, third));
+        assert!(peers.counts().is_empty(), "no entry outlives its connections");
+    }
 }

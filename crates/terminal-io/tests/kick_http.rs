@@ -422,3 +422,62 @@ async fn a_content_length_that_is_no_number_is_refused() {
     let answer = raw(addr, b"POST /kick HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_from_one_address_cost_only_themselves() {
+    let header_timeout = Duration::from_secs(3);
+    let settings = KickHttpSettings { header_timeout, ..KickHttpSettings::default() };
+    let per_peer = settings.max_connections_per_peer;
+    let (addr, _t) = start(settings).await;
+    // Slowloris: more slow clients than the listener serves at once, all from 127.0.0.1, each sending half a
+    // request line and stalling. A write may already meet a closed connection; that is what is tested below.
+    let slow_count = 150;
+    let attacked = std::time::Instant::now();
+    let mut slow = Vec::with_capacity(slow_count);
+    for _ in 0..slow_count {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let _ = s.write_all(b"POST /ki").await;
+        slow.push(s);
+    }
+
+    // A real kick from another address (Linux routes all of 127/8 to the loopback interface) is served at once,
+    // long before the slow clients' header time-out frees anything.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut real = tokio::time::timeout(T, socket.connect(addr)).await.expect("connected in time").unwrap();
+    real.write_all(b"POST /kick HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(T, real.read_to_end(&mut answer)).await.expect("answered").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert!(
+        attacked.elapsed() < header_timeout,
+        "the kick waited {:?} behind slow clients",
+        attacked.elapsed()
+    );
+
+    // The slow clients beyond the per-address limit were closed as soon as they were accepted, the others at
+    // their header time-out; none got an answer that could be taken for a served request.
+    let mut closed = Vec::with_capacity(slow_count);
+    for s in slow.iter_mut().skip(per_peer) {
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(T, s.read_to_end(&mut out)).await.expect("closed");
+        closed.push(out);
+    }
+    assert!(
+        attacked.elapsed() < header_timeout,
+        "the excess was not closed at once: {:?}",
+        attacked.elapsed()
+    );
+    for s in slow.iter_mut().take(per_peer) {
+        let mut out = Vec::new();
+        let _ =
+            tokio::time::timeout(T, s.read_to_end(&mut out)).await.expect("closed after the header time-out");
+        closed.push(out);
+    }
+    assert!(attacked.elapsed() >= header_timeout, "the first ones were served until their header time-out");
+    for out in closed {
+        let text = String::from_utf8_lossy(&out);
+        assert!(out.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+}
