@@ -86,7 +86,8 @@ struct ServeArgs {
     /// MgtSubscription part of the MQTT topics.
     #[arg(long, default_value = ccv_wire::cloud::DEFAULT_MGT_SUBSCRIPTION)]
     mgt_subscription: String,
-    /// MQTT client id of the payment API.
+    /// MQTT client id of the payment API; the IoT endpoint accepts the payment API's certificate only with ids
+    /// starting with `vpos`.
     #[arg(long, default_value = "vpos-1")]
     client_id: String,
     /// Seconds a terminal has to answer a kick.
