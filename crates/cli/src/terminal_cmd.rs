@@ -83,7 +83,8 @@ pub struct KickLocalArgs {
     /// Payment reference to pass along (the terminal sends it to the TAS in its hand-shake).
     #[arg(long)]
     reference: Option<String>,
-    /// Ask the terminal to dial this TAS instead of its configured one.
+    /// Ask the terminal to dial this TAS instead of its configured one (refused with 403 unless the terminal's
+    /// config sets `[io] allow_tas_override = true`).
     #[arg(long, value_name = "HOST:PORT")]
     tas: Option<HostPort>,
     /// Seconds to wait for the answer.

@@ -73,8 +73,8 @@ struct ServeArgs {
     /// Address of the mock TAS the terminals dial for this API's payments.
     #[arg(long, default_value = "127.0.0.1:5555")]
     tas_listen: SocketAddr,
-    /// The TAS address put in kicks (HOST:PORT). Default: --tas-listen unless it is a wildcard address, else
-    /// none (the terminal dials the TAS it is configured with).
+    /// The TAS address put in kicks (HOST:PORT). Default: none, the terminal dials the TAS it is configured
+    /// with; a terminal accepts a TAS named in a local kick only with `[io] allow_tas_override = true`.
     #[arg(long, value_name = "HOST:PORT")]
     kick_tas: Option<HostPort>,
     /// The IoT endpoint (HOST:PORT; the host is also the TLS server name) for cloud kicks.
@@ -86,7 +86,8 @@ struct ServeArgs {
     /// MgtSubscription part of the MQTT topics.
     #[arg(long, default_value = ccv_wire::cloud::DEFAULT_MGT_SUBSCRIPTION)]
     mgt_subscription: String,
-    /// MQTT client id of the payment API.
+    /// MQTT client id of the payment API; the IoT endpoint accepts the payment API's certificate only with ids
+    /// starting with `vpos`.
     #[arg(long, default_value = "vpos-1")]
     client_id: String,
     /// Seconds a terminal has to answer a kick.
@@ -298,10 +299,7 @@ fn serve(state: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
         let tas_addr = tas.terminal_addr();
-        let kick_tas = args.kick_tas.clone().or_else(|| {
-            (!tas_addr.ip().is_unspecified())
-                .then(|| HostPort::new(tas_addr.ip().to_string(), tas_addr.port()))
-        });
+        let kick_tas = args.kick_tas.clone();
         let cloud = match (&args.iot, &args.pki) {
             (Some(endpoint), Some(pki)) => Some(Arc::new(CloudKicker::start(CloudSettings {
                 endpoint: endpoint.clone(),

@@ -42,7 +42,8 @@ impl World {
     pub const MERCHANT: &'static str = "shop";
 
     /// Starts the endpoint, the TAS and the payment API on `store` (a PKI with certificates for `tms_ids`).
-    /// `config.base_url` and `config.kick_tas` are filled in here.
+    /// `config.base_url` is filled in here; kicks name no TAS (`kick_tas` stays as given), since every
+    /// terminal of the world is configured with the world's TAS and refuses a TAS override by default.
     pub async fn start(tms_ids: &[&str], store: Arc<Store>, config: VposConfig) -> World {
         let endpoint = EndpointConfig { keep_alive_min: Duration::from_secs(1), ..EndpointConfig::default() };
         World::start_with(tms_ids, store, config, endpoint, TasConfig::default()).await
@@ -86,8 +87,6 @@ impl World {
         let api = listener.local_addr().expect("bound");
         drop(listener);
         config.base_url = format!("http://{api}");
-        let t = tas.terminal_addr();
-        config.kick_tas = Some(ccv_wire::HostPort::new(t.ip().to_string(), t.port()));
         let vpos =
             Vpos::start(store, tas.clone(), Some(cloud.clone()), config).await.expect("payment API starts");
         let server = VposServer::start(vpos.clone(), api, Some(LOOPBACK)).await.expect("payment API listens");

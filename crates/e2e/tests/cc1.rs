@@ -322,8 +322,9 @@ async fn a_kick_may_name_the_tas() {
     let tas = tas().await;
     // The configured TAS is unreachable; the kick names the real one.
     let nowhere: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let term =
-        TerminalProcess::start(prepare(FileConfig::default(), Some("34000001"), nowhere), 12).await.unwrap();
+    let mut config = prepare(FileConfig::default(), Some("34000001"), nowhere);
+    config.io.allow_tas_override = true;
+    let term = TerminalProcess::start(config, 12).await.unwrap();
     let body = KickRequestBody {
         reference: None,
         tas: Some(HostPort { host: "127.0.0.1".into(), port: tas.terminal_addr().port() }),

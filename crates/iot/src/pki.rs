@@ -81,7 +81,9 @@ pub enum PkiError {
         error: rcgen::Error,
     },
     /// A TMS ID that cannot be used as a certificate name, topic level and file name.
-    #[error("invalid TMS ID {0:?}: use 1 to 64 characters from A-Z a-z 0-9 . _ - (not starting with '.')")]
+    #[error(
+        "invalid TMS ID {0:?}: use 1 to 64 characters from A-Z a-z 0-9 . _ - (not starting with '.', nor with \"vpos\": those are the payment API's client ids)"
+    )]
     InvalidTmsId(String),
     /// Reading or writing a file failed.
     #[error("{action} {path}: {error}")]
@@ -135,6 +137,7 @@ pub fn validate_tms_id(tms_id: &str) -> Result<(), PkiError> {
     let ok = !tms_id.is_empty()
         && tms_id.len() <= 64
         && !tms_id.starts_with('.')
+        && !tms_id.starts_with(VPOS_CN)
         && tms_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok { Ok(()) } else { Err(PkiError::InvalidTmsId(tms_id.to_owned())) }
 }

@@ -4,7 +4,12 @@
 //! | identity    | connect (client id)   | subscribe                        | publish                 |
 //! |-------------|-----------------------|----------------------------------|-------------------------|
 //! | terminal T  | exactly `T`           | `ccv/{sub}/T/cmd` (`sub` may be `+`) | `ccv/{sub}/T/evt`   |
-//! | payment API | any                   | any filter under `ccv/`          | `ccv/{sub}/{tms}/cmd`   |
+//! | payment API P | starting with `P`     | any filter under `ccv/`          | `ccv/{sub}/{tms}/cmd`   |
+//!
+//! As an IoT policy's `iot:Connect` on `client/${iot:Certificate.Subject.CommonName}` (terminals) and
+//! `client/${iot:Certificate.Subject.CommonName}*` (the payment API), a certificate can take only its own client
+//! ids: the payment API's (CN `vpos`: `vpos`, `vpos-1`, `vpos-sandbox`, ...) are never a terminal's, because
+//! [`crate::pki`] issues no terminal certificate whose TMS ID starts with the payment API's CN.
 
 use crate::identity::Identity;
 use ccv_wire::cloud::{Channel, TerminalTopic};
@@ -14,11 +19,11 @@ use ccv_wire::cloud::{Channel, TerminalTopic};
 #[non_exhaustive]
 pub enum Refusal {
     /// The client id is not the one the policy allows.
-    #[error("{identity} may only connect with client id {allowed:?}, not {got:?}")]
+    #[error("{identity} may only connect with client id {allowed}, not {got:?}")]
     ClientId {
         /// Who.
         identity: String,
-        /// Allowed client id.
+        /// The client ids allowed, in words (`"T1"`, or `a client id starting with "vpos"`).
         allowed: String,
         /// Requested client id.
         got: String,
@@ -46,7 +51,12 @@ pub fn may_connect(identity: &Identity, client_id: &str) -> Result<(), Refusal> 
     match identity {
         Identity::Terminal { tms_id } if tms_id != client_id => Err(Refusal::ClientId {
             identity: identity.to_string(),
-            allowed: tms_id.clone(),
+            allowed: format!("{tms_id:?}"),
+            got: client_id.to_owned(),
+        }),
+        Identity::PaymentApi { name } if !client_id.starts_with(name.as_str()) => Err(Refusal::ClientId {
+            identity: identity.to_string(),
+            allowed: format!("a client id starting with {name:?}"),
             got: client_id.to_owned(),
         }),
         _ => Ok(()),
@@ -109,7 +119,13 @@ mod tests {
     #[test]
     fn payment_api_policy() {
         let v = Identity::PaymentApi { name: "vpos".into() };
-        assert!(may_connect(&v, "anything").is_ok());
+        for id in ["vpos", "vpos-1", "vpos-sandbox"] {
+            assert!(may_connect(&v, id).is_ok(), "{id}");
+        }
+        for id in ["T1", "12345678", "anything", "VPOS-1", "xvpos"] {
+            let err = may_connect(&v, id).unwrap_err();
+            assert!(err.to_string().contains("starting with \"vpos\""), "{err}");
+        }
         assert!(may_publish(&v, "ccv/NL-CAT/T1/cmd").is_ok());
         assert!(may_publish(&v, "ccv/NL-CAT/T1/evt").is_err());
         assert!(may_publish(&v, "other/topic").is_err());

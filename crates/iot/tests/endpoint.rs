@@ -179,6 +179,35 @@ async fn a_terminal_cannot_publish_a_kick_nor_use_another_client_id() {
 }
 
 #[tokio::test]
+async fn a_payment_api_certificate_cannot_take_a_terminals_client_id() {
+    let mut s = start().await;
+    let mut t1 = s.connect("T1", "T1", true).await;
+    t1.subscribe(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce).await.expect("SUBACK");
+    // The attack: the payment API's certificate connects as T1, to resume its session and receive its kicks.
+    let mut p = s.tls("vpos").await;
+    let ack = p.mqtt_connect("T1", false, 30).await.expect("CONNACK");
+    assert_eq!(ack.code, ConnectReturnCode::NotAuthorized);
+    assert!(!ack.session_present, "no session was resumed");
+    p.expect_closed().await.expect("closed after refusal");
+    let r = s.refused(|r| matches!(r, Reason::Policy(_))).await;
+    assert!(r.to_string().contains("starting with \"vpos\""), "{r}");
+    // Any id outside its own is refused the same way.
+    let mut p = s.tls("vpos").await;
+    assert_eq!(
+        p.mqtt_connect("other", true, 30).await.expect("CONNACK").code,
+        ConnectReturnCode::NotAuthorized
+    );
+
+    // The terminal's connection and session are untouched: it still answers pings and gets its kicks.
+    t1.send(&Packet::PingReq).await.expect("ping sent");
+    assert_eq!(t1.recv().await.expect("PINGRESP"), Packet::PingResp);
+    let mut vpos = s.connect("vpos", "vpos-1", true).await;
+    vpos.publish(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce, &kick("k-9")).await.expect("PUBACK");
+    let got = t1.next_publish().await.expect("the kick still reaches the terminal");
+    assert_eq!(got.topic, "ccv/NL-CAT/T1/cmd");
+}
+
+#[tokio::test]
 async fn a_second_connection_with_the_same_client_id_drops_the_first() {
     let mut s = start().await;
     let mut first = s.connect("T1", "T1", true).await;
@@ -229,13 +258,14 @@ async fn qos2_subscription_and_publish_are_refused_without_ack() {
 #[tokio::test]
 async fn limits_client_id_topic_and_payload() {
     let mut s = start().await;
-    // Client id over 128 bytes (payment API, which may use any id).
+    // Client id over 128 bytes (payment API, whose ids start with "vpos").
+    let long = |len: usize| format!("vpos{}", "v".repeat(len - 4));
     let mut p = s.tls("vpos").await;
-    let ack = p.mqtt_connect(&"v".repeat(129), true, 30).await.expect("CONNACK");
+    let ack = p.mqtt_connect(&long(129), true, 30).await.expect("CONNACK");
     assert_eq!(ack.code, ConnectReturnCode::BadClientId);
     s.refused(|r| *r == Reason::ClientId { len: 129, max: 128 }).await;
     // 128 bytes is fine.
-    let _ok = s.connect("vpos", &"v".repeat(128), true).await;
+    let _ok = s.connect("vpos", &long(128), true).await;
 
     // Topic with 8 slashes.
     let mut v = s.connect("vpos", "vpos-2", true).await;

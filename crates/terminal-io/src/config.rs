@@ -14,6 +14,8 @@
 //! [io]
 //! kick_bind = "127.0.0.1"    # IP the local-kick listener binds; the port is terminal.trigger_port
 //! cors = "modern"            # or "old_firmware_no_cors" (R4)
+//! kick_allowed_origins = ["*"]   # page origins that may kick from a browser; "*": any but `null`
+//! allow_tas_override = false # a kick naming another TAS is refused unless true (test set-ups)
 //! opi_channel0 = "127.0.0.1:4100"   # Default ITS: where the POS connects (channel 0)
 //! opi_channel1 = "127.0.0.1:4102"   # Default ITS: where the terminal connects to the POS (channel 1)
 //! mqtt_pki = "./pki"         # Cloud Connect 2.0: CA and this terminal's certificate (`ccv-emu pki init`)
@@ -53,6 +55,12 @@ pub struct IoSettings {
     pub kick_port_override: Option<u16>,
     /// CORS behaviour of the kick listener.
     pub cors: CorsProfile,
+    /// Page origins that may kick from a browser (`scheme://host[:port]`); `"*"` (the default) is any origin
+    /// but `null`. See `docs/LOCAL_KICK.md` for why.
+    pub kick_allowed_origins: Vec<String>,
+    /// Whether a local kick may name the TAS to dial (`tas` in its body). Off by default: any page a shop
+    /// browser opens could otherwise send the terminal to a TAS of its choosing. Test set-ups turn it on.
+    pub allow_tas_override: bool,
     /// Default ITS mode: address the terminal listens on for the POS's channel 0.
     pub opi_channel0: SocketAddr,
     /// Default ITS mode: address of the POS's channel 1 listener, which the terminal connects to for device
@@ -85,6 +93,8 @@ impl Default for IoSettings {
             kick_bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             kick_port_override: None,
             cors: CorsProfile::Modern,
+            kick_allowed_origins: vec![crate::kick::ANY_ORIGIN.to_owned()],
+            allow_tas_override: false,
             opi_channel0: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 4100)),
             opi_channel1: SocketAddr::from((Ipv4Addr::LOCALHOST, 4102)),
             max_frame: ccv_opi::DEFAULT_MAX_FRAME_LEN,

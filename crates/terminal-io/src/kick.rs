@@ -9,14 +9,21 @@
 //! [`KickHttpSettings::body_limit`] `413` (tower-http's `RequestBodyLimitLayer`: checked on `Content-Length`
 //! before reading and again while reading), malformed JSON `400`, a body that stalls for
 //! [`KickHttpSettings::body_timeout`] `408` (tower-http's `RequestBodyTimeoutLayer`). CORS is tower-http's
-//! `CorsLayer`, with Private Network Access, for [`CorsProfile::Modern`] and absent for old firmware. Where a
+//! `CorsLayer`, with Private Network Access, for [`CorsProfile::Modern`] and absent for old firmware; a request
+//! whose `Origin` is not in [`KickHttpSettings::allowed_origins`] (`null` never is) gets `403` without any CORS
+//! or Private Network Access allowance, preflights included. A kick naming a TAS is refused `403` unless
+//! [`KickHttpSettings::allow_tas_override`] is set, so no page can send the terminal to another TAS. Where a
 //! layer answers on its own, the answer is brought to this listener's shape: every `413` carries the JSON error,
 //! and a preflight is `204`. Headers must arrive within [`KickHttpSettings::header_timeout`]; every connection
-//! serves one request (no keep-alive) and lives at most [`KickHttpSettings::connection_timeout`]; at most
-//! [`KickHttpSettings::max_connections`] are served at once (hyper's connection builder and a semaphore).
+//! serves one request (no keep-alive) and lives at most [`KickHttpSettings::connection_timeout`], whatever the
+//! client does; at most [`KickHttpSettings::max_connections`] are served at once (hyper's connection builder
+//! and a semaphore), and at most [`KickHttpSettings::max_connections_per_peer`] from one IP address: a further
+//! connection from that address is closed as soon as it is accepted, so slow clients cost only their own
+//! address and a kick from anywhere else is served at once.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -65,8 +72,15 @@ pub struct KickHttpSettings {
     pub decide_timeout: Duration,
     /// Most connections served at once; further clients wait in the accept queue.
     pub max_connections: usize,
+    /// Most connections served at once from one IP address; a further one is closed when accepted.
+    pub max_connections_per_peer: usize,
     /// CORS behaviour.
     pub cors: CorsProfile,
+    /// Page origins (`scheme://host[:port]`) that may kick from a browser; `"*"` is any origin but `null`. With
+    /// [`CorsProfile::Modern`] a request from another origin is refused `403` before CORS answers it.
+    pub allowed_origins: Vec<String>,
+    /// Whether a kick may name the TAS to dial (`tas` in the body); off, such a kick is refused `403`.
+    pub allow_tas_override: bool,
 }
 
 impl Default for KickHttpSettings {
@@ -77,10 +91,33 @@ impl Default for KickHttpSettings {
             body_timeout: Duration::from_secs(5),
             connection_timeout: Duration::from_secs(15),
             decide_timeout: Duration::from_secs(5),
-            max_connections: 64,
+            max_connections: 128,
+            max_connections_per_peer: 8,
             cors: CorsProfile::Modern,
+            allowed_origins: vec![ANY_ORIGIN.to_owned()],
+            allow_tas_override: false,
         }
     }
+}
+
+/// In [`KickHttpSettings::allowed_origins`]: any origin except `null`.
+pub const ANY_ORIGIN: &str = "*";
+
+/// Whether a page of `origin` (the `Origin` header's value) may kick: never the opaque `null` (sandboxed frames,
+/// `file:` and `data:` pages, which nobody can be held to), else when `allowed` has `*` or the origin itself
+/// (ASCII case and a trailing `/` aside).
+pub fn origin_allowed(allowed: &[String], origin: &[u8]) -> bool {
+    let Ok(origin) = std::str::from_utf8(origin) else {
+        return false;
+    };
+    let origin = origin.trim();
+    if origin.is_empty() || origin.eq_ignore_ascii_case("null") {
+        return false;
+    }
+    allowed
+        .iter()
+        .map(|a| a.trim().trim_end_matches('/'))
+        .any(|a| a == ANY_ORIGIN || a.eq_ignore_ascii_case(origin.trim_end_matches('/')))
 }
 
 /// A kick handed to the terminal's task; the task answers on `reply`.
@@ -137,6 +174,7 @@ impl KickListener {
         let settings = Arc::new(self.settings);
         let app = router(KickState { settings: settings.clone(), calls });
         let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+        let peers = Peers::default();
         loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -156,13 +194,60 @@ impl KickListener {
                     }
                 },
             };
+            let Some(slot) = peers.take(peer.ip(), settings.max_connections_per_peer) else {
+                tracing::debug!(%peer, max = settings.max_connections_per_peer,
+                    "kick listener: too many connections from this address; closed");
+                continue;
+            };
             let app = app.clone();
             let settings = settings.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let _permit = permit;
+                let _held = (permit, slot);
                 serve_connection(stream, peer, app, &settings, shutdown).await;
             });
+        }
+    }
+}
+
+/// Connections being served, per IP address (an IPv4-mapped IPv6 address counts as its IPv4 address).
+#[derive(Debug, Clone, Default)]
+struct Peers(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One connection's place in [`Peers`], given back when dropped.
+#[derive(Debug)]
+struct PeerSlot {
+    peers: Peers,
+    ip: IpAddr,
+}
+
+impl Peers {
+    /// A lock poisoned by a panic elsewhere still holds valid counts.
+    fn counts(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A place for one more connection from `ip`, unless it has `max` already.
+    fn take(&self, ip: IpAddr, max: usize) -> Option<PeerSlot> {
+        let ip = ip.to_canonical();
+        let mut counts = self.counts();
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= max.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot { peers: self.clone(), ip })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.peers.counts();
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
         }
     }
 }
@@ -208,9 +293,39 @@ fn router(state: KickState) -> Router {
         .layer(RequestBodyTimeoutLayer::new(settings.body_timeout))
         .layer(axum::middleware::map_response_with_state(settings.body_limit, json_too_large));
     match settings.cors {
-        CorsProfile::Modern => app.layer(cors()).layer(axum::middleware::map_response(preflight_no_content)),
+        CorsProfile::Modern => app
+            .layer(cors())
+            .layer(axum::middleware::map_response(preflight_no_content))
+            .layer(axum::middleware::from_fn_with_state(settings, only_allowed_origins)),
         CorsProfile::OldFirmwareNoCors => app,
     }
+}
+
+/// A request from a page whose origin may not kick is refused here, before the CORS layer could allow it
+/// anything: `403` with the JSON error, no `Access-Control-*` header (a preflight fails, and so does the
+/// request a browser sends without one).
+async fn only_allowed_origins(
+    State(settings): State<Arc<KickHttpSettings>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return next.run(request).await;
+    };
+    if origin_allowed(&settings.allowed_origins, origin.as_bytes()) {
+        return next.run(request).await;
+    }
+    let shown = String::from_utf8_lossy(origin.as_bytes()).chars().take(200).collect::<String>();
+    let mut resp = http_error(
+        StatusCode::FORBIDDEN,
+        "origin_not_allowed",
+        format!(
+            "pages of origin {shown:?} may not kick this terminal; list it in the terminal's [io] \
+             kick_allowed_origins"
+        ),
+    );
+    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("origin"));
+    resp
 }
 
 /// Origins are echoed (with `Vary`), requested headers allowed, and Private Network Access answered.
@@ -320,6 +435,14 @@ async fn kick_post(
             );
         }
     }
+    if body.tas.is_some() && !state.settings.allow_tas_override {
+        return http_error(
+            StatusCode::FORBIDDEN,
+            "tas_override_not_allowed",
+            "this terminal dials only the TAS it is configured with; a kick may name another TAS only when the \
+             terminal's config sets [io] allow_tas_override = true (test set-ups); send the kick without \"tas\"",
+        );
+    }
     let (reply, answer) = oneshot::channel();
     let call = Box::new(KickCall { body, peer, reply });
     let decide = state.settings.decide_timeout;
@@ -367,4 +490,24 @@ fn too_large(limit: usize) -> Response {
         "body_too_large",
         format!("the body is too large; a kick body is at most {limit} bytes"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_gets_its_places_back_and_a_mapped_address_counts_as_its_ipv4() {
+        let peers = Peers::default();
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let first = peers.take(v4, 2).expect("first place");
+        let second = peers.take(mapped, 2).expect("second place");
+        assert!(peers.take(v4, 2).is_none(), "a mapped address shares the IPv4 address's places");
+        assert!(peers.take("192.0.2.2".parse().unwrap(), 2).is_some(), "another address is not concerned");
+        drop(first);
+        let third = peers.take(v4, 2).expect("a place given back is free again");
+        drop((second, third));
+        assert!(peers.counts().is_empty(), "no entry outlives its connections");
+    }
 }

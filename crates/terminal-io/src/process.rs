@@ -196,7 +196,12 @@ impl TerminalProcess {
         let (kick_tx, kick_rx) = mpsc::channel::<Box<KickCall>>(16);
         let mut kick_addr = None;
         if let Some(addr) = config.kick_addr() {
-            let settings = KickHttpSettings { cors: config.io.cors, ..KickHttpSettings::default() };
+            let settings = KickHttpSettings {
+                cors: config.io.cors,
+                allowed_origins: config.io.kick_allowed_origins.clone(),
+                allow_tas_override: config.io.allow_tas_override,
+                ..KickHttpSettings::default()
+            };
             let listener = KickListener::bind(addr, settings)
                 .await
                 .map_err(|source| StartError::KickBind { addr, source })?;

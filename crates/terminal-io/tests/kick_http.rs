@@ -183,6 +183,104 @@ Access-Control-Request-Headers: content-type\r\nAccess-Control-Request-Private-N
     assert!(!answer.contains("private-network"), "only echoed when asked");
 }
 
+/// A listener whose "terminal" records what reaches it; the receiver is returned unread.
+async fn start_recording(settings: KickHttpSettings) -> (SocketAddr, mpsc::Receiver<Box<KickCall>>) {
+    let listener = KickListener::bind("127.0.0.1:0".parse().unwrap(), settings).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel::<Box<KickCall>>(8);
+    tokio::spawn(listener.serve(tx, CancellationToken::new()));
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn a_page_cannot_send_the_terminal_to_another_tas() {
+    // The attack: a page on any origin (here `null`, a sandboxed frame) preflights, then kicks with a rogue TAS.
+    let (addr, mut calls) = start_recording(KickHttpSettings::default()).await;
+    let pre = raw(
+        addr,
+        b"OPTIONS /kick HTTP/1.1\r\nHost: x\r\nOrigin: null\r\nAccess-Control-Request-Method: POST\r\n\
+Access-Control-Request-Headers: content-type\r\nAccess-Control-Request-Private-Network: true\r\n\r\n",
+    )
+    .await
+    .to_ascii_lowercase();
+    assert!(pre.starts_with("http/1.1 403"), "{pre}");
+    assert!(!pre.contains("access-control-allow"), "no CORS nor PNA allowance for `null`: {pre}");
+    assert_eq!(json_body(&pre)["error"], "origin_not_allowed");
+    let rogue = br#"{"reference":"r","tas":{"host":"rogue.example","port":5555}}"#;
+    let req = format!(
+        "POST /kick HTTP/1.1\r\nHost: x\r\nOrigin: https://pay.example\r\nContent-Type: application/json\r\n\
+Content-Length: {}\r\n\r\n{}",
+        rogue.len(),
+        String::from_utf8_lossy(rogue)
+    );
+    let answer = raw(addr, req.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let body = json_body(&answer);
+    assert_eq!(body["error"], "tas_override_not_allowed");
+    assert!(body["message"].as_str().unwrap().contains("allow_tas_override"), "names the setting: {body}");
+    assert_eq!(
+        header(&answer.to_ascii_lowercase(), "access-control-allow-origin"),
+        Some("https://pay.example"),
+        "an allowed page can read why"
+    );
+    // Without a browser too: the override is refused whoever sends it.
+    let r =
+        send_kick(addr, &KickRequestBody { reference: None, tas: Some(ccv_wire::HostPort::new("h", 1)) }, T)
+            .await
+            .unwrap();
+    assert_eq!(r.status, 403);
+    assert!(calls.try_recv().is_err(), "nothing reached the terminal");
+
+    // A test set-up that turns the override on gets it.
+    let settings = KickHttpSettings { allow_tas_override: true, ..KickHttpSettings::default() };
+    let (addr, _t) = start(settings).await;
+    let tas = Some(ccv_wire::HostPort::new("127.0.0.1", 15555));
+    let ok = send_kick(addr, &KickRequestBody { reference: None, tas }, T).await.unwrap();
+    assert_eq!(ok.status, 202, "{}", ok.body);
+    assert_eq!(ok.body["tas"], "127.0.0.1:15555");
+}
+
+#[tokio::test]
+async fn only_the_configured_origins_get_cors() {
+    let settings = KickHttpSettings {
+        allowed_origins: vec!["https://pay.example/".into()],
+        ..KickHttpSettings::default()
+    };
+    let (addr, mut calls) = start_recording(settings).await;
+    let preflight = |origin: &str| {
+        format!(
+            "OPTIONS /kick HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: POST\r\n\
+Access-Control-Request-Private-Network: true\r\n\r\n"
+        )
+    };
+    let evil = raw(addr, preflight("https://evil.example").as_bytes()).await.to_ascii_lowercase();
+    assert!(evil.starts_with("http/1.1 403"), "{evil}");
+    assert!(!evil.contains("access-control-allow"), "{evil}");
+    // A simple request (no preflight, as a form post) from that origin does not reach the terminal either.
+    let post = raw(addr, b"POST /kick HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}")
+        .await;
+    assert!(post.starts_with("HTTP/1.1 403"), "{post}");
+    assert!(calls.try_recv().is_err(), "nothing reached the terminal");
+    let good = raw(addr, preflight("https://pay.example").as_bytes()).await.to_ascii_lowercase();
+    assert!(good.starts_with("http/1.1 204"), "{good}");
+    assert_eq!(header(&good, "access-control-allow-origin"), Some("https://pay.example"), "{good}");
+    assert_eq!(header(&good, "access-control-allow-private-network"), Some("true"), "{good}");
+    // Clients that are no browser send no Origin and are not concerned.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        if let Some(call) = calls.recv().await {
+            let _ = call.reply.send(KickAnswer::Accepted {
+                tms_id: "12345678".into(),
+                reference: None,
+                tas: "TAS.JFORCE.BE:5555".into(),
+            });
+        }
+        let _ = tx.send(());
+    });
+    assert_eq!(send_kick(addr, &KickRequestBody::default(), T).await.unwrap().status, 202);
+    rx.await.unwrap();
+}
+
 #[tokio::test]
 async fn old_firmware_sends_no_cors_headers() {
     let settings = KickHttpSettings { cors: CorsProfile::OldFirmwareNoCors, ..KickHttpSettings::default() };
@@ -323,4 +421,63 @@ async fn a_content_length_that_is_no_number_is_refused() {
     let (addr, _t) = start(KickHttpSettings::default()).await;
     let answer = raw(addr, b"POST /kick HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_from_one_address_cost_only_themselves() {
+    let header_timeout = Duration::from_secs(3);
+    let settings = KickHttpSettings { header_timeout, ..KickHttpSettings::default() };
+    let per_peer = settings.max_connections_per_peer;
+    let (addr, _t) = start(settings).await;
+    // Slowloris: more slow clients than the listener serves at once, all from 127.0.0.1, each sending half a
+    // request line and stalling. A write may already meet a closed connection; that is what is tested below.
+    let slow_count = 150;
+    let attacked = std::time::Instant::now();
+    let mut slow = Vec::with_capacity(slow_count);
+    for _ in 0..slow_count {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let _ = s.write_all(b"POST /ki").await;
+        slow.push(s);
+    }
+
+    // A real kick from another address (Linux routes all of 127/8 to the loopback interface) is served at once,
+    // long before the slow clients' header time-out frees anything.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut real = tokio::time::timeout(T, socket.connect(addr)).await.expect("connected in time").unwrap();
+    real.write_all(b"POST /kick HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(T, real.read_to_end(&mut answer)).await.expect("answered").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert!(
+        attacked.elapsed() < header_timeout,
+        "the kick waited {:?} behind slow clients",
+        attacked.elapsed()
+    );
+
+    // The slow clients beyond the per-address limit were closed as soon as they were accepted, the others at
+    // their header time-out; none got an answer that could be taken for a served request.
+    let mut closed = Vec::with_capacity(slow_count);
+    for s in slow.iter_mut().skip(per_peer) {
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(T, s.read_to_end(&mut out)).await.expect("closed");
+        closed.push(out);
+    }
+    assert!(
+        attacked.elapsed() < header_timeout,
+        "the excess was not closed at once: {:?}",
+        attacked.elapsed()
+    );
+    for s in slow.iter_mut().take(per_peer) {
+        let mut out = Vec::new();
+        let _ =
+            tokio::time::timeout(T, s.read_to_end(&mut out)).await.expect("closed after the header time-out");
+        closed.push(out);
+    }
+    assert!(attacked.elapsed() >= header_timeout, "the first ones were served until their header time-out");
+    for out in closed {
+        let text = String::from_utf8_lossy(&out);
+        assert!(out.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    }
 }
