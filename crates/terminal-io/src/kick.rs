@@ -252,18 +252,23 @@ impl Drop for PeerSlot {
     }
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     peer: SocketAddr,
     app: Router,
     settings: &KickHttpSettings,
     shutdown: CancellationToken,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = TowerToHyperService::new(axum::Extension(peer).layer(app));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_timeout)
         .keep_alive(false)
+        // A client that closes its sending side after the request still gets the answer; a request cut short by
+        // the close ends the connection at once instead of waiting for the header time-out.
+        .half_close(true)
         .max_buf_size(16 * 1024)
         .serve_connection(TokioIo::new(stream), service);
     tokio::select! {
@@ -274,6 +279,21 @@ async fn serve_connection(
             Err(_) => tracing::debug!(%peer, "kick connection timed out"),
         },
     }
+}
+
+/// Serves one connection `stream` from `peer` as the listener does (its HTTP parsing, limits, time-outs, CORS and
+/// origin rules), handing accepted kicks to `calls`: the fuzz body's way in, without a socket.
+pub(crate) async fn serve_one<S>(
+    stream: S,
+    peer: SocketAddr,
+    settings: KickHttpSettings,
+    calls: mpsc::Sender<Box<KickCall>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let settings = Arc::new(settings);
+    let app = router(KickState { settings: settings.clone(), calls });
+    serve_connection(stream, peer, app, &settings, CancellationToken::new()).await;
 }
 
 /// The listener's service: routes, then (inside out) the body limit, the body time-out, the JSON `413`, and for
