@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target="${1:?usage: bash fuzz/run.sh TARGET [SECONDS]  (TARGET: opi_xml, opi_frame, terminal_inputs, cloud_command, cloud_event, tas_handshake, terminal_config, sandbox_fleet, kick_request)}"
+target="${1:?usage: bash fuzz/run.sh TARGET [SECONDS]  (TARGET: opi_xml, opi_frame, terminal_inputs, cloud_command, cloud_event, tas_handshake, terminal_config, sandbox_fleet, kick_request, iot_connection)}"
 seconds="${2:-300}"
 jobs="${FUZZ_JOBS:-1}"
 

@@ -44,6 +44,11 @@ const BUSY_CHUNK: usize = 16 * 1024;
 
 type Stream = TlsStream<TcpStream>;
 
+/// What a connection runs on after TLS: the TLS stream in the endpoint, an in-memory pipe in the fuzz body.
+pub(crate) trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 pub(crate) struct Conn {
     pub(crate) broker: Arc<Broker>,
     pub(crate) config: Arc<EndpointConfig>,
@@ -91,7 +96,7 @@ impl Conn {
             _ = self.shutdown.cancelled() => return,
             s = timeout(hs, self.handshake(tcp, tls, require_alpn)) => s,
         };
-        let mut stream = match stream {
+        let stream = match stream {
             Ok(Ok(s)) => s,
             Ok(Err(reason)) => return self.refuse(None, reason),
             Err(_) => return self.refuse(None, Reason::Timeout("TLS hand-shake")),
@@ -103,6 +108,12 @@ impl Conn {
             },
             None => return self.refuse(None, Reason::Tls("no client certificate".into())),
         };
+        self.after_tls(stream, identity).await;
+    }
+
+    /// The connection once TLS stands and the client's certificate named `identity`: the CONNECT, then its
+    /// session.
+    pub(crate) async fn after_tls(&self, mut stream: impl Io, identity: Identity) {
         let mut rbuf = BytesMut::new();
         let first = tokio::select! {
             _ = self.shutdown.cancelled() => return,
@@ -123,7 +134,7 @@ impl Conn {
     /// Answers a refused CONNECT with a CONNACK carrying `code`, closes the connection and reports `reason`.
     async fn deny(
         &self,
-        stream: &mut Stream,
+        stream: &mut impl Io,
         client_id: Option<&str>,
         code: ConnectReturnCode,
         reason: Reason,
@@ -181,7 +192,7 @@ impl Conn {
         granted * 3 / 2
     }
 
-    async fn serve(&self, mut stream: Stream, rbuf: BytesMut, identity: Identity, connect: Connect) {
+    async fn serve(&self, mut stream: impl Io, rbuf: BytesMut, identity: Identity, connect: Connect) {
         let limits = &self.config.limits;
         let len = connect.client_id.len();
         let client_id = connect.client_id.clone();
@@ -272,7 +283,7 @@ impl Conn {
 
     async fn packet_loop(
         &self,
-        stream: &mut Stream,
+        stream: &mut impl Io,
         s: &mut Session,
         rx: &mut crate::broker::Inbox,
         kicker: &Kicker,
@@ -345,7 +356,7 @@ impl Conn {
         }
     }
 
-    async fn flush(&self, stream: &mut Stream, s: &mut Session) -> Result<(), Reason> {
+    async fn flush(&self, stream: &mut impl Io, s: &mut Session) -> Result<(), Reason> {
         if s.wbuf.is_empty() {
             return Ok(());
         }
@@ -495,7 +506,7 @@ fn codec_reason(e: MqttError, max: usize) -> Reason {
 
 /// Reads the first packet, which must be an MQTT 3.1.1 CONNECT. `Ok(None)` is a clean end of stream.
 async fn read_connect(
-    stream: &mut Stream,
+    stream: &mut impl Io,
     buf: &mut BytesMut,
     max: usize,
 ) -> Result<Option<Connect>, Reason> {

@@ -36,6 +36,7 @@
 mod broker;
 mod connection;
 pub mod endpoint;
+pub mod fuzz;
 pub mod identity;
 mod model;
 pub mod persist;
