@@ -104,17 +104,21 @@ impl MqttCredentials {
             key_pem: read(pki_dir.join("terminals").join(format!("{tms_id}.key")))?,
         };
         creds
-            .tls_config(None, false)
+            .tls_config(None, true)
             .map_err(|e| CredentialsError::Invalid { tms_id: tms_id.to_owned(), detail: e.to_string() })?;
         Ok(creds)
     }
 
+    /// The TLS client as the terminal's `SSL/TLS Signature Algorithm` makes it: SHA-256 only, or SHA-1 only
+    /// (`require_sha256` false), with which no hand-shake succeeds (R6).
     fn tls_config(
         &self,
         alpn: Option<&[u8]>,
-        sha256_only: bool,
+        require_sha256: bool,
     ) -> Result<Arc<rustls::ClientConfig>, ccv_tls::TlsError> {
-        ccv_tls::client_config(&self.ca_pem, &self.cert_pem, &self.key_pem, alpn, sha256_only)
+        let signatures =
+            if require_sha256 { ccv_tls::Signatures::Sha256Only } else { ccv_tls::Signatures::Sha1Only };
+        ccv_tls::client_config_with(&self.ca_pem, &self.cert_pem, &self.key_pem, alpn, signatures)
     }
 }
 
@@ -484,10 +488,17 @@ impl MqttClient {
     }
 
     async fn on_failure(&mut self, failure: Failure) {
-        let Some(was_up) = self.session.as_ref().map(|s| s.subscribed) else { return };
+        let Some((was_up, sha256)) = self.session.as_ref().map(|s| (s.subscribed, s.settings.require_sha256))
+        else {
+            return;
+        };
         let (reason, detail) = match failure {
             Failure::Unresolved(detail) => (MqttDownReason::Dns, detail),
             Failure::Mqtt(_) if was_up => (MqttDownReason::Disconnected, "the connection dropped".to_owned()),
+            // A terminal set to SHA-1 verifies nothing the service signs: its hand-shake fails for that reason.
+            Failure::Mqtt(ConnectionError::Tls(e)) if !sha256 => {
+                (MqttDownReason::SignatureNotSha256, e.to_string())
+            }
             Failure::Mqtt(err) => (classify(&err), err.to_string()),
         };
         self.fail_attempt(reason, detail).await;

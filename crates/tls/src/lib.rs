@@ -70,6 +70,26 @@ pub fn sha256_only_provider() -> Arc<CryptoProvider> {
     Arc::new(p)
 }
 
+/// What a terminal set to `SSL/TLS Signature Algorithm` SHA-1 can verify: SHA-1 signatures only. rustls (like
+/// AWS IoT Core) has none, so this provider verifies no certificate chain and offers no signature scheme; every
+/// hand-shake fails, as such a terminal's does against the SHA-256 chain of the MQT service (R6).
+pub fn sha1_only_provider() -> Arc<CryptoProvider> {
+    let mut p = rustls::crypto::ring::default_provider();
+    p.signature_verification_algorithms = WebPkiSupportedAlgorithms { all: &[], mapping: &[] };
+    Arc::new(p)
+}
+
+/// Which signatures a client accepts (a terminal's `SSL/TLS Signature Algorithm`, R6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signatures {
+    /// Everything the ring provider verifies.
+    Any,
+    /// SHA-256 only ([`sha256_only_provider`]).
+    Sha256Only,
+    /// SHA-1 only ([`sha1_only_provider`]): no hand-shake succeeds.
+    Sha1Only,
+}
+
 /// Parses every certificate in a PEM text.
 pub fn certs_from_pem(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = rustls_pemfile::certs(&mut pem.as_bytes())
@@ -108,7 +128,23 @@ pub fn client_config(
     alpn: Option<&[u8]>,
     sha256_only: bool,
 ) -> Result<Arc<ClientConfig>, TlsError> {
-    let provider = if sha256_only { sha256_only_provider() } else { provider() };
+    let signatures = if sha256_only { Signatures::Sha256Only } else { Signatures::Any };
+    client_config_with(ca_pem, cert_pem, key_pem, alpn, signatures)
+}
+
+/// [`client_config`] with the signatures accepted named by [`Signatures`].
+pub fn client_config_with(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    alpn: Option<&[u8]>,
+    signatures: Signatures,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = match signatures {
+        Signatures::Any => provider(),
+        Signatures::Sha256Only => sha256_only_provider(),
+        Signatures::Sha1Only => sha1_only_provider(),
+    };
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider.clone())
         .build()
         .map_err(|e| TlsError::Verifier(e.to_string()))?;

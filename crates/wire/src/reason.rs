@@ -207,6 +207,13 @@ pub enum MqttDownReason {
         props(rule = "R11/R23")
     )]
     Port443Blocked,
+    /// The terminal's SSL/TLS Signature Algorithm is not SHA-256: it cannot verify the MQT service's SHA-256
+    /// certificate chain, so the TLS hand-shake fails (R6).
+    #[strum(
+        message = "the terminal's SSL/TLS Signature Algorithm is not SHA-256, so the TLS hand-shake with the MQT service fails; set SHA-256 in TMS and do a hardware installation",
+        props(rule = "R6")
+    )]
+    SignatureNotSha256,
     /// The TLS hand-shake failed (certificate, SHA-256, ALPN).
     #[strum(
         message = "the TLS hand-shake with the MQT service failed; check certificates and the SHA-256 signature algorithm",
