@@ -482,7 +482,23 @@ function paymentView(ref) {
   return [h("h2", {}, `Payment ${ref}`), h("div", { id: "payment" }, h("p", {}, "Loading…"))];
 }
 
+// One read of the payment at a time; events that come meanwhile ask for one more read after it.
+const paymentRead = { running: false, again: false };
+
 async function updatePayment(ref) {
+  if (paymentRead.running) { paymentRead.again = true; return; }
+  paymentRead.running = true;
+  try {
+    do {
+      paymentRead.again = false;
+      await showPayment(ref);
+    } while (paymentRead.again);
+  } finally {
+    paymentRead.running = false;
+  }
+}
+
+async function showPayment(ref) {
   const box = document.getElementById("payment");
   if (!box) return;
   let p;
