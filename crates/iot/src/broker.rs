@@ -352,12 +352,15 @@ impl Broker {
 
     pub(crate) fn unsubscribe(&self, client_id: &Arc<str>, filter: &str) {
         let mut st = lock(&self.state);
-        if let Some(session) = st.sessions.get_mut(client_id) {
+        let persistent = st.sessions.get_mut(client_id).is_some_and(|session| {
             session.subs.remove(filter);
-        }
+            session.persistent
+        });
         st.unindex(client_id, filter);
         drop(st);
-        self.persistent_changed();
+        if persistent {
+            self.persistent_changed();
+        }
     }
 
     /// Routes one PUBLISH to every matching subscription; returns how many sessions got it.

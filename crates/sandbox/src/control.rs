@@ -299,6 +299,11 @@ pub(crate) struct TerminalView {
 }
 
 fn view(c: &Control, t: &SandboxTerminal) -> TerminalView {
+    view_on(c, t, on_whitelist(c, t))
+}
+
+/// [`view`] with the whitelist already looked up.
+fn view_on(c: &Control, t: &SandboxTerminal, on_whitelist: bool) -> TerminalView {
     let status = t.process.status();
     let pos_opi_mode = match &status.settings {
         Some(s) => s.pos_opi_mode.as_str().to_owned(),
@@ -309,7 +314,7 @@ fn view(c: &Control, t: &SandboxTerminal) -> TerminalView {
         pos_opi_mode,
         tas: t.process.tas_target().to_owned(),
         printer_out_of_paper: c.tas.fails_printer(&t.spec.tms_id),
-        on_whitelist: on_whitelist(c, t),
+        on_whitelist,
         status,
     }
 }
@@ -441,8 +446,27 @@ async fn sandbox_info(State(c): State<Control>) -> Response {
 
 #[utoipa::path(get, path = "/terminals", tag = "terminals",
     responses((status = 200, description = "Every terminal, in fleet order", body = Vec<TerminalView>)))]
-async fn list(State(c): State<Control>) -> Response {
-    axum::Json(c.terminals.iter().map(|t| view(&c, t)).collect::<Vec<_>>()).into_response()
+async fn list(State(c): State<Control>) -> Result<Response, ControlError> {
+    // Each merchant's whitelist once, off the async threads, rather than two reads per terminal.
+    let (store, terminals) = (c.vpos.store().clone(), c.terminals.clone());
+    let listed = tokio::task::spawn_blocking(move || {
+        let mut lists: std::collections::HashMap<&str, std::collections::HashSet<String>> =
+            Default::default();
+        for t in terminals.iter() {
+            if !lists.contains_key(t.spec.merchant.as_str()) {
+                let list = store.whitelist(&t.spec.merchant).unwrap_or_default();
+                lists.insert(&t.spec.merchant, list.into_iter().collect());
+            }
+        }
+        terminals
+            .iter()
+            .map(|t| lists[t.spec.merchant.as_str()].contains(&t.spec.tms_id))
+            .collect::<Vec<bool>>()
+    })
+    .await
+    .map_err(|e| ControlError::internal(e.to_string()))?;
+    let views: Vec<TerminalView> = c.terminals.iter().zip(listed).map(|(t, on)| view_on(&c, t, on)).collect();
+    Ok(axum::Json(views).into_response())
 }
 
 #[utoipa::path(get, path = "/terminals/{tms_id}", tag = "terminals", params(("tms_id" = String, Path, description = "TMS ID")),

@@ -132,21 +132,16 @@ pub(crate) async fn pay(State(c): State<Control>, body: axum::body::Bytes) -> Re
         .find(|t| t.tms_id == tms_id)
         .ok_or_else(|| ControlError::not_found(format!("no terminal {tms_id} in this sandbox")))?;
     let key = info
-        .merchants
-        .iter()
-        .find(|m| m.name == t.merchant)
-        .map(|m| m.api_key.clone())
+        .api_key(&t.merchant)
+        .map(str::to_owned)
         .ok_or_else(|| ControlError::internal(format!("terminal {tms_id} has no merchant")))?;
     let system = management_system_id.unwrap_or_else(|| "GrundmasterNL".to_owned());
-    let mut details = json!({"terminalId": tms_id, "managementSystemId": system, "accessProtocol": "OPI_NL"});
-    if system == ccv_vpos::validate::CLOUD_CONNECT_1_SYSTEM_ID {
-        // The POS's 1.0 configuration: the terminal's address on the LAN and its trigger port.
-        if let Some(at) = t.kick_address.as_deref().and_then(|a| a.parse::<std::net::SocketAddr>().ok()) {
-            details["ip"] = json!(at.ip().to_string());
-            details["port"] = json!(at.port());
-        }
-    }
-    let request = json!({"amount": amount, "currency": "EUR", "method": "terminal", "details": details});
+    // The POS's 1.0 configuration names the terminal's address on the LAN and its trigger port.
+    let lan = (system == ccv_vpos::validate::CLOUD_CONNECT_1_SYSTEM_ID)
+        .then(|| t.kick_address.as_deref().and_then(|a| a.parse::<std::net::SocketAddr>().ok()))
+        .flatten()
+        .map(|at| (at.ip().to_string(), at.port()));
+    let request = crate::payment_request(&tms_id, &amount, "EUR", &system, lan);
     let client = ccv_vpos::client::VposClient::new(&info.api_url, key);
     let (status, answer): (u16, Value) =
         client.create_payment(&request).await.map_err(|e| ControlError::internal(e.to_string()))?;

@@ -500,6 +500,32 @@ impl Sandbox {
     }
 }
 
+impl SandboxInfo {
+    /// The test API key of merchant `name`.
+    pub fn api_key(&self, name: &str) -> Option<&str> {
+        self.merchants.iter().find(|m| m.name == name).map(|m| m.api_key.as_str())
+    }
+}
+
+/// The body of `POST /api/v1/payment` as a POS sends it for terminal `tms_id`, its POS configuration naming
+/// `system` (`GrundmasterNL`, `GrundmasterBE`, or `08900000002` with `lan`: the terminal's IP address and trigger
+/// port, Cloud Connect 1.0, R2).
+pub(crate) fn payment_request(
+    tms_id: &str,
+    amount: &str,
+    currency: &str,
+    system: &str,
+    lan: Option<(String, u16)>,
+) -> serde_json::Value {
+    let mut details =
+        serde_json::json!({"terminalId": tms_id, "managementSystemId": system, "accessProtocol": "OPI_NL"});
+    if let Some((ip, port)) = lan {
+        details["ip"] = ip.into();
+        details["port"] = port.into();
+    }
+    serde_json::json!({"amount": amount, "currency": currency, "method": "terminal", "details": details})
+}
+
 impl Parts {
     fn info(&self) -> SandboxInfo {
         let api_url = format!("http://{}", self.api);

@@ -299,10 +299,8 @@ impl World {
 
     fn key_of(&self, merchant: &str) -> Result<String, String> {
         self.info
-            .merchants
-            .iter()
-            .find(|m| m.name == merchant)
-            .map(|m| m.api_key.clone())
+            .api_key(merchant)
+            .map(str::to_owned)
             .ok_or_else(|| format!("no merchant {merchant:?} in the fleet"))
     }
 
@@ -415,18 +413,16 @@ impl World {
         let merchant = p.merchant.clone().unwrap_or_else(|| t.merchant.clone());
         let key = self.key_of(&merchant)?;
         let system = p.system.clone().unwrap_or_else(|| "GrundmasterNL".to_owned());
-        let mut details =
-            json!({"terminalId": tms, "managementSystemId": system, "accessProtocol": "OPI_NL"});
-        if system == ccv_vpos::validate::CLOUD_CONNECT_1_SYSTEM_ID || p.ip.is_some() || p.port.is_some() {
-            let at = self.kick_addrs.get(tms).copied();
-            let ip =
-                p.ip.clone().or_else(|| at.map(|a| a.ip().to_string())).unwrap_or_else(|| "127.0.0.1".into());
-            let port = p.port.or_else(|| at.map(|a| a.port())).unwrap_or(4105);
-            details["ip"] = json!(ip);
-            details["port"] = json!(port);
-        }
-        let body = json!({"amount": p.amount, "currency": p.currency.as_deref().unwrap_or("EUR"),
-            "method": "terminal", "details": details});
+        let lan =
+            (system == ccv_vpos::validate::CLOUD_CONNECT_1_SYSTEM_ID || p.ip.is_some() || p.port.is_some())
+                .then(|| {
+                    let at = self.kick_addrs.get(tms).copied();
+                    let ip = p.ip.clone().or_else(|| at.map(|a| a.ip().to_string()));
+                    let port = p.port.or_else(|| at.map(|a| a.port())).unwrap_or(4105);
+                    (ip.unwrap_or_else(|| "127.0.0.1".into()), port)
+                });
+        let currency = p.currency.as_deref().unwrap_or("EUR");
+        let body = crate::payment_request(tms, &p.amount, currency, &system, lan);
         let client = ccv_vpos::client::VposClient::new(&self.info.api_url, &key);
         let answer = client.create_payment(&body).await.map_err(|e| e.to_string())?;
         let reference = answer.1.get("reference").and_then(Value::as_str).map(str::to_owned);
