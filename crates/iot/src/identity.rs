@@ -2,12 +2,8 @@
 //! role, the CN the name. This is what [`crate::policy`] decides on, like an IoT policy attached to
 //! a certificate.
 
-use x509_parser::prelude::{FromDer, X509Certificate};
-
-/// OU of terminal certificates.
-pub const OU_TERMINAL: &str = "terminal";
-/// OU of the payment API's certificate.
-pub const OU_PAYMENT_API: &str = "payment-api";
+pub use ccv_tls::{OU_PAYMENT_API, OU_TERMINAL};
+use ccv_tls::{Subject, SubjectError};
 
 /// The identity a client certificate proves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,12 +33,9 @@ impl std::fmt::Display for Identity {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdentityError {
-    /// Not parsable X.509.
-    #[error("client certificate is not parsable X.509: {0}")]
-    Unparsable(String),
-    /// No CN in the subject.
-    #[error("client certificate subject has no CN")]
-    NoCommonName,
+    /// Not parsable X.509, or no CN.
+    #[error(transparent)]
+    Subject(#[from] SubjectError),
     /// An OU that maps to no role.
     #[error("client certificate OU {0:?} is neither \"terminal\" nor \"payment-api\"; no policy is attached")]
     UnknownRole(String),
@@ -51,18 +44,11 @@ pub enum IdentityError {
 impl Identity {
     /// Reads the identity from a DER certificate.
     pub fn from_cert_der(der: &[u8]) -> Result<Identity, IdentityError> {
-        let (_, cert) =
-            X509Certificate::from_der(der).map_err(|e| IdentityError::Unparsable(e.to_string()))?;
-        let subject = cert.subject();
-        let first = |attrs: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
-            attrs.next().and_then(|a| a.as_str().ok()).map(str::to_owned)
-        };
-        let cn = first(&mut subject.iter_common_name()).ok_or(IdentityError::NoCommonName)?;
-        let ou = first(&mut subject.iter_organizational_unit()).unwrap_or_default();
-        match ou.as_str() {
-            OU_TERMINAL => Ok(Identity::Terminal { tms_id: cn }),
-            OU_PAYMENT_API => Ok(Identity::PaymentApi { name: cn }),
-            _ => Err(IdentityError::UnknownRole(ou)),
+        let Subject { common_name, organizational_unit } = Subject::from_der(der)?;
+        match organizational_unit.as_str() {
+            OU_TERMINAL => Ok(Identity::Terminal { tms_id: common_name }),
+            OU_PAYMENT_API => Ok(Identity::PaymentApi { name: common_name }),
+            _ => Err(IdentityError::UnknownRole(organizational_unit)),
         }
     }
 }

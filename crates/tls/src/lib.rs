@@ -34,6 +34,55 @@ pub enum TlsError {
     Verifier(String),
 }
 
+/// OU of terminal certificates (CN = TMS ID), as the test PKI issues them and the IoT endpoint and the TAS read
+/// them.
+pub const OU_TERMINAL: &str = "terminal";
+/// OU of the payment API's certificate.
+pub const OU_PAYMENT_API: &str = "payment-api";
+
+/// The subject of a certificate: who it names. Read from an already verified peer certificate, it is what a
+/// server decides on (the IoT endpoint's policies, the TAS's check of a hand-shake's TMS ID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The first CN.
+    pub common_name: String,
+    /// The first OU, empty when there is none.
+    pub organizational_unit: String,
+}
+
+/// Why a certificate's subject could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubjectError {
+    /// Not parsable X.509.
+    #[error("client certificate is not parsable X.509: {0}")]
+    Unparsable(String),
+    /// No CN in the subject.
+    #[error("client certificate subject has no CN")]
+    NoCommonName,
+}
+
+impl Subject {
+    /// Reads the subject of a DER certificate.
+    pub fn from_der(der: &[u8]) -> Result<Subject, SubjectError> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let (_, cert) =
+            X509Certificate::from_der(der).map_err(|e| SubjectError::Unparsable(e.to_string()))?;
+        let subject = cert.subject();
+        let first = |attrs: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>>| {
+            attrs.next().and_then(|a| a.as_str().ok()).map(str::to_owned)
+        };
+        let common_name = first(&mut subject.iter_common_name()).ok_or(SubjectError::NoCommonName)?;
+        let organizational_unit = first(&mut subject.iter_organizational_unit()).unwrap_or_default();
+        Ok(Subject { common_name, organizational_unit })
+    }
+
+    /// The TMS ID of a terminal certificate (OU [`OU_TERMINAL`]), `None` for any other role.
+    pub fn terminal(&self) -> Option<&str> {
+        (self.organizational_unit == OU_TERMINAL).then_some(self.common_name.as_str())
+    }
+}
+
 /// The ring crypto provider, the only one used in this workspace.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
