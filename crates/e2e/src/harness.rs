@@ -48,6 +48,11 @@ impl Host for FakeTas {
     fn fail_printer(&self, _tms_id: &str) -> bool {
         self.fail_printer.get()
     }
+
+    /// One terminal, one connection: its hand-shake is always the first.
+    fn may_register(&self, _tms_id: &str, _certified: bool) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// One thing that happened between the two cores, in order (see [`Pair::log`]).

@@ -8,6 +8,7 @@
 //! DIR/ca.pem    DIR/ca.key      the test CA (the key lets `pki init` add terminals later)
 //! DIR/server.pem DIR/server.key the endpoint (SANs: localhost and an ATS-style host name)
 //! DIR/vpos.pem  DIR/vpos.key    the payment API's client certificate
+//! DIR/tas.pem   DIR/tas.key     the mock TAS, for terminals dialling it over mutual TLS (SANs: [`TAS_NAMES`])
 //! DIR/terminals/{tmsId}.pem + {tmsId}.key
 //! ```
 
@@ -25,6 +26,9 @@ use crate::identity::{OU_PAYMENT_API, OU_TERMINAL};
 /// The ATS-style host name of the real endpoint (R6); our server certificate carries it too, so a
 /// terminal left on the default service address can be pointed at the stand-in by name resolution.
 pub const ATS_HOST: &str = "a15qvcxk7p3bae-ats.iot.eu-central-1.amazonaws.com";
+/// The names on the mock TAS's server certificate: where a terminal may dial it over TLS (loopback by name and
+/// address, and the factory TAS of a terminal, which name resolution can point at the mock).
+pub const TAS_NAMES: [&str; 4] = ["localhost", "127.0.0.1", "::1", "TAS.JFORCE.BE"];
 /// Common name of the payment API's client certificate.
 pub const VPOS_CN: &str = "vpos";
 
@@ -126,6 +130,8 @@ pub struct Pki {
     pub server: CertifiedKeyPem,
     /// The payment API's client certificate (CN [`VPOS_CN`], OU `payment-api`).
     pub vpos: CertifiedKeyPem,
+    /// The mock TAS's server certificate (SANs [`TAS_NAMES`]), for the TAS link over mutual TLS.
+    pub tas: CertifiedKeyPem,
     /// One client certificate per TMS ID (CN = TMS ID, OU `terminal`).
     pub terminals: BTreeMap<String, CertifiedKeyPem>,
     /// The algorithm used for new certificates.
@@ -173,6 +179,7 @@ impl Pki {
         let mut pki = Pki {
             server: ca.clone(),
             vpos: ca.clone(),
+            tas: ca.clone(),
             ca,
             terminals: BTreeMap::new(),
             algorithm: options.algorithm,
@@ -184,6 +191,7 @@ impl Pki {
             ExtendedKeyUsagePurpose::ServerAuth,
         )?;
         pki.vpos = pki.issue(VPOS_CN, OU_PAYMENT_API, &[], ExtendedKeyUsagePurpose::ClientAuth)?;
+        pki.tas = pki.issue_tas()?;
         for t in &options.terminals {
             pki.add_terminal(t)?;
         }
@@ -202,6 +210,12 @@ impl Pki {
     /// The certificate of terminal `tms_id`.
     pub fn terminal(&self, tms_id: &str) -> Result<&CertifiedKeyPem, PkiError> {
         self.terminals.get(tms_id).ok_or_else(|| PkiError::UnknownTerminal(tms_id.to_owned()))
+    }
+
+    /// Issues the mock TAS's server certificate.
+    fn issue_tas(&self) -> Result<CertifiedKeyPem, PkiError> {
+        let names: Vec<String> = TAS_NAMES.iter().map(|n| (*n).to_owned()).collect();
+        self.issue("tas", "tas", &names, ExtendedKeyUsagePurpose::ServerAuth)
     }
 
     /// Issues an extra client certificate with any CN and OU (for tests of unusual identities).
@@ -242,13 +256,15 @@ impl Pki {
         write_pair(dir, "ca", &self.ca)?;
         write_pair(dir, "server", &self.server)?;
         write_pair(dir, "vpos", &self.vpos)?;
+        write_pair(dir, "tas", &self.tas)?;
         for (tms_id, pair) in &self.terminals {
             write_pair(&terminals, tms_id, pair)?;
         }
         write_file(&dir.join("README.txt"), readme(self).as_bytes(), false)
     }
 
-    /// Reads a PKI written by [`Pki::write_dir`]. The algorithm is read from the CA key.
+    /// Reads a PKI written by [`Pki::write_dir`]. The algorithm is read from the CA key. A directory written
+    /// before the TAS had a certificate gets one issued in memory (write the PKI back to keep it).
     pub fn load_dir(dir: &Path) -> Result<Pki, PkiError> {
         let ca = read_pair(dir, "ca")?;
         let algorithm = match KeyPair::from_pem(&ca.key_pem) {
@@ -282,7 +298,10 @@ impl Pki {
                 }
             }
         }
-        Ok(Pki { server: read_pair(dir, "server")?, vpos: read_pair(dir, "vpos")?, ca, terminals, algorithm })
+        let (server, vpos) = (read_pair(dir, "server")?, read_pair(dir, "vpos")?);
+        let mut pki = Pki { tas: server.clone(), server, vpos, ca, terminals, algorithm };
+        pki.tas = if dir.join("tas.pem").is_file() { read_pair(dir, "tas")? } else { pki.issue_tas()? };
+        Ok(pki)
     }
 }
 
@@ -340,11 +359,13 @@ fn readme(pki: &Pki) -> String {
          All keys: {alg}. Private keys (*.key, PKCS#8 PEM) are mode 0600.\n\n\
          ca.pem, ca.key         the test CA; every endpoint and client trusts ca.pem\n\
          server.pem, server.key the IoT endpoint (`ccv-emu iot --pki DIR`); SANs: localhost, {ATS_HOST}\n\
+         tas.pem, tas.key       the mock TAS over mutual TLS (`ccv-emu tas --pki DIR`); SANs: {tas_names}\n\
          vpos.pem, vpos.key     the payment API (CN={VPOS_CN}, OU={OU_PAYMENT_API}); the only identity allowed to\n\
          \x20                      publish cloud kicks on ccv/{{MgtSubscription}}/{{tmsId}}/cmd\n\
          terminals/{{tmsId}}.pem, .key  one per terminal (CN=TMS ID, OU={OU_TERMINAL}, EKU clientAuth); may subscribe\n\
          \x20                      only to its own cmd topic and publish only to its own evt topic\n\n\
-         Terminals:\n"
+         Terminals:\n",
+        tas_names = TAS_NAMES.join(", ")
     );
     if pki.terminals.is_empty() {
         s.push_str("  (none; add with `ccv-emu pki init DIR --terminal TMSID`)\n");

@@ -589,7 +589,8 @@ fn load_or_make_pki(dir: &Path, ids: &[String]) -> Result<Pki, SandboxError> {
     } else {
         Pki::generate(&PkiOptions { terminals: ids.to_vec(), ..PkiOptions::default() }).map_err(err)?
     };
-    let mut added = !dir.join("ca.pem").is_file();
+    // A PKI written before the TAS had a certificate got one in memory: write it too.
+    let mut added = !dir.join("ca.pem").is_file() || !dir.join("tas.pem").is_file();
     for id in ids {
         if pki.terminal(id).is_err() {
             pki.add_terminal(id).map_err(err)?;

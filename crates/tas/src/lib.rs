@@ -10,7 +10,14 @@
 //! ([`Tas::transcript_updates`]). It can be taken down and brought back on the same port ([`Tas::set_down`]), as
 //! a TAS outage looks to terminals.
 //!
-//! What it does not do: no TLS, no real acquiring, no persistence beyond the transcript file; it never dials a
+//! With [`TasConfig::tls`] the terminal port speaks mutual TLS ([`TasTls`]): a terminal must present a
+//! certificate of the PKI (OU `terminal`, CN = its TMS ID), and a hand-shake naming another TMS ID than the
+//! certificate's is refused. Without it the port is plain TCP and unauthenticated: whoever connects may claim any
+//! TMS ID. Either way a second hand-shake for a terminal that is connected does not silently take its place: it
+//! is refused while a request runs on the first, and on plain TCP at all (the TAS cannot tell which is the
+//! terminal); over mutual TLS the proven terminal's new connection replaces its old one, logged and recorded.
+//!
+//! What it does not do: no real acquiring, no persistence beyond the transcript file; it never dials a
 //! terminal (terminals always connect to it).
 //!
 //! HTTP API (axum), all JSON:
@@ -91,6 +98,55 @@ pub struct TasConfig {
     /// Most connections that have not identified themselves yet; a new connection beyond closes the oldest of
     /// them, so that sockets that never hand-shake cannot keep terminals out.
     pub max_unidentified: usize,
+    /// Mutual TLS on the terminal port; `None`: plain TCP, where a terminal's TMS ID is not proven.
+    pub tls: Option<TasTls>,
+}
+
+/// The TAS's side of mutual TLS on the terminal port: its server certificate, and the CA whose terminal
+/// certificates (CN = TMS ID) it accepts.
+#[derive(Clone)]
+pub struct TasTls {
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for TasTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TasTls").finish_non_exhaustive()
+    }
+}
+
+/// Largest PEM file read (a certificate chain or key is a few KiB).
+const MAX_PEM_BYTES: u64 = 256 * 1024;
+
+impl TasTls {
+    /// From PEM text: the CA that signed the terminals' certificates, the TAS's certificate and key.
+    pub fn from_pem(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<TasTls, TasError> {
+        let config = ccv_tls::server_config(ca_pem, cert_pem, key_pem, None)
+            .map_err(|e| TasError::Tls(e.to_string()))?;
+        Ok(TasTls { config })
+    }
+
+    /// From a PKI directory made by `ccv-emu pki init`: `ca.pem`, `tas.pem`, `tas.key`.
+    pub fn load_dir(dir: &std::path::Path) -> Result<TasTls, TasError> {
+        let read = |name: &str| -> Result<String, TasError> {
+            let path = dir.join(name);
+            let err = |e: std::io::Error| {
+                TasError::Tls(format!(
+                    "cannot read {}: {e} (make the PKI with `ccv-emu pki init DIR`)",
+                    path.display()
+                ))
+            };
+            let len = std::fs::metadata(&path).map_err(err)?.len();
+            if len > MAX_PEM_BYTES {
+                return Err(TasError::Tls(format!(
+                    "{} has {len} bytes; a PEM file here is at most {MAX_PEM_BYTES}",
+                    path.display()
+                )));
+            }
+            std::fs::read_to_string(&path).map_err(err)
+        };
+        TasTls::from_pem(&read("ca.pem")?, &read("tas.pem")?, &read("tas.key")?)
+    }
 }
 
 impl Default for TasConfig {
@@ -110,6 +166,7 @@ impl Default for TasConfig {
             max_connections: 10_000,
             max_per_peer: 1_024,
             max_unidentified: 1_000,
+            tls: None,
         }
     }
 }
@@ -160,6 +217,9 @@ pub enum TasError {
     /// An OPI message could not be encoded.
     #[error("could not encode the OPI request: {0}")]
     Encode(String),
+    /// The TLS material of the terminal port is not usable.
+    #[error("TAS TLS: {0}")]
+    Tls(String),
 }
 
 /// A running mock TAS; clone-free handle for in-process use (tests, sandbox, benches).

@@ -149,4 +149,8 @@ pub struct TerminalInfo {
     /// Software version from the hand-shake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software: Option<String>,
+    /// Whether the connection proved the TMS ID with the terminal's client certificate (mutual TLS); `false`
+    /// on plain TCP, where the TMS ID is only what the hand-shake claims.
+    #[serde(default)]
+    pub certified: bool,
 }

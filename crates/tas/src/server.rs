@@ -12,6 +12,7 @@ use bytes::Bytes;
 use ccv_opi::codec::{CodecError, FrameCodec};
 use ccv_opi::{FrameDecoder, FrameError};
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::codec::Framed;
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::model::{DisplayText, JobKind, TerminalInfo, TransactionResult};
 use crate::session::{Ended, Host, Output, Session, Timeouts};
 use crate::transcript::{Direction, Transcript};
-use crate::{TasConfig, TasError};
+use crate::{TasConfig, TasError, TasTls};
 
 /// The OPI output device whose text is "the terminal's screen" for the customer.
 const CUSTOMER_DISPLAY: &str = "CustomerDisplay";
@@ -56,8 +57,15 @@ type Reply = oneshot::Sender<Result<TransactionResult, TasError>>;
 
 #[derive(Debug)]
 enum Command {
-    Run { kind: JobKind, timeout: Duration, reply: Reply },
-    Close,
+    Run {
+        kind: JobKind,
+        timeout: Duration,
+        reply: Reply,
+    },
+    /// A newer connection of the terminal (from `by`) took its place.
+    Replaced {
+        by: String,
+    },
 }
 
 fn now_ms() -> u64 {
@@ -281,11 +289,21 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shut
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                keep_alive(&stream);
                 let shared = shared.clone();
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    connection(stream, peer, shared, ticket, shutdown).await
+                    match shared.config.tls.clone() {
+                        None => connection(stream, peer, shared, ticket, shutdown, None).await,
+                        Some(tls) => {
+                            if let Some((stream, tms_id)) =
+                                accept_tls(stream, peer, &tls, &shared, &ticket).await
+                            {
+                                connection(stream, peer, shared, ticket, shutdown, Some(tms_id)).await
+                            }
+                        }
+                    }
                 });
             }
             Err(err) => {
@@ -296,7 +314,67 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shut
     }
 }
 
-type FramedConn = Framed<TcpStream, FrameCodec>;
+/// TCP keep-alive on a terminal's socket: a connection whose terminal vanished (power cut, cable pulled) ends
+/// within about two minutes instead of holding the terminal's place until the idle time-out.
+fn keep_alive(stream: &TcpStream) {
+    let params = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(4);
+    if let Err(err) = socket2::SockRef::from(stream).set_tcp_keepalive(&params) {
+        tracing::debug!(error = %err, "TAS: cannot set TCP keep-alive");
+    }
+}
+
+/// The TLS hand-shake of a terminal connection (within the hand-shake time-out, given up when the connection's
+/// room is needed): the stream and the TMS ID its client certificate proves, or `None` after recording why the
+/// connection closed.
+async fn accept_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: &TasTls,
+    shared: &Shared,
+    ticket: &Ticket,
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, String)> {
+    let accept = tokio_rustls::TlsAcceptor::from(tls.config.clone()).accept(stream);
+    let refused = match tokio::select! {
+        _ = ticket.evicted.cancelled() => None,
+        done = tokio::time::timeout(shared.config.handshake_timeout, accept) => Some(done),
+    } {
+        None => "closed: no TLS hand-shake yet and its room was needed by a newer connection".to_owned(),
+        Some(Err(_)) => {
+            format!("closed: no TLS hand-shake within {:?}", shared.config.handshake_timeout)
+        }
+        Some(Ok(Err(err))) => format!("closed: TLS hand-shake failed: {err}"),
+        Some(Ok(Ok(stream))) => match certified_tms_id(&stream) {
+            Ok(tms_id) => return Some((stream, tms_id)),
+            Err(why) => format!("closed: {why}"),
+        },
+    };
+    tracing::info!(%peer, "TAS: connection {refused}");
+    shared.transcript.record_unidentified(&Arc::from(peer.to_string()), 0, &refused);
+    None
+}
+
+/// The TMS ID of a verified terminal certificate (OU `terminal`, CN = TMS ID).
+fn certified_tms_id(stream: &tokio_rustls::server::TlsStream<TcpStream>) -> Result<String, String> {
+    let der = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .ok_or("the client presented no certificate")?;
+    let subject = ccv_tls::Subject::from_der(der).map_err(|e| e.to_string())?;
+    match subject.terminal() {
+        Some(tms_id) => Ok(tms_id.to_owned()),
+        None => Err(format!(
+            "the client certificate ({:?}, OU {:?}) is not a terminal's (OU {:?})",
+            subject.common_name,
+            subject.organizational_unit,
+            ccv_tls::OU_TERMINAL
+        )),
+    }
+}
 
 impl Host for Shared {
     fn next_request_id(&self) -> u64 {
@@ -306,15 +384,44 @@ impl Host for Shared {
     fn fail_printer(&self, tms_id: &str) -> bool {
         Shared::fail_printer(self, tms_id)
     }
+
+    fn may_register(&self, tms_id: &str, certified: bool) -> Result<(), String> {
+        match self.registry().get(tms_id).and_then(|live| takeover_refusal(live, tms_id, certified)) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
 }
 
-struct Conn {
-    framed: FramedConn,
+/// Why a hand-shake naming a terminal that has a live connection may not take that connection's place, if it
+/// may not: never while a request runs there (the terminal is in it), and on plain TCP never at all, because
+/// nothing tells which of the two is the terminal. A connection whose client certificate proves the TMS ID
+/// replaces an idle one: that terminal dialled again, so its old connection is dead on its side.
+fn takeover_refusal(live: &Entry, tms_id: &str, certified: bool) -> Option<String> {
+    let peer = &live.info.peer;
+    if live.busy.load(Ordering::Relaxed) {
+        Some(format!(
+            "terminal {tms_id} is connected from {peer} with a request running; that connection keeps the \
+             terminal until the request ends"
+        ))
+    } else if !certified {
+        Some(format!(
+            "terminal {tms_id} is already connected from {peer}; on plain TCP the TAS cannot tell which \
+             connection is the terminal, so the first keeps its place until it closes or idles out (mutual TLS \
+             proves the terminal: `ccv-emu tas --pki DIR`)"
+        ))
+    } else {
+        None
+    }
+}
+
+struct Conn<S> {
+    framed: Framed<S, FrameCodec>,
     peer: Arc<str>,
     shared: Arc<Shared>,
 }
 
-impl Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     fn record(&self, tms_id: Option<&Arc<str>>, dir: Direction, payload: Bytes, note: Option<String>) {
         self.shared.transcript.record(tms_id, &self.peer, dir, payload, note);
     }
@@ -344,12 +451,13 @@ struct Registered {
 }
 
 /// Drives one connection's [`Session`]: frames, API requests, time-outs and shutdown in; outputs executed.
-async fn connection(
-    stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
     ticket: Ticket,
     shutdown: CancellationToken,
+    certified: Option<String>,
 ) {
     // The same framing as the terminal side: 4-byte big-endian length, the limit checked before allocating.
     let codec = FrameCodec::new(FrameDecoder::with_max_frame_len(shared.config.max_frame));
@@ -363,7 +471,8 @@ async fn connection(
         abort: config.abort_timeout,
         idle: config.idle_timeout,
     };
-    let mut session: Session<Reply> = Session::new(now(), timeouts, config.workstation_id.clone());
+    let mut session: Session<Reply> =
+        Session::new(now(), timeouts, config.workstation_id.clone()).certified_as(certified.as_deref());
     // The sender goes into the registry when the terminal has identified itself.
     let (tx, mut commands) = mpsc::channel::<Command>(16);
     let mut tx = Some(tx);
@@ -395,7 +504,7 @@ async fn connection(
                     tracing::debug!(%peer, tms_id = session.tms_id().map(|t| &**t), "TAS: {note}");
                     conn.record(session.tms_id(), Direction::Event, Bytes::new(), Some(note));
                 }
-                Output::Register { tms_id, reference, software } => {
+                Output::Register { tms_id, reference, software, certified } => {
                     let Some(commands_tx) = tx.take() else { continue };
                     let info = TerminalInfo {
                         tms_id: tms_id.clone(),
@@ -404,10 +513,17 @@ async fn connection(
                         busy: false,
                         reference,
                         software,
+                        certified,
                     };
                     ticket.identified();
-                    registered = Some(register(&conn.shared, info, commands_tx));
-                    tracing::info!(%peer, tms_id, "TAS: terminal connected");
+                    match register(&conn.shared, info, commands_tx) {
+                        Ok(r) => {
+                            registered = Some(r);
+                            tracing::info!(%peer, tms_id, certified, "TAS: terminal connected");
+                        }
+                        // Another connection of the terminal registered since the hand-shake was checked.
+                        Err(why) => session.handle_end(now(), Ended::Refused(why)),
+                    }
                 }
                 Output::Close { reason } => {
                     tracing::info!(%peer, tms_id = session.tms_id().map(|t| &**t), "TAS: terminal connection {reason}");
@@ -440,7 +556,8 @@ async fn connection(
             _ = ticket.evicted.cancelled(), if !open => session.handle_end(now(), Ended::Evicted),
             _ = timer => session.handle_timeout(now(), &*conn.shared),
             cmd = commands.recv(), if open => match cmd {
-                None | Some(Command::Close) => session.handle_end(now(), Ended::Replaced),
+                None => session.handle_end(now(), Ended::Refused("the TAS dropped the connection".into())),
+                Some(Command::Replaced { by }) => session.handle_end(now(), Ended::Replaced { by }),
                 Some(Command::Run { kind, timeout, reply }) => {
                     if kind.occupies()
                         && let Some(r) = &registered
@@ -481,18 +598,36 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Lists a terminal that identified itself; a terminal that dials again replaces its old connection.
-fn register(shared: &Shared, info: TerminalInfo, commands: mpsc::Sender<Command>) -> Registered {
+/// Lists a terminal that identified itself. A live connection of the same terminal gives way only as
+/// [`takeover_refusal`] allows (checked again here, under the registry's lock); it is told so, and the takeover
+/// is logged.
+fn register(
+    shared: &Shared,
+    info: TerminalInfo,
+    commands: mpsc::Sender<Command>,
+) -> Result<Registered, String> {
     let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let busy = Arc::new(AtomicBool::new(false));
     let tms_id = info.tms_id.clone();
-    let entry = Entry { conn_id, info, busy: busy.clone(), commands };
-    let previous = shared.registry().insert(tms_id.clone(), entry);
+    let (certified, peer) = (info.certified, info.peer.clone());
+    let previous = {
+        let mut reg = shared.registry();
+        if let Some(why) = reg.get(&tms_id).and_then(|live| takeover_refusal(live, &tms_id, certified)) {
+            return Err(why);
+        }
+        reg.insert(tms_id.clone(), Entry { conn_id, info, busy: busy.clone(), commands })
+    };
     if let Some(previous) = previous {
-        let _ = previous.commands.try_send(Command::Close);
+        tracing::warn!(
+            tms_id,
+            old = %previous.info.peer,
+            new = %peer,
+            "TAS: the terminal's certified new connection replaces its idle old one"
+        );
+        let _ = previous.commands.try_send(Command::Replaced { by: peer });
     }
     shared.notify_changed(&tms_id);
-    Registered { conn_id, tms_id, busy }
+    Ok(Registered { conn_id, tms_id, busy })
 }
 
 /// Takes this connection's entry off the registry (unless a newer connection of the terminal replaced it).

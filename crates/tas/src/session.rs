@@ -24,6 +24,10 @@ pub trait Host {
     fn next_request_id(&self) -> u64;
     /// Whether printer output of `tms_id` is to be answered `DeviceUnavailable`.
     fn fail_printer(&self, tms_id: &str) -> bool;
+    /// Whether a hand-shake naming `tms_id` may be accepted, given the connections the TAS has (`certified`:
+    /// this connection's client certificate proves the TMS ID). `Err` says why not; the hand-shake is then
+    /// refused and the connection closed.
+    fn may_register(&self, tms_id: &str, certified: bool) -> Result<(), String>;
 }
 
 /// Why the connection ends, as the IO side sees it.
@@ -37,8 +41,14 @@ pub enum Ended {
     Framing(String),
     /// Writing a [`Output::Send`] failed or timed out (the error's text).
     WriteFailed(String),
-    /// The same terminal connected again; this connection gives way.
-    Replaced,
+    /// The same terminal connected again (from `by`); this connection gives way.
+    Replaced {
+        /// The newer connection's peer.
+        by: String,
+    },
+    /// The TAS will not keep this connection although its hand-shake was answered (another connection of the
+    /// terminal registered first): why.
+    Refused(String),
     /// The TAS is stopping.
     ShuttingDown,
     /// Before its hand-shake, the connection's room was needed by a newer one (the TAS keeps a smaller budget
@@ -78,6 +88,8 @@ pub enum Output<R> {
         reference: Option<String>,
         /// Software version, if sent.
         software: Option<String>,
+        /// Whether the connection's client certificate proves the TMS ID.
+        certified: bool,
     },
     /// Take the terminal off the list of connected terminals and close the connection once the outputs that
     /// follow (answers to waiting callers) are executed. Nothing comes after those.
@@ -202,7 +214,7 @@ impl<R> InFlight<R> {
 /// # Calling order
 ///
 /// ```text
-/// let mut s = Session::new(now, timeouts, workstation_id);
+/// let mut s = Session::new(now, timeouts, workstation_id).certified_as(tms_id_of_client_certificate);
 /// loop {
 ///     while let Some(out) = s.poll_output() { execute(out) }   // 1. drain everything (may feed handle_end)
 ///     if s.is_closed() { break }                               // 2. drop the socket
@@ -222,7 +234,7 @@ impl<R> InFlight<R> {
 ///   [`Ended::WriteFailed`] at once and keep draining: the session drops what can no longer be written and
 ///   queues the close.
 /// * Only [`Session::handle_timeout`] fires time-outs, and only those due at or before its `now`.
-/// * Feed requests and [`Ended::Replaced`] / [`Ended::ShuttingDown`] only while [`Session::is_open`]: before
+/// * Feed requests and [`Ended::Replaced`] / [`Ended::Refused`] / [`Ended::ShuttingDown`] only while [`Session::is_open`]: before
 ///   the hand-shake the terminal is not listed, so nobody can ask anything of it.
 /// * Every request gets exactly one [`Output::Reply`]; after [`Output::Close`], the replies to requests still
 ///   running come out (outcome unknown, `terminal_disconnected`), then nothing more.
@@ -230,6 +242,8 @@ impl<R> InFlight<R> {
 pub struct Session<R> {
     phase: Phase,
     tms_id: Option<Arc<str>>,
+    /// The TMS ID the connection's client certificate proves (mutual TLS); `None` on plain TCP.
+    certified: Option<Arc<str>>,
     workstation_id: String,
     timeouts: Timeouts,
     /// Set while the terminal may still be in a request that timed out.
@@ -252,6 +266,7 @@ impl<R> Session<R> {
         Self {
             phase: Phase::AwaitingHello { deadline: now.saturating_add(timeouts.handshake) },
             tms_id: None,
+            certified: None,
             workstation_id,
             timeouts,
             recovering: None,
@@ -261,6 +276,13 @@ impl<R> Session<R> {
             abort: None,
             out: VecDeque::new(),
         }
+    }
+
+    /// The connection proved, with its client certificate (mutual TLS), to be the terminal `tms_id`: a
+    /// hand-shake naming any other TMS ID is refused.
+    pub fn certified_as(mut self, tms_id: Option<&str>) -> Self {
+        self.certified = tms_id.map(Arc::from);
+        self
     }
 
     /// The terminal's TMS ID once its hand-shake is read (transcript records carry it from that frame on).
@@ -433,7 +455,7 @@ impl<R> Session<R> {
     /// Handles one whole frame from the terminal (the payload, without the length prefix).
     pub fn handle_frame(&mut self, now: Duration, frame: Bytes, host: &impl Host) {
         match self.phase {
-            Phase::AwaitingHello { .. } => self.hello(now, frame),
+            Phase::AwaitingHello { .. } => self.hello(now, frame, host),
             Phase::Open => {
                 self.last_activity = now;
                 self.conversation_frame(now, frame, host)
@@ -506,9 +528,21 @@ impl<R> Session<R> {
     }
 
     /// The first frame: the hand-shake, or a refusal and the close.
-    fn hello(&mut self, now: Duration, frame: Bytes) {
+    fn hello(&mut self, now: Duration, frame: Bytes, host: &impl Host) {
         match conversation::classify(&frame) {
+            Incoming::Hello { tms_id, .. } if self.certified.as_deref().is_some_and(|c| c != tms_id) => {
+                let certified = self.certified.as_deref().unwrap_or_default();
+                let why = format!(
+                    "the hand-shake names TMS ID {tms_id:?} but the client certificate is terminal {certified:?}'s"
+                );
+                self.refuse_hello(now, frame, why);
+            }
             Incoming::Hello { tms_id, reference, software, answer } => {
+                let certified = self.certified.is_some();
+                if let Err(why) = host.may_register(&tms_id, certified) {
+                    self.refuse_hello(now, frame, why);
+                    return;
+                }
                 self.tms_id = Some(Arc::from(tms_id.as_str()));
                 self.phase = Phase::Open;
                 self.last_activity = now;
@@ -516,17 +550,23 @@ impl<R> Session<R> {
                 self.out.push_back(Output::Received { frame, note: None });
                 self.out.push_back(Output::Send(Bytes::from(answer)));
                 let registered = format!("registered {tms_id}");
-                self.out.push_back(Output::Register { tms_id, reference, software });
+                self.out.push_back(Output::Register { tms_id, reference, software, certified });
                 self.out.push_back(Output::Event(registered));
             }
             other => {
-                self.received_unidentified = frame.len();
-                if let Some(refusal) = conversation::refuse_handshake(&frame) {
-                    self.out.push_back(Output::Send(Bytes::from(refusal)));
-                }
-                self.close(now, format!("closed: first frame is not a hand-shake ({})", other.describe()));
+                let why = format!("first frame is not a hand-shake ({})", other.describe());
+                self.refuse_hello(now, frame, why);
             }
         }
+    }
+
+    /// Answers a hand-shake (or what came instead) with a refusal where it is a request, and closes.
+    fn refuse_hello(&mut self, now: Duration, frame: Bytes, why: String) {
+        self.received_unidentified = frame.len();
+        if let Some(refusal) = conversation::refuse_handshake(&frame) {
+            self.out.push_back(Output::Send(Bytes::from(refusal)));
+        }
+        self.close(now, format!("closed: {why}"));
     }
 
     /// A frame after the hand-shake.
@@ -614,7 +654,8 @@ fn open_end_reason(why: &Ended) -> String {
         Ended::ZeroLengthFrame(_) => "zero-length frame from the terminal".into(),
         Ended::Framing(err) => format!("framing error: {err}"),
         Ended::WriteFailed(err) => format!("write failed: {err}"),
-        Ended::Replaced => "replaced by a newer connection of the same terminal".into(),
+        Ended::Replaced { by } => format!("replaced by a newer connection of the same terminal from {by}"),
+        Ended::Refused(why) => why.clone(),
         Ended::ShuttingDown => "TAS shutting down".into(),
         Ended::Evicted => "its room was needed by a newer connection".into(),
     }
@@ -644,6 +685,8 @@ mod tests {
     struct FakeHost {
         last_id: Cell<u64>,
         fail_printer: bool,
+        /// A terminal with a live connection that only a certified connection may replace.
+        live: Option<&'static str>,
     }
 
     impl Host for FakeHost {
@@ -654,6 +697,13 @@ mod tests {
 
         fn fail_printer(&self, _tms_id: &str) -> bool {
             self.fail_printer
+        }
+
+        fn may_register(&self, tms_id: &str, certified: bool) -> Result<(), String> {
+            match self.live {
+                Some(live) if live == tms_id && !certified => Err(format!("terminal {tms_id} is connected")),
+                _ => Ok(()),
+            }
         }
     }
 
@@ -816,7 +866,7 @@ mod tests {
         assert_eq!(event(&out.remove(0)), "connected");
         assert_eq!(received(&out[0]), &hello);
         assert_eq!(sent(&out[1]).overall_result(), Some(&OverallResult::Success));
-        assert!(matches!(&out[2], Output::Register { tms_id, reference, software }
+        assert!(matches!(&out[2], Output::Register { tms_id, reference, software, certified: false }
             if tms_id == "12345678" && reference.as_deref() == Some("ref-1")
                 && software.as_deref() == Some("14.0.11.01")));
         assert_eq!(event(&out[3]), "registered 12345678");
@@ -1173,6 +1223,41 @@ mod tests {
         assert_eq!(received(&out[0]), &Bytes::from_static(b"<not opi"));
         assert!(event(&out[1]).starts_with("undecodable frame: "), "{out:?}");
         assert!(s.is_open() && s.is_busy());
+    }
+
+    #[test]
+    fn a_certified_connection_may_only_name_its_own_tms_id() {
+        let hello = |tms_id| enc(&handshake::hello_message(tms_id, None, None));
+        // Another terminal's TMS ID: refused (ValidationError), one unidentified entry, never listed.
+        let mut s = fresh().certified_as(Some("87654321"));
+        s.handle_frame(secs(1), hello("12345678"), &FakeHost::default());
+        let out = drain(&mut s);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(sent(&out[0]).overall_result(), Some(&OverallResult::ValidationError));
+        let (_, reason) = unidentified(&out[1]);
+        assert!(reason.contains("\"12345678\"") && reason.contains("\"87654321\""), "{reason}");
+        assert!(matches!(out[2], Output::Close { .. }));
+        assert!(s.is_closed() && s.tms_id().is_none());
+
+        // Its own: listed as certified, even while another connection of the terminal is live.
+        let mut s = fresh().certified_as(Some("12345678"));
+        let host = FakeHost { live: Some("12345678"), ..FakeHost::default() };
+        s.handle_frame(secs(1), hello("12345678"), &host);
+        let out = drain(&mut s);
+        assert!(out.iter().any(|o| matches!(o, Output::Register { certified: true, .. })), "{out:?}");
+        assert!(s.is_open());
+    }
+
+    #[test]
+    fn a_hand_shake_the_tas_will_not_register_is_refused() {
+        let mut s = fresh();
+        let host = FakeHost { live: Some("12345678"), ..FakeHost::default() };
+        s.handle_frame(secs(1), enc(&handshake::hello_message("12345678", None, None)), &host);
+        let out = drain(&mut s);
+        assert_eq!(sent(&out[0]).overall_result(), Some(&OverallResult::ValidationError));
+        assert_eq!(unidentified(&out[1]).1, "closed: terminal 12345678 is connected");
+        assert!(!out.iter().any(|o| matches!(o, Output::Register { .. })));
+        assert!(s.is_closed());
     }
 
     #[test]
