@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use ccv_iot::probe::Probe;
 use ccv_iot::{Pki, PkiOptions};
 use ccv_terminal_io::config::FileConfig;
-use ccv_terminal_io::{AlpnPolicy, MqttCredentials, TerminalProcess};
+use ccv_terminal_io::{AlpnPolicy, Credentials, TerminalProcess};
 use ccv_tls::client_config;
 use ccv_wire::cloud::AWS_IOT_ALPN;
 use ccv_wire::cloud::cmd_topic;
@@ -86,10 +86,10 @@ async fn terminals_child(args: &[String]) {
     let (first, count): (usize, usize) = (first.parse().expect("first"), count.parse().expect("count"));
     let alpn = if alpn == "always" { AlpnPolicy::Always } else { AlpnPolicy::Auto };
     // Credentials are read before the baseline so that the PEM text is not counted as terminal memory.
-    let creds: Vec<(String, MqttCredentials)> = (first..first + count)
+    let creds: Vec<(String, Credentials)> = (first..first + count)
         .map(|i| {
             let id = tms_id(i);
-            let c = MqttCredentials::load(Path::new(dir), &id).expect("terminal certificate");
+            let c = Credentials::load(Path::new(dir), &id).expect("terminal certificate");
             (id, c)
         })
         .collect();

@@ -31,7 +31,7 @@ use ccv_e2e::world::World;
 use ccv_iot::{EndpointConfig, Limits};
 use ccv_tas::TasConfig;
 use ccv_terminal_io::config::FileConfig;
-use ccv_terminal_io::{MqttCredentials, TerminalProcess};
+use ccv_terminal_io::{Credentials, TerminalProcess};
 use ccv_vpos::{
     CloudTms, Kick, NewTransaction, OperatingEnvironment, PaymentOrder, PaymentStatus, StatusUpdate, Store,
     TerminalTarget, VposConfig, VposEvent,
@@ -392,7 +392,7 @@ async fn run(o: Options) {
     for (i, tms) in ids.iter().enumerate() {
         let config = world.terminal_config(FileConfig::default(), tms);
         let pair = world.pki.terminal(tms).expect("in the PKI");
-        let credentials = MqttCredentials {
+        let credentials = Credentials {
             ca_pem: world.pki.ca.cert_pem.clone(),
             cert_pem: pair.cert_pem.clone(),
             key_pem: pair.key_pem.clone(),

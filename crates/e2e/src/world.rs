@@ -10,7 +10,7 @@ use std::time::Duration;
 use ccv_iot::{Endpoint, EndpointConfig, EndpointTls, Pki, PkiOptions};
 use ccv_tas::{Tas, TasConfig};
 use ccv_terminal_io::config::FileConfig;
-use ccv_terminal_io::{AlpnPolicy, MqttCredentials, TerminalProcess};
+use ccv_terminal_io::{AlpnPolicy, Credentials, TerminalProcess};
 use ccv_vpos::cloud::{CloudKicker, CloudSettings, LinkState};
 use ccv_vpos::{Store, Vpos, VposConfig, VposServer};
 
@@ -129,7 +129,7 @@ impl World {
     /// Starts a terminal from a config already prepared with [`World::terminal_config`].
     pub async fn start_terminal(&mut self, config: FileConfig, tms_id: &str) -> &TerminalProcess {
         let pair = self.pki.terminal(tms_id).expect("terminal in the PKI");
-        let credentials = MqttCredentials {
+        let credentials = Credentials {
             ca_pem: self.pki.ca.cert_pem.clone(),
             cert_pem: pair.cert_pem.clone(),
             key_pem: pair.key_pem.clone(),

@@ -11,7 +11,7 @@ use ccv_tas::Outcome;
 use ccv_terminal::{KickRefusal, TasDialFailure};
 use ccv_terminal_io::config::FileConfig;
 use ccv_terminal_io::kick_client::send_kick;
-use ccv_terminal_io::{AlpnPolicy, MqttCredentials, StartError, TerminalProcess};
+use ccv_terminal_io::{AlpnPolicy, Credentials, StartError, TerminalProcess};
 use ccv_tls::client_config;
 use ccv_wire::cloud::AWS_IOT_ALPN;
 use ccv_wire::cloud::{Command, ConnectTas, ErrorCode, Event};
@@ -42,9 +42,9 @@ async fn endpoint_on(pki: &Pki, listen: SocketAddr) -> Endpoint {
     Endpoint::start(config, EndpointTls::from_pki(pki).expect("server TLS")).await.expect("endpoint starts")
 }
 
-fn credentials(pki: &Pki, tms_id: &str) -> MqttCredentials {
+fn credentials(pki: &Pki, tms_id: &str) -> Credentials {
     let pair = pki.terminal(tms_id).expect("terminal in PKI");
-    MqttCredentials {
+    Credentials {
         ca_pem: pki.ca.cert_pem.clone(),
         cert_pem: pair.cert_pem.clone(),
         key_pem: pair.key_pem.clone(),
@@ -381,7 +381,7 @@ async fn after_an_endpoint_restart_the_terminal_reconnects_and_takes_kicks() {
 }
 
 /// Starts a terminal against `endpoint` and waits until its first attempt failed; returns the reason.
-async fn first_failure(config: FileConfig, credentials: MqttCredentials) -> (String, String) {
+async fn first_failure(config: FileConfig, credentials: Credentials) -> (String, String) {
     let term =
         TerminalProcess::start_with_credentials(config, 8, credentials).await.expect("terminal starts");
     term.wait_for_status(T, |s| s.mqtt.last_failure.is_some()).await.expect("a failed attempt");
@@ -482,7 +482,7 @@ async fn a_missing_pki_is_a_start_error_that_names_the_fix() {
     config.io.kick_bind = "127.0.0.1".parse().expect("ip");
     config.io.mqtt_pki = Some(dir.path().to_owned());
     let err = TerminalProcess::start(config, 11).await.expect_err("no PKI files");
-    assert!(matches!(err, StartError::Mqtt(_)), "{err:?}");
+    assert!(matches!(err, StartError::Credentials(_)), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("ca.pem") && text.contains("ccv-emu pki init"), "{text}");
 }

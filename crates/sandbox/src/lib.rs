@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use ccv_iot::{Endpoint, EndpointConfig, EndpointTls, Pki, PkiOptions};
 use ccv_tas::{Tas, TasConfig};
 use ccv_terminal::{HostPort, MigrationState};
-use ccv_terminal_io::{AlpnPolicy, MqttCredentials, TerminalProcess};
+use ccv_terminal_io::{AlpnPolicy, Credentials, TerminalProcess};
 use ccv_vpos::cloud::{CloudKicker, CloudSettings};
 use ccv_vpos::{LocalKickMode, Store, Vpos, VposConfig, VposServer};
 use serde::Serialize;
@@ -358,7 +358,7 @@ impl Sandbox {
                 c.io.opi_channel0 = SocketAddr::new(kick_ip(n), c.io.opi_channel0.port());
             }
             let pair = pki.terminal(&t.spec.tms_id).map_err(|e| party("PKI")(e.to_string()))?;
-            let credentials = MqttCredentials {
+            let credentials = Credentials {
                 ca_pem: pki.ca.cert_pem.clone(),
                 cert_pem: pair.cert_pem.clone(),
                 key_pem: pair.key_pem.clone(),

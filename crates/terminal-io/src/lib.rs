@@ -26,11 +26,12 @@
 //! - [`config`]: the TOML file (`[terminal]` for the core, `[io]` for sockets and time-outs)
 //! - [`kick`]: the local-kick HTTP listener; [`kick_client`]: the matching client (`ccv-emu kick local`)
 //! - [`link`]: dialling, the hand-shake, OPI framing, back-off with jitter
-//! - [`mqtt`]: the Cloud Connect 2.0 MQTT client and the terminal's TLS material
+//! - [`mqtt`]: the Cloud Connect 2.0 MQTT client; [`credentials`]: the terminal's TLS material
 //! - [`process`]: [`TerminalProcess`] and its drive loop
 //! - [`status`]: [`Status`], kept in a `watch` so that readers await changes instead of polling
 
 pub mod config;
+pub mod credentials;
 pub mod fuzz;
 pub mod kick;
 pub mod kick_client;
@@ -40,6 +41,7 @@ pub mod process;
 pub mod state;
 pub mod status;
 
-pub use mqtt::{AlpnPolicy, MqttCredentials};
+pub use credentials::Credentials;
+pub use mqtt::AlpnPolicy;
 pub use process::{Clock, Hooks, StartError, TerminalProcess};
 pub use status::{MqttStatus, Settings, Status, WaitError};

@@ -20,7 +20,6 @@
 //! never dropped, publishes dropped only beyond a backlog.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -33,94 +32,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::credentials::Credentials;
 use crate::status::{MqttStatus, StatusCell};
-
-/// A terminal's TLS material for the IoT endpoint, as PEM text.
-#[derive(Clone)]
-pub struct MqttCredentials {
-    /// The CA that signed the endpoint's server certificate.
-    pub ca_pem: String,
-    /// The terminal's client certificate (CN = TMS ID).
-    pub cert_pem: String,
-    /// The terminal's private key.
-    pub key_pem: String,
-}
-
-impl std::fmt::Debug for MqttCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MqttCredentials").finish_non_exhaustive()
-    }
-}
-
-/// Why a terminal's TLS material could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CredentialsError {
-    /// A file is missing or unreadable.
-    #[error("cannot read {path}: {source} (create the PKI with `ccv-emu pki init DIR --terminal {tms_id}`)")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The TMS ID whose certificate was looked for.
-        tms_id: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The PEM files do not make a usable TLS client configuration.
-    #[error("the TLS material for terminal {tms_id} is not usable: {detail}")]
-    Invalid {
-        /// The TMS ID.
-        tms_id: String,
-        /// What is wrong.
-        detail: String,
-    },
-}
-
-/// Largest PEM file read (a certificate chain or key is a few KiB).
-const MAX_PEM_BYTES: u64 = 256 * 1024;
-
-impl MqttCredentials {
-    /// Reads `DIR/ca.pem`, `DIR/terminals/{tms_id}.pem` and `DIR/terminals/{tms_id}.key` (the layout of
-    /// `ccv-emu pki init`) and checks that they make a TLS client configuration.
-    pub fn load(pki_dir: &Path, tms_id: &str) -> Result<MqttCredentials, CredentialsError> {
-        let read = |path: PathBuf| -> Result<String, CredentialsError> {
-            let err =
-                |source| CredentialsError::Read { path: path.clone(), tms_id: tms_id.to_owned(), source };
-            let len = std::fs::metadata(&path).map_err(err)?.len();
-            if len > MAX_PEM_BYTES {
-                return Err(CredentialsError::Invalid {
-                    tms_id: tms_id.to_owned(),
-                    detail: format!(
-                        "{} has {len} bytes; a PEM file here is at most {MAX_PEM_BYTES}",
-                        path.display()
-                    ),
-                });
-            }
-            std::fs::read_to_string(&path).map_err(err)
-        };
-        let creds = MqttCredentials {
-            ca_pem: read(pki_dir.join("ca.pem"))?,
-            cert_pem: read(pki_dir.join("terminals").join(format!("{tms_id}.pem")))?,
-            key_pem: read(pki_dir.join("terminals").join(format!("{tms_id}.key")))?,
-        };
-        creds
-            .tls_config(None, true)
-            .map_err(|e| CredentialsError::Invalid { tms_id: tms_id.to_owned(), detail: e.to_string() })?;
-        Ok(creds)
-    }
-
-    /// The TLS client as the terminal's `SSL/TLS Signature Algorithm` makes it: SHA-256 only, or SHA-1 only
-    /// (`require_sha256` false), with which no hand-shake succeeds (R6).
-    fn tls_config(
-        &self,
-        alpn: Option<&[u8]>,
-        require_sha256: bool,
-    ) -> Result<Arc<rustls::ClientConfig>, ccv_tls::TlsError> {
-        let signatures =
-            if require_sha256 { ccv_tls::Signatures::Sha256Only } else { ccv_tls::Signatures::Sha1Only };
-        ccv_tls::client_config_with(&self.ca_pem, &self.cert_pem, &self.key_pem, alpn, signatures)
-    }
-}
 
 /// When to offer the ALPN protocol `x-amzn-mqtt-ca`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -139,7 +52,7 @@ pub enum AlpnPolicy {
 #[derive(Debug, Clone)]
 pub struct MqttClientSettings {
     /// TLS material.
-    pub credentials: MqttCredentials,
+    pub credentials: Credentials,
     /// ALPN behaviour.
     pub alpn: AlpnPolicy,
     /// MQTT keep-alive (at least 1 s).
@@ -622,13 +535,5 @@ mod tests {
         assert_eq!(order, expected);
         // Once the client has caught up, publishes are queued again.
         tx.send(answer(0)).expect("room again");
-    }
-
-    #[test]
-    fn missing_pki_files_name_the_file_and_the_fix() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let err = MqttCredentials::load(dir.path(), "12345678").expect_err("no files");
-        let text = err.to_string();
-        assert!(text.contains("ca.pem") && text.contains("pki init"), "{text}");
     }
 }

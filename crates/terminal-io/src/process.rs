@@ -15,9 +15,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::FileConfig;
+use crate::credentials::Credentials;
 use crate::kick::{KickAnswer, KickCall, KickHttpSettings, KickListener};
 use crate::link::{self, OpiStream, Received};
-use crate::mqtt::{MqttClient, MqttClientSettings, MqttCommand, MqttCommands, MqttCredentials};
+use crate::mqtt::{MqttClient, MqttClientSettings, MqttCommand, MqttCommands};
 use crate::status::{Status, StatusCell};
 use ccv_wire::reason::WireReason;
 
@@ -49,9 +50,9 @@ pub enum StartError {
     /// The state file could not be read.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
-    /// The MQTT client's TLS material could not be loaded.
+    /// The terminal's TLS material could not be loaded.
     #[error(transparent)]
-    Mqtt(#[from] crate::mqtt::CredentialsError),
+    Credentials(#[from] crate::credentials::CredentialsError),
 }
 
 /// A terminal's clock: the system clock plus an offset that a sandbox can move forward (day roll-over, kick
@@ -150,7 +151,7 @@ impl TerminalProcess {
         hooks: Hooks,
     ) -> Result<TerminalProcess, StartError> {
         let credentials = match &config.io.mqtt_pki {
-            Some(dir) => Some(MqttCredentials::load(dir, &config.terminal.identity.tms_id)?),
+            Some(dir) => Some(Credentials::load(dir, &config.terminal.identity.tms_id)?),
             None => None,
         };
         TerminalProcess::start_inner(config, seed, hooks, credentials).await
@@ -162,7 +163,7 @@ impl TerminalProcess {
         config: FileConfig,
         seed: u64,
         hooks: Hooks,
-        credentials: Option<MqttCredentials>,
+        credentials: Option<Credentials>,
     ) -> Result<TerminalProcess, StartError> {
         TerminalProcess::start_inner(config, seed, hooks, credentials).await
     }
@@ -172,7 +173,7 @@ impl TerminalProcess {
     pub async fn start_with_credentials(
         config: FileConfig,
         seed: u64,
-        credentials: MqttCredentials,
+        credentials: Credentials,
     ) -> Result<TerminalProcess, StartError> {
         TerminalProcess::start_inner(config, seed, Hooks::default(), Some(credentials)).await
     }
@@ -181,7 +182,7 @@ impl TerminalProcess {
         mut config: FileConfig,
         seed: u64,
         hooks: Hooks,
-        credentials: Option<MqttCredentials>,
+        credentials: Option<Credentials>,
     ) -> Result<TerminalProcess, StartError> {
         // The stored state first: it decides the trigger port, the OPI mode and everything else changed since.
         let mut memory = None;
