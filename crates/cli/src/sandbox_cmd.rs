@@ -23,6 +23,10 @@ pub struct SandboxArgs {
     /// Every listener on a free port (several sandboxes side by side, CI); read them from --info-file.
     #[arg(long)]
     ephemeral_ports: bool,
+    /// The TAS link as plain TCP, unauthenticated: anyone reaching the TAS port may claim any TMS ID. By default
+    /// it is mutual TLS with the sandbox's PKI, each terminal proving its TMS ID with its certificate.
+    #[arg(long)]
+    tas_plain_tcp: bool,
     /// Write the addresses, keys, CA path and terminals as JSON to this file once ready.
     #[arg(long, value_name = "PATH")]
     info_file: Option<PathBuf>,
@@ -64,6 +68,7 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         },
         reset: args.reset,
         clock: None,
+        tas_plain_tcp: args.tas_plain_tcp,
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async move {
@@ -97,7 +102,9 @@ fn print_table(info: &SandboxInfo) {
     outln!("  payment API   {}   (OpenAPI {}, admin {})", info.api_url, info.openapi_url, info.admin_url);
     outln!("  control API   {}   (GET /terminals, POST /terminals/ID/keys, GET /events)", info.control_url);
     outln!("  IoT endpoint  {}   (CA {})", info.iot_endpoint, info.ca_path);
-    outln!("  mock TAS      {}", info.tas);
+    let tas_link =
+        if info.tas_tls { "mutual TLS, terminals prove their TMS ID" } else { "plain TCP, unauthenticated" };
+    outln!("  mock TAS      {} ({tas_link})", info.tas);
     for m in &info.merchants {
         outln!(
             "  merchant {:<10} API key {}   (1.0 local kick sent by the {})",

@@ -12,6 +12,11 @@ use serde_json::{Value, json};
 ///
 /// Every OPI frame in both directions is written to the transcript (JSON lines, card numbers masked).
 /// Stop with Ctrl-C.
+///
+/// Without --pki the terminal port is plain TCP, as the real FLAT-OUTGOING link, and unauthenticated: anyone who
+/// reaches the port may claim any TMS ID (a second claim for a connected terminal is refused, not taken over).
+/// With --pki it is mutual TLS: a terminal must present its certificate from that PKI (CN = TMS ID), and a
+/// hand-shake naming another TMS ID is refused; start terminals with `ccv-emu terminal --pki DIR --tas-tls`.
 #[derive(Debug, clap::Args)]
 pub struct TasArgs {
     /// Address terminals connect to (the real TAS listens on port 5555).
@@ -29,6 +34,10 @@ pub struct TasArgs {
     /// Largest OPI frame accepted from a terminal, in bytes.
     #[arg(long, default_value_t = 65536)]
     max_frame: usize,
+    /// Mutual TLS on the terminal port with the PKI of `ccv-emu pki init DIR` (ca.pem, tas.pem, tas.key):
+    /// terminals prove their TMS ID with their certificate. Without it: plain TCP, unauthenticated.
+    #[arg(long, value_name = "DIR")]
+    pki: Option<PathBuf>,
 }
 
 /// Drive one transaction on a terminal connected to a running mock TAS and print the result.
@@ -82,15 +91,21 @@ pub struct PayArgs {
 pub fn run_tas(args: TasArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(async move {
+        let tls = args.pki.as_deref().map(ccv_tas::TasTls::load_dir).transpose()?;
+        let link = match &args.pki {
+            Some(dir) => format!("mutual TLS with the PKI in {}", dir.display()),
+            None => "plain TCP, unauthenticated (--pki DIR for mutual TLS)".to_owned(),
+        };
         let config = ccv_tas::TasConfig {
             transcript_path: args.transcript,
             transaction_timeout: Duration::from_secs(args.transaction_timeout),
             max_frame: args.max_frame,
+            tls,
             ..ccv_tas::TasConfig::default()
         };
         let tas = ccv_tas::Tas::start(args.listen, Some(args.api), config).await?;
         let api = tas.api_addr().map(|a| a.to_string()).unwrap_or_default();
-        outln!("mock TAS: terminals connect to {}, HTTP API on http://{api}", tas.terminal_addr());
+        outln!("mock TAS: terminals connect to {} ({link}), HTTP API on http://{api}", tas.terminal_addr());
         tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
         tas.shutdown().await;
         Ok(ExitCode::SUCCESS)

@@ -39,6 +39,10 @@ pub struct TerminalArgs {
     /// terminal's certificate and key). Without it the terminal has no MQTT client.
     #[arg(long, value_name = "DIR")]
     pki: Option<PathBuf>,
+    /// Dial the TAS over mutual TLS with the terminal's certificate from --pki, for a TAS started with
+    /// `ccv-emu tas --pki DIR` (the same PKI); sets `[io] tas_tls`. Without it the TAS link is plain TCP.
+    #[arg(long, requires = "pki")]
+    tas_tls: bool,
     /// When to offer the ALPN protocol x-amzn-mqtt-ca: auto (on port 443 only, as the real terminal), always
     /// (the default with --iot: the endpoint's 443-style listener requires it on any port), never.
     #[arg(long, value_name = "WHEN")]
@@ -128,6 +132,8 @@ pub fn run_terminal(args: TerminalArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.pki {
         config.io.mqtt_pki = Some(dir.clone());
     }
+    config.io.tas_tls |= args.tas_tls;
+    let tas_link = if config.io.tas_tls { "mutual TLS" } else { "plain TCP" };
     let mqtt_line = match &config.io.mqtt_pki {
         None => "MQTT off (no --pki; Cloud Connect 2.0 needs --iot HOST:PORT --pki DIR)".to_owned(),
         Some(dir) => {
@@ -141,7 +147,7 @@ pub fn run_terminal(args: TerminalArgs) -> anyhow::Result<ExitCode> {
         let term = ccv_terminal_io::TerminalProcess::start(config, seed).await?;
         let kick = term.kick_addr().map_or_else(|| "off (trigger port 0)".to_owned(), |a| a.to_string());
         outln!(
-            "terminal {}: local kick on {kick}, TAS {}, POS OPI mode {}",
+            "terminal {}: local kick on {kick}, TAS {} ({tas_link}), POS OPI mode {}",
             term.tms_id(),
             term.tas_target(),
             term.pos_opi_mode()

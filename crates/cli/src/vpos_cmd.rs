@@ -83,6 +83,11 @@ struct ServeArgs {
     /// The PKI directory of `ccv-emu pki init` (ca.pem, vpos.pem, vpos.key).
     #[arg(long, value_name = "DIR")]
     pki: Option<PathBuf>,
+    /// Mutual TLS on the TAS's terminal port with --pki's tas.pem and tas.key: terminals prove their TMS ID with
+    /// their certificate (start them with `ccv-emu terminal --pki DIR --tas-tls`). Without it the TAS port is
+    /// plain TCP and unauthenticated.
+    #[arg(long, requires = "pki")]
+    tas_tls: bool,
     /// MgtSubscription part of the MQTT topics.
     #[arg(long, default_value = ccv_wire::cloud::DEFAULT_MGT_SUBSCRIPTION)]
     mgt_subscription: String,
@@ -294,6 +299,10 @@ fn serve(state: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             None,
             ccv_tas::TasConfig {
                 transaction_timeout: Duration::from_secs(args.transaction_timeout),
+                tls: match (&args.pki, args.tas_tls) {
+                    (Some(dir), true) => Some(ccv_tas::TasTls::load_dir(dir)?),
+                    _ => None,
+                },
                 ..ccv_tas::TasConfig::default()
             },
         )

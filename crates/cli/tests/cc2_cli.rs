@@ -1,5 +1,5 @@
 //! The README's Cloud Connect 2.0 walkthrough through the real binary: `ccv-emu pki init`, `ccv-emu iot`,
-//! `ccv-emu tas`, a 2.0 `ccv-emu terminal --iot --pki`, a kick published with Debian's `mosquitto_pub`, and
+//! `ccv-emu tas --pki` (the TAS link over mutual TLS), a 2.0 `ccv-emu terminal --iot --pki --tas-tls`, a kick published with Debian's `mosquitto_pub`, and
 //! `ccv-emu pay`. All on loopback, every wait bounded.
 
 mod common;
@@ -26,8 +26,8 @@ fn walkthrough_pki_iot_tas_terminal_cloud_kick_pay() {
     let (_iot, line) = spawn(&["iot", "--listen", &iot_addr, "--pki", &pki_s]);
     assert!(line.contains(&iot_addr), "{line}");
     let (tas_addr, api_addr) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
-    let (_tas, line) = spawn(&["tas", "--listen", &tas_addr, "--api", &api_addr]);
-    assert!(line.contains(&tas_addr), "{line}");
+    let (_tas, line) = spawn(&["tas", "--listen", &tas_addr, "--api", &api_addr, "--pki", &pki_s]);
+    assert!(line.contains(&tas_addr) && line.contains("mutual TLS"), "{line}");
 
     let iot_target = format!("localhost:{iot_port}");
     let (_term, line) = spawn_until_log(
@@ -39,6 +39,7 @@ fn walkthrough_pki_iot_tas_terminal_cloud_kick_pay() {
             &pki_s,
             "--tas",
             &tas_addr,
+            "--tas-tls",
             "--kick-listen",
             "127.0.0.1:0",
         ],

@@ -43,6 +43,7 @@ fn main() {
                 ports: Default::default(),
                 reset: false,
                 clock: None,
+                tas_plain_tcp: false,
             };
             let ms = rt.block_on(async {
                 let t = Instant::now();

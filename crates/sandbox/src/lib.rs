@@ -1,9 +1,11 @@
 //! `ccv-sandbox`: the whole Cloud Connect world in one process, started with one call ([`Sandbox::start`]):
-//! the IoT endpoint with a PKI generated into the state directory on first start, the mock TAS, the payment API
+//! the IoT endpoint with a PKI generated into the state directory on first start, the mock TAS (its terminal port
+//! mutual TLS with the same PKI unless [`SandboxOptions::tas_plain_tcp`]: each terminal proves its TMS ID with its
+//! certificate), the payment API
 //! with its SQLite store and its merchants and test keys, and a fleet of emulated terminals ([`fleet`]; the
 //! default one has a terminal for each situation of the installer's guide).
 //!
-//! The state directory holds `pki/` (CA, endpoint, payment-API and terminal certificates), `vpos/` (the payment
+//! The state directory holds `pki/` (CA, endpoint, TAS, payment-API and terminal certificates), `vpos/` (the payment
 //! API's database), `iot/sessions.json` (the IoT endpoint's persistent sessions and queued messages) and `terminals/{tmsId}.json` (each terminal's non-volatile state: configuration as changed by
 //! menus and TMS, journal, totals, STAN and receipt counters); all survive a restart and a kill. Merchants, keys and whitelists are seeded from the fleet when a
 //! merchant is created; after that the store (and its admin API) is the truth. `ephemeral_ports` puts every
@@ -71,6 +73,9 @@ pub struct SandboxOptions {
     /// The terminals' clock (`None`: the system clock; a scenario gives one that starts at a fixed instant). The
     /// control API's `POST /clock/advance` moves it.
     pub clock: Option<ccv_terminal_io::Clock>,
+    /// The TAS link as plain TCP, unauthenticated (any client may claim any TMS ID), instead of mutual TLS with
+    /// the sandbox's PKI.
+    pub tas_plain_tcp: bool,
 }
 
 /// Why a sandbox did not start.
@@ -193,6 +198,7 @@ struct Parts {
     control: SocketAddr,
     iot_port: u16,
     tas: SocketAddr,
+    tas_tls: bool,
     ready_in: Duration,
 }
 
@@ -218,6 +224,9 @@ pub struct SandboxInfo {
     pub pki_dir: String,
     /// Where terminals dial the mock TAS.
     pub tas: String,
+    /// Whether the TAS link is mutual TLS (each terminal proves its TMS ID with its certificate from `pki_dir`);
+    /// `false`: plain TCP, unauthenticated.
+    pub tas_tls: bool,
     /// The state directory.
     pub state_dir: String,
     /// Milliseconds from the start call to ready.
@@ -307,6 +316,13 @@ impl Sandbox {
         let tas_config = TasConfig {
             max_per_peer: defaults.max_per_peer.max(2 * options.fleet.terminals.len()),
             max_connections: defaults.max_connections.max(2 * options.fleet.terminals.len()),
+            tls: match options.tas_plain_tcp {
+                true => None,
+                false => Some(
+                    ccv_tas::TasTls::from_pem(&pki.ca.cert_pem, &pki.tas.cert_pem, &pki.tas.key_pem)
+                        .map_err(|e| party("mock TAS")(e.to_string()))?,
+                ),
+            },
             ..defaults
         };
         let tas = Tas::start(SocketAddr::new(LOOPBACK, port(ports.tas)), None, tas_config)
@@ -348,6 +364,7 @@ impl Sandbox {
                 p.mqt_service = mqt_at.clone();
             }
             c.io.mqtt_alpn = AlpnPolicy::Always;
+            c.io.tas_tls = !options.tas_plain_tcp;
             c.io.state_file = Some(state.join("terminals").join(format!("{}.json", t.spec.tms_id)));
             if options.ephemeral_ports {
                 c.io.kick_bind = LOOPBACK;
@@ -390,6 +407,7 @@ impl Sandbox {
             control: control_addr,
             iot_port,
             tas: tas.terminal_addr(),
+            tas_tls: !options.tas_plain_tcp,
             ready_in: started.elapsed(),
         });
         let info_parts = parts.clone();
@@ -558,6 +576,7 @@ impl Parts {
             ca_path: pki.join("ca.pem").display().to_string(),
             pki_dir: pki.display().to_string(),
             tas: self.tas.to_string(),
+            tas_tls: self.tas_tls,
             state_dir: self.state_dir.display().to_string(),
             ready_ms: self.ready_in.as_millis() as u64,
             merchants: self

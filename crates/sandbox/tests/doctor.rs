@@ -60,6 +60,7 @@ async fn each_fault_fails_its_own_check() {
         ports: Default::default(),
         reset: false,
         clock: None,
+        tas_plain_tcp: false,
     };
     let sandbox = Sandbox::start(options).await.expect("sandbox starts");
     sandbox.settle_links(T).await;

@@ -89,6 +89,10 @@ async fn the_default_fleet_pays_and_fails_as_the_guide_says_and_a_restart_keeps_
     let statuses = finals(&mut events, &refs).await;
     use PaymentStatus::{Failed, Success};
     assert_eq!(statuses, vec![Success, Success, Failed, Failed, Failed, Success, Failed], "{refs:?}");
+    // The TAS link is mutual TLS: every terminal at the TAS proved its TMS ID with its certificate.
+    assert!(info.tas_tls);
+    let at_tas = sandbox.tas().terminals();
+    assert!(!at_tas.is_empty() && at_tas.iter().all(|t| t.certified), "{at_tas:?}");
 
     // A restart keeps the PKI, the merchants and the payments.
     let ca = std::fs::read(&info.ca_path).expect("CA");

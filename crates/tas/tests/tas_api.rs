@@ -171,6 +171,38 @@ async fn payment_through_the_api_collects_receipts_and_masks_the_transcript() {
     tas.shutdown().await;
 }
 
+/// On plain TCP a second hand-shake naming a connected terminal cannot tell the TAS which is the terminal: it
+/// is refused (`ValidationError`, closed), the first connection keeps its place and gets the next payment.
+#[tokio::test]
+async fn a_second_hand_shake_for_a_connected_terminal_does_not_take_its_place_on_plain_tcp() {
+    let (tas, api) = start().await;
+    let mut term = connect(&tas, "12345678").await;
+    let peer = tas.terminals()[0].peer.clone();
+
+    let stream = TcpStream::connect(tas.terminal_addr()).await.unwrap();
+    let mut impostor =
+        Framed::new(stream, LengthDelimitedCodec::builder().length_field_length(4).new_codec());
+    impostor.send(enc(&handshake::hello_message("12345678", None, None))).await.unwrap();
+    match recv(&mut impostor).await {
+        Message::ServiceResponse(r) => assert_eq!(r.overall_result, OverallResult::ValidationError),
+        other => panic!("unexpected hand-shake answer {other:?}"),
+    }
+    assert!(closed_by_the_tas(impostor.get_mut()).await, "the second connection is closed");
+    let listed = tas.terminals();
+    assert_eq!((listed.len(), listed[0].peer.as_str(), listed[0].certified), (1, peer.as_str(), false));
+    let why =
+        tas.transcript(None, 0).into_iter().filter_map(|e| e.note).find(|n| n.contains("already connected"));
+    assert!(why.is_some_and(|n| n.contains("cannot tell which connection is the terminal")));
+
+    let api2 = api.clone();
+    let call =
+        tokio::spawn(async move { post(&api2, "/terminals/12345678/payments", json!({"amount": 1})).await });
+    serve_payment(&mut term, "0000").await;
+    let (status, result) = call.await.unwrap();
+    assert_eq!((status, result["overallResult"].as_str()), (StatusCode::OK, Some("Success")), "{result}");
+    tas.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_failed_printer_is_reported_and_numbers_are_accepted_as_amounts() {
     let (tas, api) = start().await;

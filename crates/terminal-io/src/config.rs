@@ -16,6 +16,7 @@
 //! cors = "modern"            # or "old_firmware_no_cors" (R4)
 //! kick_allowed_origins = ["*"]   # page origins that may kick from a browser; "*": any but `null`
 //! allow_tas_override = false # a kick naming another TAS is refused unless true (test set-ups)
+//! tas_tls = false            # dial the TAS over mutual TLS with the certificate from mqtt_pki (`ccv-emu tas --pki`)
 //! opi_channel0 = "127.0.0.1:4100"   # Default ITS: where the POS connects (channel 0)
 //! opi_channel1 = "127.0.0.1:4102"   # Default ITS: where the terminal connects to the POS (channel 1)
 //! mqtt_pki = "./pki"         # Cloud Connect 2.0: CA and this terminal's certificate (`ccv-emu pki init`)
@@ -72,10 +73,16 @@ pub struct IoSettings {
     pub write_timeout_ms: u64,
     /// Time the TAS has to answer the hand-shake.
     pub handshake_timeout_ms: u64,
-    /// Cloud Connect 2.0: directory of a PKI made by `ccv-emu pki init` (`ca.pem`, `terminals/{tmsId}.pem` and
-    /// `.key`). When set, the terminal runs its MQTT client whenever the core wants a session; without it the
-    /// terminal has no MQTT link (its MQT service address would be the real AWS IoT Core).
+    /// Directory of a PKI made by `ccv-emu pki init` (`ca.pem`, `terminals/{tmsId}.pem` and `.key`): the
+    /// terminal's certificate. When set, the terminal runs its Cloud Connect 2.0 MQTT client whenever the core
+    /// wants a session; without it the terminal has no MQTT link (its MQT service address would be the real AWS
+    /// IoT Core). With `tas_tls` the TAS link presents the same certificate.
     pub mqtt_pki: Option<PathBuf>,
+    /// Dial the TAS over mutual TLS: trust the PKI's CA for the TAS's certificate and present the terminal's
+    /// own (CN = TMS ID), which proves the TMS ID of the hand-shake. Needs `mqtt_pki` (or credentials given in
+    /// memory); the TAS must run with the same PKI (`ccv-emu tas --pki DIR`). Off: plain TCP, as the real
+    /// FLAT-OUTGOING link.
+    pub tas_tls: bool,
     /// When to offer ALPN `x-amzn-mqtt-ca`: `auto` (port 443 only), `always`, `never`.
     pub mqtt_alpn: AlpnPolicy,
     /// Where the terminal keeps its non-volatile state (configuration as changed by menus and TMS, journal,
@@ -101,6 +108,7 @@ impl Default for IoSettings {
             write_timeout_ms: 10_000,
             handshake_timeout_ms: 5_000,
             mqtt_pki: None,
+            tas_tls: false,
             mqtt_alpn: AlpnPolicy::Auto,
             mqtt_keep_alive_s: 30,
             mqtt_connect_timeout_s: 10,

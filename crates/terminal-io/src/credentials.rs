@@ -80,6 +80,11 @@ impl Credentials {
 
     /// The TLS client as the terminal's `SSL/TLS Signature Algorithm` makes it: SHA-256 only, or SHA-1 only
     /// (`require_sha256` false), with which no hand-shake succeeds (R6).
+    /// The TLS client of the TAS link: trusts the PKI's CA, presents the terminal's certificate, no ALPN.
+    pub fn tas_tls_config(&self) -> Result<Arc<rustls::ClientConfig>, ccv_tls::TlsError> {
+        ccv_tls::client_config(&self.ca_pem, &self.cert_pem, &self.key_pem, None, false)
+    }
+
     pub(crate) fn tls_config(
         &self,
         alpn: Option<&[u8]>,

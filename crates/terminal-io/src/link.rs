@@ -1,6 +1,8 @@
-//! The terminal's side of an OPI socket: dialling the TAS (one attempt, with a time-out), the hand-shake
-//! (`ccv_wire::handshake`, `docs/TAS_HANDSHAKE.md`), framing through `ccv_opi::codec::OpiCodec`.
+//! The terminal's side of an OPI socket: dialling the TAS (one attempt, with a time-out), TLS on that socket when
+//! the TAS link is mutual TLS, the hand-shake (`ccv_wire::handshake`, `docs/TAS_HANDSHAKE.md`), framing through
+//! `ccv_opi::codec::OpiCodec`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ccv_opi::codec::{CodecError, OpiCodec};
@@ -8,16 +10,47 @@ use ccv_opi::{DecodeError, Encoding, FrameDecoder, Message};
 use ccv_terminal::{HostPort, TasDialFailure};
 use ccv_wire::handshake;
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-/// An OPI connection: length-prefixed frames of OPI XML.
-pub type OpiStream = Framed<TcpStream, OpiCodec>;
+/// A byte stream an OPI connection runs on: a TCP socket, or TLS over one.
+pub trait Socket: AsyncRead + AsyncWrite + Send + Unpin {}
 
-/// Wraps a socket in the OPI codec with a frame limit.
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Socket for T {}
+
+/// An OPI connection: length-prefixed frames of OPI XML.
+pub type OpiStream = Framed<Box<dyn Socket>, OpiCodec>;
+
+/// Wraps a TCP socket in the OPI codec with a frame limit.
 pub fn opi_stream(stream: TcpStream, max_frame: usize) -> OpiStream {
     let _ = stream.set_nodelay(true);
-    Framed::new(stream, OpiCodec::new(FrameDecoder::with_max_frame_len(max_frame), Encoding::Utf8))
+    framed(Box::new(stream), max_frame)
+}
+
+/// Wraps any [`Socket`] in the OPI codec with a frame limit.
+pub fn framed(socket: Box<dyn Socket>, max_frame: usize) -> OpiStream {
+    Framed::new(socket, OpiCodec::new(FrameDecoder::with_max_frame_len(max_frame), Encoding::Utf8))
+}
+
+/// Runs the TLS hand-shake of the TAS link on a dialled socket, at most `timeout`: the TAS's certificate must
+/// name `target`'s host (a name or an IP address) and chain to the PKI's CA; `tls` presents the terminal's own.
+pub async fn secure(
+    stream: TcpStream,
+    target: &HostPort,
+    tls: &Arc<rustls::ClientConfig>,
+    timeout: Duration,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let _ = stream.set_nodelay(true);
+    let host = target.bare_host().to_owned();
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|e| format!("{host:?} cannot be a TLS server name: {e}"))?;
+    let connect = tokio_rustls::TlsConnector::from(tls.clone()).connect(name, stream);
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(err)) => Err(format!("TLS hand-shake with the TAS failed: {err}")),
+        Err(_) => Err(format!("no TLS hand-shake from the TAS within {timeout:?}")),
+    }
 }
 
 /// Dials `target` once, at most `timeout`: resolves the name, connects to its addresses in turn. `latency` is

@@ -193,6 +193,22 @@ impl TerminalProcess {
                 memory = Some(nv.memory);
             }
         }
+        let tas_tls = match (config.io.tas_tls, &credentials) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(StartError::Config(
+                    "`[io] tas_tls` needs the terminal's certificate: set `[io] mqtt_pki` to the PKI directory \
+                     (`ccv-emu pki init DIR --terminal TMSID`)"
+                        .into(),
+                ));
+            }
+            (true, Some(c)) => {
+                Some(c.tas_tls_config().map_err(|e| crate::credentials::CredentialsError::Invalid {
+                    tms_id: config.terminal.identity.tms_id.clone(),
+                    detail: e.to_string(),
+                })?)
+            }
+        };
         let shutdown = CancellationToken::new();
         let (kick_tx, kick_rx) = mpsc::channel::<Box<KickCall>>(16);
         let mut kick_addr = None;
@@ -262,6 +278,7 @@ impl TerminalProcess {
             driver.clock = clock;
         }
         driver.mqtt = mqtt_tx;
+        driver.tas_tls = tas_tls;
         driver.latency = latency.clone();
         let task = tokio::spawn(driver.run(kick_rx, channel0, inputs_rx));
         drop(kick_tx);
@@ -418,6 +435,8 @@ struct Driver {
     /// The core closed the MQTT session in this drain and gave no reason (yet).
     mqtt_closed: bool,
     latency: Latency,
+    /// The TLS client of the TAS link (`[io] tas_tls`); `None`: plain TCP.
+    tas_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Driver {
@@ -442,6 +461,7 @@ impl Driver {
             clock: Clock::default(),
             mqtt_closed: false,
             latency: Latency::default(),
+            tas_tls: None,
             saved: None,
             core,
             io: config.io,
@@ -918,13 +938,23 @@ impl Driver {
         let max_frame = self.io.max_frame;
         let handshake_timeout = Duration::from_millis(self.io.handshake_timeout_ms);
         let latency = self.latency.get();
+        let tls = self.tas_tls.clone();
         self.status(|s| s.dial_attempts += 1);
         tracing::info!(tms_id = %dial.tms_id, tas = %dial.tas, "dialling the TAS");
         // One attempt; whether and when to try again is the core's decision.
         self.dial_task = Some(tokio::spawn(async move {
-            let result = match link::dial(&dial.tas, timeout, latency).await {
-                Ok(stream) => {
-                    let mut stream = link::opi_stream(stream, max_frame);
+            let socket = match link::dial(&dial.tas, timeout, latency).await {
+                Ok(tcp) => match &tls {
+                    None => Ok(link::opi_stream(tcp, max_frame)),
+                    Some(tls) => match link::secure(tcp, &dial.tas, tls, handshake_timeout).await {
+                        Ok(secured) => Ok(link::framed(Box::new(secured), max_frame)),
+                        Err(detail) => Err((ccv_terminal::TasDialFailure::Tls, detail)),
+                    },
+                },
+                Err(reason) => Err((reason, reason.message().to_owned())),
+            };
+            let result = match socket {
+                Ok(mut stream) => {
                     let reference = dial.reference.as_deref();
                     match link::handshake(&mut stream, &dial.tms_id, reference, &software, handshake_timeout)
                         .await
@@ -933,7 +963,7 @@ impl Driver {
                         Err(detail) => Err((ccv_terminal::TasDialFailure::Handshake, detail)),
                     }
                 }
-                Err(reason) => Err((reason, reason.message().to_owned())),
+                Err(failed) => Err(failed),
             };
             let _ = events.send(Box::new(Event::Dialled { attempt, result })).await;
         }));

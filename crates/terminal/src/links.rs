@@ -309,7 +309,8 @@ impl Links {
                 let p = &cx.cfg.profile;
                 let deadline = *deadline;
                 // A name that does not resolve or a TAS that refuses the hand-shake will not change on a retry.
-                let transient = !matches!(reason, TasDialFailure::Dns | TasDialFailure::Handshake);
+                let transient =
+                    !matches!(reason, TasDialFailure::Dns | TasDialFailure::Handshake | TasDialFailure::Tls);
                 let retry = self.dial.as_mut().filter(|_| transient).and_then(|d| {
                     let delay = d.backoff.next_delay(p.backoff_initial_ms, p.backoff_max_ms, &mut self.rng);
                     let at = cx.now.plus_millis(delay);

@@ -276,6 +276,13 @@ pub enum TasDialFailure {
     /// The hand-shake with the TAS failed.
     #[strum(message = "the TAS did not accept the terminal's hand-shake", props(rule = "R1"))]
     Handshake,
+    /// The TLS hand-shake with the TAS failed (mutual TLS on the TAS link): its certificate is not trusted or
+    /// names another host, or it refused the terminal's certificate.
+    #[strum(
+        message = "the TLS hand-shake with the TAS failed; check that the terminal and the TAS use the same PKI and the TAS address is a name on its certificate",
+        props(rule = "R1")
+    )]
+    Tls,
     /// Any other network error.
     #[strum(message = "the network failed while dialling the TAS", props(rule = "R1"))]
     Network,

@@ -161,6 +161,7 @@ pub async fn run_scenario(
         ports: Default::default(),
         reset: false,
         clock: Some(clock.clone()),
+        tas_plain_tcp: false,
     };
     let mut world = World::start(options, clock).await?;
     let default_within = scenario.within()?;

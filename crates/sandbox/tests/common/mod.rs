@@ -11,6 +11,7 @@ pub async fn start(state: &std::path::Path) -> Sandbox {
         ports: Default::default(),
         reset: false,
         clock: None,
+        tas_plain_tcp: false,
     };
     Sandbox::start(options).await.expect("the sandbox starts")
 }
