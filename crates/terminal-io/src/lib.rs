@@ -10,7 +10,10 @@
 //! For Cloud Connect 2.0 it runs an MQTT client ([`mqtt`], rumqttc over rustls) whenever the core asks for a
 //! session, turns cloud kicks into core inputs and publishes the core's answers on the terminal's event topic.
 //!
-//! What it does not do: no payment or kick logic (that is the core's), no TLS on the TAS link, no argv parsing
+//! The TAS link is plain TCP, as the real FLAT-OUTGOING link, or with `[io] tas_tls` mutual TLS with the
+//! terminal's certificate ([`credentials`]), which proves its TMS ID to a TAS that asks for it.
+//!
+//! What it does not do: no payment or kick logic (that is the core's), no argv parsing
 //! or log subscriber (the CLI's).
 //!
 //! ```no_run
