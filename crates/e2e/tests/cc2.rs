@@ -446,6 +446,26 @@ async fn r06_a_sha384_server_chain_wrong_ca_no_alpn_or_no_sni_fail_with_typed_re
 }
 
 #[tokio::test]
+async fn a_server_certificate_expired_or_not_yet_valid_takes_the_link_down_as_certificate_expired() {
+    let tas = tas().await;
+    let good = pki_for(&["60000002"], KeyAlgorithm::default());
+    let day = Duration::from_secs(24 * 3600);
+    let now = SystemTime::now();
+    for (from, until) in [(now - 30 * day, now - day), (now + day, now + 30 * day)] {
+        let mut pki = good.clone();
+        pki.server = pki
+            .issue_with_validity("localhost", "iot-endpoint", &["localhost".to_owned()], from, until)
+            .expect("server certificate issues");
+        let endpoint = endpoint_on(&pki, "127.0.0.1:0".parse().expect("addr")).await;
+        let config = prepare(FileConfig::default(), "60000002", tas.terminal_addr(), endpoint.local_addr());
+        let (reason, detail) = first_failure(config, credentials(&pki, "60000002")).await;
+        assert_eq!(reason, "certificate_expired", "{detail}");
+        endpoint.shutdown().await;
+    }
+    tas.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_dial_failure_after_a_cloud_kick_is_published() {
     let pki = pki_for(&["80000001"], KeyAlgorithm::default());
     let endpoint = endpoint_on(&pki, "127.0.0.1:0".parse().expect("addr")).await;

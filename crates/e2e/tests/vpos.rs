@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ccv_e2e::world::World;
 use ccv_terminal_io::config::FileConfig;
+use ccv_test_support::http::{HeaderFlood, send_header_flood};
 use ccv_vpos::client::VposClient;
 use ccv_vpos::{LocalKickMode, Store, VposConfig, VposEvent, WebhookPolicy};
 use serde_json::{Value, json};
@@ -466,6 +467,29 @@ async fn while_pending_the_terminal_text_shows_and_a_terminal_lost_mid_payment_e
     let reference = pay_cloud(&pos, "29000124", "4.00").await;
     let status = final_status(&mut events, &reference).await;
     assert_eq!(status, (ccv_vpos::PaymentStatus::Failed, Some(ccv_vpos::FailureCode::Expired)));
+    world.shutdown().await;
+}
+
+/// Request heads far beyond what a POS sends (one 1 MiB header, 10,000 small headers) get 431 or a closed
+/// connection on the payment API and on the admin API, and each serves the next request.
+#[tokio::test]
+async fn oversize_request_heads_get_431_and_both_listeners_keep_serving() {
+    let world = world(&[]).await;
+    let pos = Pos::new(&world, World::KEY);
+    let admin = world.server.admin_addr().expect("admin API started");
+    let listeners =
+        [(world.server.api_addr(), "/api/v1/transaction?reference=TL0"), (admin, "/admin/merchants")];
+    for (addr, path) in listeners {
+        for flood in HeaderFlood::BOTH {
+            let answer = send_header_flood(addr, path, flood, T).await.expect("an answer or a close");
+            assert!(answer.is_refusal(), "{path} {flood:?}: {answer:?}");
+            let (s, _) = pos.transaction("TL0").await;
+            assert_eq!(s, 404, "the payment API serves after {path} {flood:?}: no such transaction");
+            let merchants =
+                reqwest::get(format!("http://{admin}/admin/merchants")).await.expect("admin answers");
+            assert_eq!(merchants.status().as_u16(), 200, "the admin API serves after {path} {flood:?}");
+        }
+    }
     world.shutdown().await;
 }
 

@@ -15,11 +15,13 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
     KeyPair, KeyUsagePurpose, SignatureAlgorithm,
 };
+use time::OffsetDateTime;
 
 use crate::identity::{OU_PAYMENT_API, OU_TERMINAL};
 
@@ -230,6 +232,18 @@ impl Pki {
         dns_names: &[String],
         eku: ExtendedKeyUsagePurpose,
     ) -> Result<CertifiedKeyPem, PkiError> {
+        self.issue_valid(cn, ou, dns_names, eku, None)
+    }
+
+    /// [`Pki::issue`], valid from the first to the second instant when given (else rcgen's 1975 to 4096).
+    fn issue_valid(
+        &self,
+        cn: &str,
+        ou: &str,
+        dns_names: &[String],
+        eku: ExtendedKeyUsagePurpose,
+        validity: Option<(OffsetDateTime, OffsetDateTime)>,
+    ) -> Result<CertifiedKeyPem, PkiError> {
         let what = format!("the certificate for {cn:?}");
         let ca_key = KeyPair::from_pem(&self.ca.key_pem).map_err(gen_err("the CA key (parse)"))?;
         let issuer =
@@ -241,6 +255,9 @@ impl Pki {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![eku];
         params.use_authority_key_identifier_extension = true;
+        if let Some((not_before, not_after)) = validity {
+            (params.not_before, params.not_after) = (not_before, not_after);
+        }
         let cert = params.signed_by(&key, &issuer).map_err(gen_err(&what))?;
         Ok(CertifiedKeyPem { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
     }
@@ -302,6 +319,37 @@ impl Pki {
         let mut pki = Pki { tas: server.clone(), server, vpos, ca, terminals, algorithm };
         pki.tas = if dir.join("tas.pem").is_file() { read_pair(dir, "tas")? } else { pki.issue_tas()? };
         Ok(pki)
+    }
+
+    /// Issues a certificate valid only from `not_before` to `not_after` (whole seconds), for tests of expired and
+    /// not yet valid certificates: with no `dns_names` a client certificate with `cn` and `ou` (a terminal's has
+    /// its TMS ID and OU `terminal`), else a server certificate for `dns_names` like the endpoint's.
+    pub fn issue_with_validity(
+        &self,
+        cn: &str,
+        ou: &str,
+        dns_names: &[String],
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Result<CertifiedKeyPem, PkiError> {
+        let at = |t: SystemTime| {
+            let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
+                Ok(d) => i64::try_from(d.as_secs()).ok(),
+                Err(before) => i64::try_from(before.duration().as_secs()).ok().map(|s| -s),
+            };
+            // A certificate holds years 0 to 9999 (and rcgen's encoder asserts it).
+            secs.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+                .filter(|instant| (0..10_000).contains(&instant.year()))
+                .ok_or_else(|| {
+                    gen_err("the validity (an instant outside years 0 to 9999)")(rcgen::Error::Time)
+                })
+        };
+        let eku = if dns_names.is_empty() {
+            ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            ExtendedKeyUsagePurpose::ServerAuth
+        };
+        self.issue_valid(cn, ou, dns_names, eku, Some((at(not_before)?, at(not_after)?)))
     }
 }
 
@@ -422,6 +470,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         pki.write_dir(dir.path()).expect("PKI writes");
         assert_eq!(Pki::load_dir(dir.path()).expect("loads").algorithm, KeyAlgorithm::EcdsaP384Sha384);
+    }
+
+    #[test]
+    fn a_chosen_validity_is_issued_and_one_no_certificate_can_hold_is_refused() {
+        let pki = Pki::generate(&PkiOptions::default()).expect("PKI generates");
+        let from = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        let until = from + std::time::Duration::from_secs(86_400);
+        let cert = pki.issue_with_validity("T9", OU_TERMINAL, &[], from, until).expect("issues");
+        let (_, pem) = x509_parser::pem::parse_x509_pem(cert.cert_pem.as_bytes()).expect("PEM");
+        let x509 = pem.parse_x509().expect("X.509");
+        assert_eq!(x509.validity().not_before.timestamp(), 1_000_000_000);
+        assert_eq!(x509.validity().not_after.timestamp(), 1_000_086_400);
+        let year_11000 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(285_000_000_000);
+        let err =
+            pki.issue_with_validity("T9", OU_TERMINAL, &[], from, year_11000).expect_err("no such year");
+        assert!(matches!(err, PkiError::Generate { .. }), "{err}");
     }
 
     #[test]

@@ -4,8 +4,9 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use ccv_iot::identity::OU_TERMINAL;
 use ccv_iot::probe::Probe;
 use ccv_iot::{Pki, PkiOptions, Reason};
 use ccv_tls::client_config;
@@ -143,6 +144,31 @@ async fn no_client_certificate_or_one_from_another_ca_is_refused() {
     let attempt = Probe::connect(s.endpoint.local_addr(), Some("localhost"), cfg, WAIT).await;
     assert!(refused_somewhere(attempt, "guest").await);
     s.refused(|r| matches!(r, Reason::NoIdentity(_))).await;
+}
+
+#[tokio::test]
+async fn an_expired_or_not_yet_valid_client_certificate_is_refused_at_the_handshake_and_the_endpoint_keeps_serving()
+ {
+    let mut s = start().await;
+    let day = Duration::from_secs(24 * 3600);
+    let now = SystemTime::now();
+    for (from, until, why) in
+        [(now - 30 * day, now - day, "certificate expired"), (now + day, now + 30 * day, "not valid yet")]
+    {
+        let t1 = s.pki.issue_with_validity("T1", OU_TERMINAL, &[], from, until).expect("issues");
+        let cfg =
+            client_config(&s.pki.ca.cert_pem, &t1.cert_pem, &t1.key_pem, Some(AWS_IOT_ALPN.as_bytes()), true)
+                .expect("client config");
+        let attempt = Probe::connect(s.endpoint.local_addr(), Some("localhost"), cfg, WAIT).await;
+        assert!(refused_somewhere(attempt, "T1").await, "{why}");
+        // Refused in the hand-shake (no identity was read, no CONNECT), and the log says why.
+        let r = s.refused(|r| matches!(r, Reason::Tls(_))).await;
+        assert!(r.to_string().contains(why), "{why}: {r}");
+    }
+    // The same terminal with its valid certificate is served.
+    let mut t1 = s.connect("T1", "T1", true).await;
+    t1.subscribe(&cmd_topic("NL-CAT", "T1"), QoS::AtLeastOnce).await.expect("SUBACK");
+    s.endpoint.shutdown().await;
 }
 
 #[tokio::test]

@@ -424,13 +424,7 @@ impl Sandbox {
             },
             control_addr,
         );
-        let token = stop.clone();
-        let control_task = tokio::spawn(async move {
-            let serve = axum::serve(control_listener, app).with_graceful_shutdown(token.cancelled_owned());
-            if let Err(e) = serve.await {
-                tracing::warn!("sandbox control API stopped: {e}");
-            }
-        });
+        let control_task = tokio::spawn(ccv_tas::api::serve(control_listener, app, stop.clone()));
         tracing::info!(terminals = parts.terminals.len(), ready_in = ?parts.ready_in, "sandbox ready");
         Ok(Sandbox { parts, endpoint, tas, vpos, server, control_task, stop, events })
     }

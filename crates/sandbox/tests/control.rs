@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use ccv_test_support::http::{HeaderFlood, send_header_flood};
 use serde_json::{Value, json};
 
 mod common;
@@ -317,6 +318,23 @@ async fn the_tas_and_the_iot_endpoint_go_down_and_come_back_on_their_ports() {
     let (status, err) = call(http.post(format!("{control}/faults")).json(&json!({"tas": true}))).await;
     assert_eq!(status, 400, "unknown switch: {err}");
     drop(stream);
+    sandbox.shutdown().await;
+}
+
+/// Request heads far beyond what the dashboard sends (one 1 MiB header, 10,000 small headers) get 431 or a closed
+/// connection on the control API, and the next request is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_request_heads_get_431_and_the_control_api_keeps_serving() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sandbox = start(&tmp.path().join("state")).await;
+    let info = sandbox.info();
+    let addr = info.control_url.trim_start_matches("http://").parse().expect("control API address");
+    for flood in HeaderFlood::BOTH {
+        let answer = send_header_flood(addr, "/terminals", flood, T).await.expect("an answer or a close");
+        assert!(answer.is_refusal(), "{flood:?}: {answer:?}");
+        let (status, _) = call(reqwest::Client::new().get(format!("{}/terminals", info.control_url))).await;
+        assert_eq!(status, 200, "served after {flood:?}");
+    }
     sandbox.shutdown().await;
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Every route refuses requests a web page could make on a user's behalf (`same_site_json_only`): a foreign
 //! `Origin` (403 `cross_origin`) and, on state-changing methods, a body that is not `application/json` (415
-//! `unsupported_media_type`).
+//! `unsupported_media_type`). [`serve`] serves it (and the payment API and the sandbox's control API) with
+//! limits on the request head.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,8 +17,13 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::TasError;
 use crate::amount::parse_amount;
@@ -112,6 +118,71 @@ pub fn own_origins(addr: SocketAddr) -> Vec<String> {
     hosts.sort();
     hosts.dedup();
     hosts.into_iter().map(|host| format!("http://{host}:{port}")).collect()
+}
+
+/// Most bytes of a request's head (request line and headers) an HTTP API of the emulator takes; a longer head is
+/// answered `431` and closed, and hyper's read buffer, which holds the head, grows to about this much. A REST
+/// request needs a few KiB; without it hyper's only bound is its read buffer's (about 400 KiB per connection).
+pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
+/// Most headers in a request; more are answered `431` and closed (hyper's default, stated here).
+pub const MAX_REQUEST_HEADERS: usize = 100;
+
+/// Serves `app` on `listener` until `shutdown`, then lets the connections finish what they serve, as
+/// `axum::serve(..).with_graceful_shutdown(..)` does, but with the request-head limits above
+/// ([`MAX_REQUEST_HEAD_BYTES`], [`MAX_REQUEST_HEADERS`]), which `axum::serve` does not let one set. The one way
+/// the TAS API, the payment API and the sandbox's control API are served.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) if is_connection_error(&error) => continue,
+            // Out of file descriptors and the like: wait a moment (as axum::serve does) instead of spinning.
+            Err(error) => {
+                tracing::warn!(%error, "HTTP accept failed");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .max_header_size(MAX_REQUEST_HEAD_BYTES)
+                .max_buf_size(MAX_REQUEST_HEAD_BYTES)
+                .max_headers(MAX_REQUEST_HEADERS)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                _ = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(error) = ended {
+                tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+}
+
+/// An accept error about one connection (gone before it was accepted), not about the listener.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
 }
 
 /// Refuses what a web page could send on a user's behalf. A request with an `Origin` header other than the API's

@@ -286,12 +286,7 @@ impl Tas {
             api_addr = Some(local);
             let app = api::router(shared.clone(), local);
             let token = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
-                let serve = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
-                if let Err(err) = serve.await {
-                    tracing::warn!(error = %err, "TAS API stopped");
-                }
-            }));
+            tasks.push(tokio::spawn(api::serve(listener, app, token)));
         }
         tracing::info!(%terminal_addr, ?api_addr, "mock TAS listening");
         let listening = tokio::sync::Mutex::new(Some(listening));

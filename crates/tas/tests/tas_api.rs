@@ -10,6 +10,7 @@ use ccv_opi::{
 };
 use ccv_tas::client::{Method, StatusCode, call_json};
 use ccv_tas::{Tas, TasConfig};
+use ccv_test_support::http::{FloodAnswer, HeaderFlood, send_header_flood};
 use ccv_wire::handshake;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -639,6 +640,25 @@ async fn raw(
     let status = resp.status();
     let body = resp.bytes().await.expect("answer body");
     (status, serde_json::from_slice(&body).expect("the answer is JSON"))
+}
+
+/// Request heads far beyond what a REST client sends (one 1 MiB header, 10,000 small headers, one header as long as
+/// the limit) get 431 or a closed connection, and the next request is served; a 16 KiB header is still served
+/// (hyper's own limit, about 400 KiB, would let the one at the limit through).
+#[tokio::test]
+async fn oversize_request_heads_get_431_and_the_api_keeps_serving() {
+    let (tas, api) = start().await;
+    let addr = tas.api_addr().unwrap();
+    let at_the_limit = HeaderFlood::OneHuge(ccv_tas::api::MAX_REQUEST_HEAD_BYTES);
+    for flood in HeaderFlood::BOTH.into_iter().chain([at_the_limit]) {
+        let answer = send_header_flood(addr, "/terminals", flood, T).await.unwrap();
+        assert!(answer.is_refusal(), "{flood:?}: {answer:?}");
+        let (status, _) = call_json(&api, Method::GET, "/terminals", None, T).await.unwrap();
+        assert_eq!(status, StatusCode::OK, "served after {flood:?}");
+    }
+    let fine = send_header_flood(addr, "/terminals", HeaderFlood::OneHuge(16 * 1024), T).await.unwrap();
+    assert_eq!(fine, FloodAnswer::Status(200));
+    tas.shutdown().await;
 }
 
 /// A page in a browser can send `text/plain` bodies and any request with its own `Origin` without a preflight:

@@ -456,6 +456,9 @@ async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<(), String>
 /// What a failed connection attempt (after the name resolved) means, as a diagnosis reports it (R23).
 fn classify(err: &ConnectionError) -> MqttDownReason {
     use std::io::ErrorKind;
+    if rustls_cause(err).is_some_and(outside_validity) {
+        return MqttDownReason::CertificateExpired;
+    }
     match err {
         ConnectionError::Tls(_) => MqttDownReason::Tls,
         ConnectionError::ConnectionRefused(_) | ConnectionError::NotConnAck(_) => MqttDownReason::Refused,
@@ -473,6 +476,37 @@ fn classify(err: &ConnectionError) -> MqttDownReason {
     }
 }
 
+/// The rustls error behind `err`, wherever rumqttc wrapped it: in the hand-shake, or in the first read after it
+/// (where a TLS 1.3 server's verdict on the client's certificate arrives).
+fn rustls_cause(err: &ConnectionError) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    // Bounded: rumqttc nests three or four errors deep.
+    for _ in 0..8 {
+        let e = next?;
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // An I/O error's `source` skips the error it wraps; `get_ref` is that error.
+        next = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+/// A certificate outside its validity: the service's (checked by our TLS), or ours (the service's alert, which TLS
+/// sends for an expired and a not yet valid certificate alike).
+fn outside_validity(err: &rustls::Error) -> bool {
+    use rustls::CertificateError as C;
+    matches!(
+        err,
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. }
+        ) | rustls::Error::AlertReceived(rustls::AlertDescription::CertificateExpired)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,6 +520,30 @@ mod tests {
         let refused = ConnectionError::Io(std::io::ErrorKind::ConnectionRefused.into());
         assert_eq!(classify(&refused), MqttDownReason::Unreachable);
         assert_eq!(classify(&ConnectionError::NetworkTimeout), MqttDownReason::Unreachable);
+    }
+
+    /// How rumqttc hands over a certificate outside its validity: the server's in the hand-shake, the service's
+    /// alert about ours in the first read after it; other TLS failures stay `tls`.
+    #[test]
+    fn a_certificate_outside_its_validity_is_certificate_expired_wherever_rumqttc_wraps_it() {
+        use rumqttc::{StateError, TlsError, mqttbytes};
+        let io = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let expired = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        let not_yet = rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidYet);
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateExpired);
+        let unknown_ca = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let in_read =
+            |e| ConnectionError::MqttState(StateError::Deserialization(mqttbytes::Error::Io(io(e))));
+        for err in [
+            ConnectionError::Tls(TlsError::Io(io(expired.clone()))),
+            ConnectionError::Tls(TlsError::Io(io(not_yet))),
+            ConnectionError::Tls(TlsError::TLS(expired)),
+            in_read(alert.clone()),
+            ConnectionError::Io(io(alert)),
+        ] {
+            assert_eq!(classify(&err), MqttDownReason::CertificateExpired, "{err:?}");
+        }
+        assert_eq!(classify(&ConnectionError::Tls(TlsError::Io(io(unknown_ca)))), MqttDownReason::Tls);
     }
 
     /// A flood of kicks makes one answer each on the way to the MQTT client; a client that lags must still get

@@ -8,6 +8,7 @@ use ccv_terminal_io::kick::{
     CorsProfile, KickAnswer, KickCall, KickHttpSettings, KickListener, KickRequestBody,
 };
 use ccv_terminal_io::kick_client::{KickClientError, send_kick, send_raw};
+use ccv_test_support::http::{HeaderFlood, send_header_flood};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -130,6 +131,20 @@ async fn bad_input_gets_clear_errors() {
     let answer = raw(addr, req.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_eq!(json_body(&answer)["error"], "body_too_large", "the same JSON error as on Content-Length");
+}
+
+/// One 1 MiB header, or 10,000 small ones: hyper refuses the head at its buffer (16 KiB here) or at 100 headers
+/// (431, then the connection is closed) without reading the rest, and the next kick is served.
+#[tokio::test]
+async fn oversize_headers_get_431_or_a_close_and_the_next_kick_is_served() {
+    let (addr, _t) = start(KickHttpSettings::default()).await;
+    for flood in HeaderFlood::BOTH {
+        let answer = send_header_flood(addr, "/kick", flood, T).await.unwrap();
+        assert!(answer.is_refusal(), "{flood:?}: {answer:?}");
+        let ok =
+            send_kick(addr, &KickRequestBody { reference: Some("r".into()), tas: None }, T).await.unwrap();
+        assert_eq!(ok.status, 202, "served after {flood:?}");
+    }
 }
 
 #[tokio::test]

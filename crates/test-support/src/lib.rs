@@ -5,12 +5,14 @@
 //! test asks: a failure under CI, a printed skip on a developer's machine), starts a real mosquitto broker and waits for it to say it runs,
 //! re-runs a bench binary as a child process, reads a process's memory, loads a page in headless Chromium and
 //! returns its DOM ([`chromium_dump_dom`]), and drives headless Chromium over the DevTools protocol ([`Browser`],
-//! [`Page`]: real clicks and keys, JavaScript, screenshots, console errors; [`cdp`]).
+//! [`Page`]: real clicks and keys, JavaScript, screenshots, console errors; [`cdp`]), and sends an HTTP listener
+//! the oversize request heads no client library would ([`http::send_header_flood`]).
 //!
 //! What it does not do: know any party of ccv-emu (it depends on no ccv crate, so every crate may use it), or
 //! wait by sleeping: every wait is for an event (a line printed by a child), bounded by a time-out.
 
 pub mod cdp;
+pub mod http;
 
 pub use cdp::{Browser, CdpError, DEFAULT_TIMEOUT, Key, LAUNCH_TIMEOUT, Page, VIEWPORT};
 

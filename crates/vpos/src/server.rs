@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ccv_tas::api::serve;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -44,12 +45,12 @@ impl VposServer {
     ) -> Result<VposServer, BindError> {
         let shutdown = CancellationToken::new();
         let (listener, api_addr) = bind(api).await?;
-        let mut tasks = vec![serve(listener, api_router(vpos.clone()), shutdown.clone(), "payment API")];
+        let mut tasks = vec![tokio::spawn(serve(listener, api_router(vpos.clone()), shutdown.clone()))];
         let mut admin_addr = None;
         if let Some(admin) = admin {
             let (listener, addr) = bind(admin).await?;
             admin_addr = Some(addr);
-            tasks.push(serve(listener, admin_router(vpos), shutdown.clone(), "admin API"));
+            tasks.push(tokio::spawn(serve(listener, admin_router(vpos), shutdown.clone())));
         }
         tracing::info!(%api_addr, ?admin_addr, "payment API listening");
         Ok(VposServer { api_addr, admin_addr, shutdown, tasks })
@@ -78,18 +79,4 @@ impl Drop for VposServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    token: CancellationToken,
-    what: &'static str,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned());
-        if let Err(err) = serve.await {
-            tracing::warn!(error = %err, "{what} stopped");
-        }
-    })
 }

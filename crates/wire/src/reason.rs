@@ -220,6 +220,14 @@ pub enum MqttDownReason {
         props(rule = "R6")
     )]
     Tls,
+    /// A certificate in the TLS hand-shake is outside its validity: the MQT service's has expired or is not yet
+    /// valid, or the service refused the terminal's own for that reason (TLS alert `certificate_expired`, which
+    /// TLS sends for both).
+    #[strum(
+        message = "a certificate in the TLS hand-shake with the MQT service has expired or is not yet valid (the service's, or the terminal's own); check the terminal's date and time, then renew the certificate",
+        props(rule = "R6")
+    )]
+    CertificateExpired,
     /// Nothing answers at the service address (TCP refused, unreachable or timed out).
     #[strum(
         message = "nothing answers at the MQT service address and port; check the address, the port and that the network lets the terminal out",
