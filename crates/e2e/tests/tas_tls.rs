@@ -239,3 +239,31 @@ async fn a_terminal_that_cannot_verify_the_tas_fails_its_dial_with_tls() {
     assert!(err.to_string().contains("mqtt_pki"), "{err}");
     tas.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_expired_or_not_yet_valid_terminal_certificate_is_refused_at_the_tas() {
+    use std::time::{Duration, SystemTime};
+    let pki = pki();
+    let tas = tls_tas(&pki).await;
+    let now = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    let expired = pki.issue_with_validity(TERMINAL, "terminal", &[], now - 30 * day, now - day).unwrap();
+    let early = pki.issue_with_validity(TERMINAL, "terminal", &[], now + day, now + 30 * day).unwrap();
+    for pair in [&expired, &early] {
+        // TLS 1.3: the client may finish its side before the TAS's verdict arrives; the TAS then closes.
+        if let Ok(stream) = tls_client(&tas, &pki.ca.cert_pem, &pair.cert_pem, &pair.key_pem).await {
+            let mut conn = opi(stream);
+            assert_eq!(hello(&mut conn, TERMINAL).await, None, "no hand-shake answer");
+        }
+    }
+    let reasons = unidentified_reasons(&tas);
+    assert!(reasons.iter().any(|r| r.contains("expired")), "{reasons:#?}");
+    assert!(reasons.iter().any(|r| r.contains("not valid yet")), "{reasons:#?}");
+    assert!(tas.terminals().is_empty());
+    // The terminal's valid certificate still gets in.
+    let own = pki.terminal(TERMINAL).unwrap();
+    let mut conn = opi(tls_client(&tas, &pki.ca.cert_pem, &own.cert_pem, &own.key_pem).await.unwrap());
+    assert_eq!(hello(&mut conn, TERMINAL).await, Some(OverallResult::Success));
+    drop(conn);
+    tas.shutdown().await;
+}

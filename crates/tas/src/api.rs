@@ -17,7 +17,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -126,10 +126,15 @@ pub fn own_origins(addr: SocketAddr) -> Vec<String> {
 pub const MAX_REQUEST_HEAD_BYTES: usize = 64 * 1024;
 /// Most headers in a request; more are answered `431` and closed (hyper's default, stated here).
 pub const MAX_REQUEST_HEADERS: usize = 100;
+/// Time a client has to send a request's head, and the most a kept-alive connection waits idle for the next
+/// one; then the connection is closed. A slow client holds its connection (and at most
+/// [`MAX_REQUEST_HEAD_BYTES`]) this long, not for ever.
+pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown`, then lets the connections finish what they serve, as
 /// `axum::serve(..).with_graceful_shutdown(..)` does, but with the request-head limits above
-/// ([`MAX_REQUEST_HEAD_BYTES`], [`MAX_REQUEST_HEADERS`]), which `axum::serve` does not let one set. The one way
+/// ([`MAX_REQUEST_HEAD_BYTES`], [`MAX_REQUEST_HEADERS`]) and the head's time-out ([`REQUEST_HEAD_TIMEOUT`]),
+/// which `axum::serve` does not let one set. The one way
 /// the TAS API, the payment API and the sandbox's control API are served.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
     let connections = TaskTracker::new();
@@ -154,6 +159,8 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(REQUEST_HEAD_TIMEOUT)
                 .max_header_size(MAX_REQUEST_HEAD_BYTES)
                 .max_buf_size(MAX_REQUEST_HEAD_BYTES)
                 .max_headers(MAX_REQUEST_HEADERS)

@@ -661,6 +661,29 @@ async fn oversize_request_heads_get_431_and_the_api_keeps_serving() {
     tas.shutdown().await;
 }
 
+/// A client that starts a request and never finishes its head is closed after the head's time-out; other
+/// requests are served meanwhile.
+#[tokio::test]
+async fn a_request_head_that_never_finishes_is_closed_after_the_time_out() {
+    use tokio::io::AsyncWriteExt;
+    let (tas, api) = start().await;
+    let mut slow = TcpStream::connect(tas.api_addr().unwrap()).await.unwrap();
+    slow.write_all(b"GET /terminals HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let (status, _) = call_json(&api, Method::GET, "/terminals", None, T).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "served while the slow client stalls");
+    let started = tokio::time::Instant::now();
+    let mut out = Vec::new();
+    let read = timeout(
+        ccv_tas::api::REQUEST_HEAD_TIMEOUT + T,
+        tokio::io::AsyncReadExt::read_to_end(&mut slow, &mut out),
+    );
+    assert!(read.await.is_ok(), "closed within the head's time-out");
+    assert!(started.elapsed() <= ccv_tas::api::REQUEST_HEAD_TIMEOUT + T);
+    let answer = String::from_utf8_lossy(&out);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    tas.shutdown().await;
+}
+
 /// A page in a browser can send `text/plain` bodies and any request with its own `Origin` without a preflight:
 /// every state-changing route refuses both, and a running payment is not disturbed.
 #[tokio::test]
