@@ -22,6 +22,13 @@ mod tas_cmd;
 mod terminal_cmd;
 mod vpos_cmd;
 
+/// jemalloc with background threads: memory freed after a burst (thousands of connections that came and went)
+/// goes back to the system within its decay time, where glibc's malloc keeps most of it in its per-thread arenas
+/// (docs/BENCHMARKS.md, "IoT endpoint: memory after connections close").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Emulator of a CCV payment terminal with Cloud Connect 1.0 (local kick) and 2.0 (cloud kick),
 /// plus the CCV-side parties it talks to (mock TAS, AWS IoT Core stand-in).
 ///

@@ -142,18 +142,30 @@ impl State {
         let index = self.index(filter);
         if let Some(set) = index.get_mut(filter) {
             set.remove(client);
+            shrink_sparse(set);
             if set.is_empty() {
                 index.remove(filter);
+                shrink_sparse(index);
             }
         }
     }
 
     fn remove_session(&mut self, client: &str) {
         if let Some(session) = self.sessions.remove(client) {
+            shrink_sparse(&mut self.sessions);
             for filter in session.subs.keys() {
                 self.unindex(client, filter);
             }
         }
+    }
+}
+
+/// Gives a map's spare room back once it is at most a quarter full, keeping room for twice what it holds: after
+/// a storm of clients that came and went, the maps are sized for who is there, not for the peak. Each shrink
+/// costs what the map holds and at least as many removals came before it, so removal stays O(1) amortised.
+fn shrink_sparse<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() <= map.capacity() / 4 {
+        map.shrink_to(map.len() * 2);
     }
 }
 
@@ -291,7 +303,8 @@ impl Broker {
         session.persistent = !clean;
         session.expires = None;
         session.link = Some(Link { conn_id, tx, kicker });
-        let resend = session.queued.drain(..).collect();
+        // The queue goes with its room: a session that held a long queue does not keep its size.
+        let resend = Vec::from(std::mem::take(&mut session.queued));
         drop(st);
         self.persistent_changed();
         Attached { conn_id, session_present, resend }
@@ -471,6 +484,19 @@ impl Broker {
     pub(crate) fn session_count(&self) -> usize {
         lock(&self.state).sessions.len()
     }
+
+    /// Entries of the routing index: each (filter, subscriber) once.
+    pub(crate) fn subscription_total(&self) -> usize {
+        let st = lock(&self.state);
+        st.exact.values().chain(st.wild.values()).map(HashMap::len).sum()
+    }
+
+    /// The room the session map and the routing index hold, in entries (what [`shrink_sparse`] keeps bounded).
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        let st = lock(&self.state);
+        st.sessions.capacity() + st.exact.capacity() + st.wild.capacity()
+    }
 }
 
 #[cfg(test)]
@@ -479,6 +505,33 @@ mod tests {
 
     fn msg(i: u8) -> Publish {
         Publish::new("ccv/NL-CAT/T1/evt", QoS::AtLeastOnce, vec![i])
+    }
+
+    #[test]
+    fn the_session_map_and_the_routing_index_shrink_after_a_storm_of_clients_has_left() {
+        let broker = Broker::new(Limits::default(), Duration::from_secs(3600));
+        let storm = 5_000;
+        let mut links = Vec::with_capacity(storm);
+        for i in 0..storm {
+            let id: Arc<str> = Arc::from(format!("vpos-{i}").as_str());
+            let (tx, _rx) = outbox(8);
+            let attached = broker.attach(&id, true, tx, Arc::new(Kicker::default()));
+            broker.subscribe(&id, &format!("ccv/NL-CAT/{i:08}/cmd"), QoS::AtLeastOnce);
+            links.push((id, attached.conn_id));
+        }
+        assert_eq!((broker.session_count(), broker.subscription_total()), (storm, storm));
+        let peak = broker.capacity();
+        assert!(peak >= 2 * storm, "{peak}");
+        for (id, conn_id) in links {
+            broker.detach(&id, conn_id, Vec::new());
+        }
+        assert_eq!((broker.session_count(), broker.subscription_total()), (0, 0));
+        // Room for at most a few dozen entries per map is kept, not the storm's 5,000.
+        assert!(
+            broker.capacity() <= 3 * 128,
+            "{} entries of room kept after the storm (peak {peak})",
+            broker.capacity()
+        );
     }
 
     #[tokio::test]

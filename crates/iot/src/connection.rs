@@ -4,8 +4,9 @@
 //! tried with rumqttc's MQTT 5 codec, so that an MQTT 5 client gets CONNACK 1 (unacceptable protocol version)
 //! like one of MQTT 3.1.
 //!
-//! Memory per idle client is kept small: the read and write buffers start empty, grow only as a
-//! packet needs, and are released again once drained.
+//! Memory per idle client is kept small: a connection that has sent nothing holds its socket and a small task, no
+//! TLS state; the read and write buffers start empty, grow only as a packet needs, and are released again once
+//! drained.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use rumqttc::v5::mqttbytes::v5 as mqtt5;
 use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout};
+use tokio::time::{Instant, timeout, timeout_at};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
@@ -90,11 +91,34 @@ impl Conn {
         });
     }
 
+    /// Serves one accepted TCP connection. Until the client sends its first byte the task holds only the socket
+    /// and the hand-shake deadline: rustls' acceptor (whose first read allocates a 4 KiB buffer) and the rest of
+    /// the connection's state are made once there is something to read, in their own allocation, so thousands of
+    /// silent connections cost little more than their sockets.
     pub(crate) async fn run(self, tcp: TcpStream, tls: Arc<ServerConfig>, require_alpn: bool) {
-        let hs = self.config.handshake_timeout;
+        let deadline = Instant::now() + self.config.handshake_timeout;
+        // `peek`, not `readable`: a socket fresh from accept may report itself readable before any byte came.
+        let mut first_byte = [0u8; 1];
+        let first = tokio::select! {
+            _ = self.shutdown.cancelled() => return,
+            r = timeout_at(deadline, tcp.peek(&mut first_byte)) => r,
+        };
+        match first {
+            Ok(Ok(0)) => {
+                return self.refuse(None, Reason::Tls("connection closed before a ClientHello".into()));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return self.refuse(None, Reason::Tls(format!("read failed: {e}"))),
+            Err(_) => return self.refuse(None, Reason::Timeout("TLS hand-shake")),
+        }
+        Box::pin(self.secure(tcp, tls, require_alpn, deadline)).await;
+    }
+
+    /// The TLS hand-shake (by `deadline`), the client's identity, then the connection after TLS.
+    async fn secure(&self, tcp: TcpStream, tls: Arc<ServerConfig>, require_alpn: bool, deadline: Instant) {
         let stream = tokio::select! {
             _ = self.shutdown.cancelled() => return,
-            s = timeout(hs, self.handshake(tcp, tls, require_alpn)) => s,
+            s = timeout_at(deadline, self.handshake(tcp, tls, require_alpn)) => s,
         };
         let stream = match stream {
             Ok(Ok(s)) => s,
@@ -554,6 +578,28 @@ mod tests {
 
     fn first(bytes: &[u8]) -> Result<Connect, Reason> {
         first_packet(BytesMut::from(bytes), 1024)
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_has_sent_nothing_holds_a_small_task_and_no_tls_state() {
+        let pki = crate::Pki::generate(&crate::PkiOptions::default()).expect("PKI");
+        let tls = crate::EndpointTls::from_pki(&pki).expect("server TLS");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds on loopback");
+        let _client = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connects");
+        let (tcp, peer) = listener.accept().await.expect("accepts");
+        let config = EndpointConfig::default();
+        let conn = Conn {
+            broker: Arc::new(Broker::new(config.limits.clone(), config.session_expiry)),
+            config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+            names: tls.names.clone(),
+            peer,
+        };
+        // The task's own allocation is the future's size: the TLS acceptor, the TLS stream and the session are
+        // in a second allocation made once the client sends something.
+        let task = conn.run(tcp, tls.with_alpn.clone(), true);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 1024, "a silent connection's task is {size} bytes");
     }
 
     #[test]

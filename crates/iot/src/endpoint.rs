@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
@@ -156,6 +156,24 @@ struct Serve {
     config: Arc<EndpointConfig>,
     /// Each connection task holds a clone; [`Endpoint::shutdown`] waits for all of them to go.
     done: mpsc::Sender<()>,
+    /// How many accepted connections are open ([`Endpoint::open_connections`]).
+    open: Arc<watch::Sender<usize>>,
+}
+
+/// One accepted connection counted in [`Serve::open`] for as long as its task holds it.
+struct Open(Arc<watch::Sender<usize>>);
+
+impl Open {
+    fn new(count: &Arc<watch::Sender<usize>>) -> Open {
+        count.send_modify(|n| *n += 1);
+        Open(count.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 /// The accept loops of the listeners and what stops them and their connections.
@@ -214,7 +232,8 @@ impl Endpoint {
         }
         let shutdown = CancellationToken::new();
         let (done, done_rx) = mpsc::channel(1);
-        let serve = Serve { tls, broker: broker.clone(), config: Arc::new(config), done };
+        let open = Arc::new(watch::Sender::new(0));
+        let serve = Serve { tls, broker: broker.clone(), config: Arc::new(config), done, open };
         let listening = serve.listen(l443, l8883, &shutdown);
         let sweeper = broker.clone();
         let stop = shutdown.clone();
@@ -301,6 +320,22 @@ impl Endpoint {
         self.broker.session_count()
     }
 
+    /// Accepted connections whose task still runs: from the TCP accept, through the TLS hand-shake and CONNECT, to
+    /// the socket's close. A connection that never sends a byte counts too.
+    pub fn open_connections(&self) -> usize {
+        *self.serve.open.borrow()
+    }
+
+    /// [`Endpoint::open_connections`] as a watch, to await a number (`wait_for`) instead of polling it.
+    pub fn watch_open_connections(&self) -> watch::Receiver<usize> {
+        self.serve.open.subscribe()
+    }
+
+    /// Subscription filters indexed for routing, over every session (each filter once per subscriber).
+    pub fn subscriptions(&self) -> usize {
+        self.broker.subscription_total()
+    }
+
     /// A token that stops the endpoint when cancelled (for Ctrl-C wiring).
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -378,8 +413,10 @@ async fn accept_loop(
                 };
                 let tls = tls.clone();
                 let done = serve.done.clone();
+                let open = Open::new(&serve.open);
                 tokio::spawn(async move {
                     conn.run(tcp, tls, require_alpn).await;
+                    drop(open);
                     drop(done);
                 });
             }
