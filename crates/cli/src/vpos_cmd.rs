@@ -339,13 +339,14 @@ fn serve(state: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         if args.json {
             outln!(
                 "{}",
-                json!({"apiUrl": api, "adminUrl": admin, "tas": tas_addr.to_string(),
+                json!({"apiUrl": api, "adminUrl": admin, "tas": tas_addr.to_string(), "tasTls": args.tas_tls,
                        "kickTas": kick_tas.map(|k| k.to_string()), "state": state.display().to_string(),
                        "cloudKick": cloud.is_some()})
             );
         } else {
             outln!(
-                "payment API on {api} (admin {admin}, TAS {tas_addr}, state {}){}",
+                "payment API on {api} (admin {admin}, TAS {tas_addr} {}, state {}){}",
+                if args.tas_tls { "over mutual TLS" } else { "on plain TCP" },
                 state.display(),
                 if cloud.is_some() { "" } else { "; no --iot: cloud kicks fail until it is given" }
             );
