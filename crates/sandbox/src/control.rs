@@ -254,25 +254,12 @@ pub(crate) fn keep_recent(
     recent: Arc<std::sync::Mutex<std::collections::VecDeque<SandboxEvent>>>,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let mut rx = events.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let e = tokio::select! {
-                _ = stop.cancelled() => return,
-                e = rx.recv() => e,
-            };
-            match e {
-                Ok(e) => {
-                    let mut r = recent.lock().unwrap_or_else(|p| p.into_inner());
-                    if r.len() == RECENT_EVENTS {
-                        r.pop_front();
-                    }
-                    r.push_back(e);
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
+    crate::for_each_received(events.subscribe(), stop, move |e| {
+        let mut r = recent.lock().unwrap_or_else(|p| p.into_inner());
+        if r.len() == RECENT_EVENTS {
+            r.pop_front();
         }
+        r.push_back(e);
     });
 }
 

@@ -616,30 +616,40 @@ fn load_or_make_pki(dir: &Path, ids: &[String]) -> Result<Pki, SandboxError> {
     Ok(pki)
 }
 
-/// Sends what `rx` receives, turned into events by `convert` (`None`: nothing to tell), until `stop`. A lag loses
-/// the oldest (the event stream's readers are told of their own lag).
-fn forward<T: Clone + Send + 'static>(
+/// Hands each item `rx` receives to `each` until `stop` or until the sender is gone. A lag loses the oldest
+/// (the event stream's readers are told of their own lag).
+pub(crate) fn for_each_received<T: Clone + Send + 'static>(
     mut rx: tokio::sync::broadcast::Receiver<T>,
+    stop: tokio_util::sync::CancellationToken,
+    mut each: impl FnMut(T) + Send + 'static,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    tokio::spawn(async move {
+        loop {
+            let received = tokio::select! {
+                _ = stop.cancelled() => return,
+                e = rx.recv() => e,
+            };
+            match received {
+                Ok(item) => each(item),
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
+/// Sends what `rx` receives, turned into events by `convert` (`None`: nothing to tell), until `stop`.
+fn forward<T: Clone + Send + 'static>(
+    rx: tokio::sync::broadcast::Receiver<T>,
     convert: impl Fn(T) -> Option<control::SandboxEvent> + Send + 'static,
     tx: &tokio::sync::broadcast::Sender<control::SandboxEvent>,
     stop: &tokio_util::sync::CancellationToken,
 ) {
-    let (tx, token) = (tx.clone(), stop.clone());
-    tokio::spawn(async move {
-        loop {
-            let received = tokio::select! {
-                _ = token.cancelled() => return,
-                e = rx.recv() => e,
-            };
-            match received {
-                Ok(item) => {
-                    if let Some(event) = convert(item) {
-                        let _ = tx.send(event);
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
+    let tx = tx.clone();
+    for_each_received(rx, stop.clone(), move |item| {
+        if let Some(event) = convert(item) {
+            let _ = tx.send(event);
         }
     });
 }
