@@ -279,9 +279,8 @@ pub fn run(args: VposArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn read_pem(dir: &std::path::Path, name: &str) -> anyhow::Result<String> {
-    let path = dir.join(name);
-    std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {} (make the PKI with `ccv-emu pki init DIR`)", path.display()))
+    ccv_tls::read_pem_file(&dir.join(name))
+        .map_err(|e| anyhow::anyhow!("{e} (make the PKI with `ccv-emu pki init DIR`)"))
 }
 
 fn serve(state: &std::path::Path, args: ServeArgs) -> anyhow::Result<ExitCode> {

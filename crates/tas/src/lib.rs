@@ -115,9 +115,6 @@ impl std::fmt::Debug for TasTls {
     }
 }
 
-/// Largest PEM file read (a certificate chain or key is a few KiB).
-const MAX_PEM_BYTES: u64 = 256 * 1024;
-
 impl TasTls {
     /// From PEM text: the CA that signed the terminals' certificates, the TAS's certificate and key.
     pub fn from_pem(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<TasTls, TasError> {
@@ -128,22 +125,9 @@ impl TasTls {
 
     /// From a PKI directory made by `ccv-emu pki init`: `ca.pem`, `tas.pem`, `tas.key`.
     pub fn load_dir(dir: &std::path::Path) -> Result<TasTls, TasError> {
-        let read = |name: &str| -> Result<String, TasError> {
-            let path = dir.join(name);
-            let err = |e: std::io::Error| {
-                TasError::Tls(format!(
-                    "cannot read {}: {e} (make the PKI with `ccv-emu pki init DIR`)",
-                    path.display()
-                ))
-            };
-            let len = std::fs::metadata(&path).map_err(err)?.len();
-            if len > MAX_PEM_BYTES {
-                return Err(TasError::Tls(format!(
-                    "{} has {len} bytes; a PEM file here is at most {MAX_PEM_BYTES}",
-                    path.display()
-                )));
-            }
-            std::fs::read_to_string(&path).map_err(err)
+        let read = |name: &str| {
+            ccv_tls::read_pem_file(&dir.join(name))
+                .map_err(|e| TasError::Tls(format!("{e} (make the PKI with `ccv-emu pki init DIR`)")))
         };
         TasTls::from_pem(&read("ca.pem")?, &read("tas.pem")?, &read("tas.key")?)
     }

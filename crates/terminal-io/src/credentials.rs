@@ -45,27 +45,17 @@ pub enum CredentialsError {
     },
 }
 
-/// Largest PEM file read (a certificate chain or key is a few KiB).
-const MAX_PEM_BYTES: u64 = 256 * 1024;
-
 impl Credentials {
     /// Reads `DIR/ca.pem`, `DIR/terminals/{tms_id}.pem` and `DIR/terminals/{tms_id}.key` (the layout of
     /// `ccv-emu pki init`) and checks that they make a TLS client configuration.
     pub fn load(pki_dir: &Path, tms_id: &str) -> Result<Credentials, CredentialsError> {
         let read = |path: PathBuf| -> Result<String, CredentialsError> {
-            let err =
-                |source| CredentialsError::Read { path: path.clone(), tms_id: tms_id.to_owned(), source };
-            let len = std::fs::metadata(&path).map_err(err)?.len();
-            if len > MAX_PEM_BYTES {
-                return Err(CredentialsError::Invalid {
-                    tms_id: tms_id.to_owned(),
-                    detail: format!(
-                        "{} has {len} bytes; a PEM file here is at most {MAX_PEM_BYTES}",
-                        path.display()
-                    ),
-                });
-            }
-            std::fs::read_to_string(&path).map_err(err)
+            ccv_tls::read_pem_file(&path).map_err(|e| match e {
+                ccv_tls::PemFileError::Read { path, source } => {
+                    CredentialsError::Read { path, tms_id: tms_id.to_owned(), source }
+                }
+                other => CredentialsError::Invalid { tms_id: tms_id.to_owned(), detail: other.to_string() },
+            })
         };
         let creds = Credentials {
             ca_pem: read(pki_dir.join("ca.pem"))?,
@@ -78,13 +68,13 @@ impl Credentials {
         Ok(creds)
     }
 
-    /// The TLS client as the terminal's `SSL/TLS Signature Algorithm` makes it: SHA-256 only, or SHA-1 only
-    /// (`require_sha256` false), with which no hand-shake succeeds (R6).
     /// The TLS client of the TAS link: trusts the PKI's CA, presents the terminal's certificate, no ALPN.
     pub fn tas_tls_config(&self) -> Result<Arc<rustls::ClientConfig>, ccv_tls::TlsError> {
         ccv_tls::client_config(&self.ca_pem, &self.cert_pem, &self.key_pem, None, false)
     }
 
+    /// The TLS client as the terminal's `SSL/TLS Signature Algorithm` makes it: SHA-256 only, or SHA-1 only
+    /// (`require_sha256` false), with which no hand-shake succeeds (R6).
     pub(crate) fn tls_config(
         &self,
         alpn: Option<&[u8]>,

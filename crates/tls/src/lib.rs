@@ -3,7 +3,8 @@
 //! ring crypto provider (the only one in the workspace), a variant of it that accepts SHA-256 signatures only
 //! (R6), PEM parsing with typed errors, and a client and a server configuration for mutual TLS.
 //!
-//! What it does not do: open sockets, read files, or know any party's protocol. SNI comes from the server name
+//! What it does not do: open sockets, read any file but a PEM file it is asked for ([`read_pem_file`], bounded in
+//! size), or know any party's protocol. SNI comes from the server name
 //! the caller connects with; ALPN is whatever the caller passes.
 
 use std::sync::{Arc, LazyLock};
@@ -139,6 +140,41 @@ pub enum Signatures {
     Sha1Only,
 }
 
+/// Largest PEM file [`read_pem_file`] reads (a certificate chain or key is a few KiB).
+pub const MAX_PEM_BYTES: u64 = 256 * 1024;
+
+/// Why a PEM file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PemFileError {
+    /// Missing or unreadable.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Larger than [`MAX_PEM_BYTES`]; not read.
+    #[error("{} has {len} bytes; a PEM file here is at most {MAX_PEM_BYTES}", path.display())]
+    TooLarge {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its size.
+        len: u64,
+    },
+}
+
+/// Reads a PEM file of at most [`MAX_PEM_BYTES`] (its size is checked before anything is read).
+pub fn read_pem_file(path: &std::path::Path) -> Result<String, PemFileError> {
+    let err = |source| PemFileError::Read { path: path.to_owned(), source };
+    let len = std::fs::metadata(path).map_err(err)?.len();
+    if len > MAX_PEM_BYTES {
+        return Err(PemFileError::TooLarge { path: path.to_owned(), len });
+    }
+    std::fs::read_to_string(path).map_err(err)
+}
+
 /// Parses every certificate in a PEM text.
 pub fn certs_from_pem(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = rustls_pemfile::certs(&mut pem.as_bytes())
@@ -251,6 +287,20 @@ mod tests {
         let schemes = p.signature_verification_algorithms.supported_schemes();
         assert!(schemes.contains(&SignatureScheme::ECDSA_NISTP256_SHA256));
         assert!(!schemes.contains(&SignatureScheme::ECDSA_NISTP384_SHA384));
+    }
+
+    #[test]
+    fn a_pem_file_over_the_limit_is_refused_unread_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let big = dir.path().join("big.pem");
+        std::fs::write(&big, vec![b'x'; MAX_PEM_BYTES as usize + 1]).expect("written");
+        let err = read_pem_file(&big).expect_err("too large");
+        assert!(matches!(err, PemFileError::TooLarge { len, .. } if len == MAX_PEM_BYTES + 1), "{err}");
+        let missing = dir.path().join("ca.pem");
+        let err = read_pem_file(&missing).expect_err("missing");
+        assert!(err.to_string().contains("ca.pem"), "{err}");
+        std::fs::write(&missing, "-----BEGIN CERTIFICATE-----\n").expect("written");
+        assert!(read_pem_file(&missing).is_ok_and(|t| t.starts_with("-----BEGIN")));
     }
 
     #[test]
