@@ -316,12 +316,11 @@ impl Sandbox {
         let tas_config = TasConfig {
             max_per_peer: defaults.max_per_peer.max(2 * options.fleet.terminals.len()),
             max_connections: defaults.max_connections.max(2 * options.fleet.terminals.len()),
-            tls: match options.tas_plain_tcp {
-                true => None,
-                false => Some(
-                    ccv_tas::TasTls::from_pem(&pki.ca.cert_pem, &pki.tas.cert_pem, &pki.tas.key_pem)
-                        .map_err(|e| party("mock TAS")(e.to_string()))?,
-                ),
+            tls: if options.tas_plain_tcp {
+                None
+            } else {
+                let tls = ccv_tas::TasTls::from_pem(&pki.ca.cert_pem, &pki.tas.cert_pem, &pki.tas.key_pem);
+                Some(tls.map_err(|e| party("mock TAS")(e.to_string()))?)
             },
             ..defaults
         };

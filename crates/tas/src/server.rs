@@ -351,7 +351,8 @@ async fn accept_tls(
             Err(why) => format!("closed: {why}"),
         },
     };
-    tracing::info!(%peer, "TAS: connection {refused}");
+    // Like every connection that never identified itself: one transcript entry, no log line a flood could fill.
+    tracing::debug!(%peer, "TAS: connection {refused}");
     shared.transcript.record_unidentified(&Arc::from(peer.to_string()), 0, &refused);
     None
 }
@@ -556,8 +557,10 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             _ = ticket.evicted.cancelled(), if !open => session.handle_end(now(), Ended::Evicted),
             _ = timer => session.handle_timeout(now(), &*conn.shared),
             cmd = commands.recv(), if open => match cmd {
-                None => session.handle_end(now(), Ended::Refused("the TAS dropped the connection".into())),
-                Some(Command::Replaced { by }) => session.handle_end(now(), Ended::Replaced { by }),
+                // Only a newer connection of the terminal takes this one's registry entry (and its sender); the
+                // message naming it may not have fitted in the channel.
+                None => session.handle_end(now(), Ended::Replaced { by: None }),
+                Some(Command::Replaced { by }) => session.handle_end(now(), Ended::Replaced { by: Some(by) }),
                 Some(Command::Run { kind, timeout, reply }) => {
                     if kind.occupies()
                         && let Some(r) = &registered

@@ -41,10 +41,10 @@ pub enum Ended {
     Framing(String),
     /// Writing a [`Output::Send`] failed or timed out (the error's text).
     WriteFailed(String),
-    /// The same terminal connected again (from `by`); this connection gives way.
+    /// The same terminal connected again; this connection gives way.
     Replaced {
-        /// The newer connection's peer.
-        by: String,
+        /// The newer connection's peer, when known.
+        by: Option<String>,
     },
     /// The TAS will not keep this connection although its hand-shake was answered (another connection of the
     /// terminal registered first): why.
@@ -530,19 +530,18 @@ impl<R> Session<R> {
     /// The first frame: the hand-shake, or a refusal and the close.
     fn hello(&mut self, now: Duration, frame: Bytes, host: &impl Host) {
         match conversation::classify(&frame) {
-            Incoming::Hello { tms_id, .. } if self.certified.as_deref().is_some_and(|c| c != tms_id) => {
-                let certified = self.certified.as_deref().unwrap_or_default();
-                let why = format!(
-                    "the hand-shake names TMS ID {tms_id:?} but the client certificate is terminal {certified:?}'s"
-                );
-                self.refuse_hello(now, frame, why);
-            }
             Incoming::Hello { tms_id, reference, software, answer } => {
-                let certified = self.certified.is_some();
-                if let Err(why) = host.may_register(&tms_id, certified) {
+                let refused = match self.certified.as_deref() {
+                    Some(proven) if proven != tms_id => Err(format!(
+                        "the hand-shake names TMS ID {tms_id:?} but the client certificate is terminal {proven:?}'s"
+                    )),
+                    proven => host.may_register(&tms_id, proven.is_some()),
+                };
+                if let Err(why) = refused {
                     self.refuse_hello(now, frame, why);
                     return;
                 }
+                let certified = self.certified.is_some();
                 self.tms_id = Some(Arc::from(tms_id.as_str()));
                 self.phase = Phase::Open;
                 self.last_activity = now;
@@ -654,7 +653,10 @@ fn open_end_reason(why: &Ended) -> String {
         Ended::ZeroLengthFrame(_) => "zero-length frame from the terminal".into(),
         Ended::Framing(err) => format!("framing error: {err}"),
         Ended::WriteFailed(err) => format!("write failed: {err}"),
-        Ended::Replaced { by } => format!("replaced by a newer connection of the same terminal from {by}"),
+        Ended::Replaced { by: Some(by) } => {
+            format!("replaced by a newer connection of the same terminal from {by}")
+        }
+        Ended::Replaced { by: None } => "replaced by a newer connection of the same terminal".into(),
         Ended::Refused(why) => why.clone(),
         Ended::ShuttingDown => "TAS shutting down".into(),
         Ended::Evicted => "its room was needed by a newer connection".into(),

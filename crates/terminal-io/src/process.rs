@@ -943,28 +943,27 @@ impl Driver {
         tracing::info!(tms_id = %dial.tms_id, tas = %dial.tas, "dialling the TAS");
         // One attempt; whether and when to try again is the core's decision.
         self.dial_task = Some(tokio::spawn(async move {
-            let socket = match link::dial(&dial.tas, timeout, latency).await {
-                Ok(tcp) => match &tls {
-                    None => Ok(link::opi_stream(tcp, max_frame)),
-                    Some(tls) => match link::secure(tcp, &dial.tas, tls, handshake_timeout).await {
-                        Ok(secured) => Ok(link::framed(Box::new(secured), max_frame)),
-                        Err(detail) => Err((ccv_terminal::TasDialFailure::Tls, detail)),
-                    },
-                },
-                Err(reason) => Err((reason, reason.message().to_owned())),
-            };
-            let result = match socket {
-                Ok(mut stream) => {
-                    let reference = dial.reference.as_deref();
-                    match link::handshake(&mut stream, &dial.tms_id, reference, &software, handshake_timeout)
-                        .await
-                    {
-                        Ok(()) => Ok(stream),
-                        Err(detail) => Err((ccv_terminal::TasDialFailure::Handshake, detail)),
+            use ccv_terminal::TasDialFailure;
+            let result = async {
+                let tcp = link::dial(&dial.tas, timeout, latency)
+                    .await
+                    .map_err(|reason| (reason, reason.message().to_owned()))?;
+                let mut stream = match &tls {
+                    None => link::opi_stream(tcp, max_frame),
+                    Some(tls) => {
+                        let secured = link::secure(tcp, &dial.tas, tls, handshake_timeout)
+                            .await
+                            .map_err(|detail| (TasDialFailure::Tls, detail))?;
+                        link::framed(Box::new(secured), max_frame)
                     }
-                }
-                Err(failed) => Err(failed),
-            };
+                };
+                let reference = dial.reference.as_deref();
+                link::handshake(&mut stream, &dial.tms_id, reference, &software, handshake_timeout)
+                    .await
+                    .map_err(|detail| (TasDialFailure::Handshake, detail))?;
+                Ok(stream)
+            }
+            .await;
             let _ = events.send(Box::new(Event::Dialled { attempt, result })).await;
         }));
     }
