@@ -22,7 +22,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +31,6 @@ use ccv_test_support as procs;
 use ccv_wire::cloud::{AWS_IOT_ALPN, cmd_topic};
 use rumqttc::mqttbytes::QoS;
 use rustls::ClientConfig;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
@@ -89,22 +87,9 @@ async fn start_system(dir: &Path) -> Broker {
 }
 
 async fn start_ccv_emu(dir: &Path) -> Broker {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ccv-emu"))
-        .args(["iot", "--listen", "127.0.0.1:0", "--pki"])
-        .arg(dir)
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ccv-emu iot starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .expect("ccv-emu iot ready within 10 s")
-        .expect("read")
-        .expect("a ready line");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ccv-emu"));
+    command.args(["iot", "--listen", "127.0.0.1:0", "--pki"]).arg(dir).env("RUST_LOG", "error");
+    let (child, line, _) = procs::spawn_ready(command, Duration::from_secs(10)).await;
     // "iot listening on ADDR (alpn x-amzn-mqtt-ca required)"
     let addr =
         line.split_whitespace().nth(3).and_then(|a| a.parse().ok()).expect("address in the ready line");

@@ -163,19 +163,29 @@ pub fn rss_kib(pid: u32) -> u64 {
 /// child, its first stdout line (its ready line) and a reader of the rest, once that line arrived (at most
 /// `wait`).
 pub async fn spawn_self(args: &[String], wait: Duration) -> (Child, String, Lines<BufReader<ChildStdout>>) {
-    let mut child = Command::new(std::env::current_exe().expect("own path"))
-        .args(args)
+    let mut command = Command::new(std::env::current_exe().expect("own path"));
+    command.args(args);
+    spawn_ready(command, wait).await
+}
+
+/// Starts `command` with stdin and stdout piped (stderr inherited, killed when dropped); returns the child, its
+/// first stdout line (its ready line) and a reader of the rest, once that line arrived (at most `wait`).
+pub async fn spawn_ready(
+    mut command: Command,
+    wait: Duration,
+) -> (Child, String, Lines<BufReader<ChildStdout>>) {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .expect("child starts");
+        .unwrap_or_else(|e| panic!("{command:?} does not start: {e}"));
     let stdout = child.stdout.take().expect("piped");
     let mut lines = BufReader::new(stdout).lines();
     let line = tokio::time::timeout(wait, lines.next_line())
         .await
-        .unwrap_or_else(|_| panic!("child {args:?} not ready within {wait:?}"))
+        .unwrap_or_else(|_| panic!("{command:?} not ready within {wait:?}"))
         .expect("read")
         .expect("a ready line");
     (child, line, lines)
